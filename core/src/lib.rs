@@ -1,0 +1,23 @@
+//! keybroker-core: the pure, sans-IO heart of keybroker.
+//!
+//! Nothing in this crate touches a socket, a file, a clock or an entropy source: shells feed
+//! bytes, time ([`Now`]) and random bytes in through [`Broker::handle_input`] and carry out
+//! what [`Broker::poll_output`] asks. See [`broker`] for the drain rule.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod authz;
+pub mod backend;
+pub mod broker;
+pub mod config;
+pub mod drbg;
+pub mod envelope;
+pub mod http;
+pub mod kmip;
+pub mod metrics;
+pub mod secret;
+pub mod time;
+
+pub use broker::{Broker, ConnId, Input, Listener, Output};
+pub use secret::Secret;
+pub use time::{Instant, Now};

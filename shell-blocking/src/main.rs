@@ -1,0 +1,2 @@
+//! keybroker-lite: the blocking server.
+fn main() {}

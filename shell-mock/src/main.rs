@@ -1,0 +1,2 @@
+//! keybroker-sim.
+fn main() {}

@@ -1,0 +1,2 @@
+//! keybroker: the production server.
+fn main() {}

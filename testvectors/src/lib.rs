@@ -1,0 +1,1 @@
+//! Public wire vectors and the tests that replay them through keybroker-core.
