@@ -1,1 +1,193 @@
-//! TODO
+//! The backends that hold master keys, driven by the broker with requests and replies as values.
+//!
+//! The broker [`Backend::submit`]s an [`Op`] under an [`OpId`] and later collects the
+//! [`Reply`] from [`Backend::poll_reply`]. The soft backend answers at once; network backends
+//! (KMIP, Vault) answer after the shell has carried their bytes.
+pub mod soft;
+
+use crate::drbg::Drbg;
+use crate::envelope::{BackendKind, Envelope};
+use crate::secret::Secret;
+use crate::time::Now;
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Duration;
+
+/// Identifies one submitted operation.
+pub type OpId = u64;
+
+/// Largest data key `generate` makes, in bytes.
+pub const MAX_GENERATE_BYTES: usize = 1024;
+
+/// One cryptographic operation on a master key.
+#[derive(Debug)]
+pub enum Op {
+    /// Wrap `plaintext` under the key's latest version, bound to `context`.
+    Encrypt {
+        /// Backend key name.
+        key: String,
+        /// Data to wrap.
+        plaintext: Secret<Vec<u8>>,
+        /// Context the ciphertext is bound to.
+        context: Vec<u8>,
+    },
+    /// Unwrap an envelope made under `key` with `context`.
+    Decrypt {
+        /// Backend key name.
+        key: String,
+        /// The parsed token.
+        envelope: Envelope,
+        /// Context presented.
+        context: Vec<u8>,
+    },
+    /// Make `bytes` random bytes and wrap them.
+    Generate {
+        /// Backend key name.
+        key: String,
+        /// Length of the data key.
+        bytes: usize,
+        /// Context the ciphertext is bound to.
+        context: Vec<u8>,
+    },
+    /// Unwrap, then wrap again under the latest key version.
+    Rewrap {
+        /// Backend key name.
+        key: String,
+        /// The parsed token.
+        envelope: Envelope,
+        /// Context presented (kept for the new ciphertext).
+        context: Vec<u8>,
+    },
+    /// Make a new key version.
+    Rotate {
+        /// Backend key name.
+        key: String,
+    },
+    /// Describe the key's versions.
+    Describe {
+        /// Backend key name.
+        key: String,
+    },
+}
+
+/// A successful answer.
+#[derive(Debug)]
+pub enum Reply {
+    /// A new ciphertext.
+    Ciphertext {
+        /// The `kb1:` token.
+        token: String,
+        /// Key version used.
+        key_version: u32,
+    },
+    /// Unwrapped data.
+    Plaintext(Secret<Vec<u8>>),
+    /// A new data key and its ciphertext.
+    Generated {
+        /// The data key.
+        plaintext: Secret<Vec<u8>>,
+        /// The `kb1:` token.
+        token: String,
+        /// Key version used.
+        key_version: u32,
+    },
+    /// The key's new version.
+    Rotated {
+        /// New latest version.
+        key_version: u32,
+    },
+    /// What is known of the key.
+    Described {
+        /// Backend kind.
+        backend: BackendKind,
+        /// Latest version.
+        latest_version: u32,
+        /// All versions that can still decrypt.
+        versions: Vec<u32>,
+    },
+}
+
+/// Why an operation failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BackendError {
+    /// The backend has no such key (404).
+    UnknownKey(String),
+    /// Ciphertext does not authenticate under this key and context (400).
+    BadCiphertext(String),
+    /// The request itself is invalid (400).
+    BadRequest(String),
+    /// The backend cannot take requests now (503 with Retry-After).
+    Unavailable {
+        /// What is wrong.
+        reason: String,
+        /// Suggested wait.
+        retry_after: Duration,
+    },
+    /// The backend answered with an error (502).
+    Failed(String),
+    /// The backend did not answer in time (504).
+    Timeout,
+}
+
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BackendError::UnknownKey(k) => write!(f, "unknown key {k:?}"),
+            BackendError::BadCiphertext(why) => f.write_str(why),
+            BackendError::BadRequest(why) => f.write_str(why),
+            BackendError::Unavailable { reason, .. } => write!(f, "backend unavailable: {reason}"),
+            BackendError::Failed(why) => write!(f, "backend error: {why}"),
+            BackendError::Timeout => f.write_str("backend did not answer in time"),
+        }
+    }
+}
+
+/// What a backend asks the shell to do.
+#[derive(Debug)]
+pub enum BackendOutput {
+    /// Store this sealed soft-key file (atomically) at `keybroker.soft.key-file`.
+    PersistSoftKeys(Vec<u8>),
+}
+
+/// The configured backend.
+#[derive(Debug)]
+pub enum Backend {
+    /// Software keys (dev/test).
+    Soft(soft::SoftBackend),
+}
+
+impl Backend {
+    /// Which kind of backend this is.
+    pub fn kind(&self) -> BackendKind {
+        match self {
+            Backend::Soft(_) => BackendKind::Soft,
+        }
+    }
+    /// Starts an operation; its reply comes from [`Backend::poll_reply`].
+    pub fn submit(&mut self, now: Now, id: OpId, op: Op, rng: &mut Drbg) {
+        match self {
+            Backend::Soft(s) => s.submit(now, id, op, rng),
+        }
+    }
+    /// The next finished operation.
+    pub fn poll_reply(&mut self) -> Option<(OpId, Result<Reply, BackendError>)> {
+        match self {
+            Backend::Soft(s) => s.replies.pop_front(),
+        }
+    }
+    /// The next thing the shell must do for the backend.
+    pub fn poll_output(&mut self) -> Option<BackendOutput> {
+        match self {
+            Backend::Soft(s) => s.outputs.pop_front(),
+        }
+    }
+    /// Whether the backend can serve requests (for /readyz).
+    pub fn is_ready(&self) -> bool {
+        match self {
+            Backend::Soft(_) => true,
+        }
+    }
+}
+
+/// Queue type shared by backends.
+pub(crate) type ReplyQueue = VecDeque<(OpId, Result<Reply, BackendError>)>;

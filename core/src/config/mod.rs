@@ -1,3 +1,6 @@
 //! Configuration: `kms.properties`, keystores, and the typed settings built from them.
 pub mod keystore;
 pub mod properties;
+pub mod settings;
+
+pub use settings::{CacheType, Protocol, Settings, SettingsError, VaultAuth, Warning};

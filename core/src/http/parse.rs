@@ -59,6 +59,10 @@ impl Parser {
         let _ = self.limits;
         Ok(None)
     }
+    /// Whether a `100 Continue` is owed now (once per request).
+    pub fn take_continue(&mut self) -> bool {
+        false
+    }
     /// Whether part of a request has been received (header timeout applies) or none (idle).
     pub fn is_mid_request(&self) -> bool {
         !self.buf.is_empty()

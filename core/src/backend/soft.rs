@@ -1,0 +1,445 @@
+//! The `soft` backend: AES-256-GCM master keys kept in a local file sealed under a passphrase.
+//!
+//! For demos, development and tests only; the shell warns at start. The sealed file is JSON:
+//! `{"format":"keybroker-soft-keys/1","kdf":"pbkdf2-sha256","iterations":N,"salt":b64,
+//! "nonce":b64,"sealed":b64}`; `sealed` is AES-256-GCM (key from PBKDF2 of the passphrase)
+//! over `{"keys":{"name":[b64 key v1, v2, …]}}`.
+use super::{BackendError, BackendOutput, Op, OpId, Reply, ReplyQueue, MAX_GENERATE_BYTES};
+use crate::drbg::Drbg;
+use crate::envelope::{BackendKind, Envelope};
+use crate::secret::Secret;
+use crate::time::Now;
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+
+const FORMAT: &str = "keybroker-soft-keys/1";
+/// PBKDF2 iterations for newly sealed files.
+pub const DEFAULT_ITERATIONS: u32 = 100_000;
+const IV_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+
+/// Master keys by name, each a list of versions (version n at index n-1).
+#[derive(Default, Clone)]
+pub struct SoftKeys {
+    keys: BTreeMap<String, Vec<Secret<Vec<u8>>>>,
+}
+
+impl fmt::Debug for SoftKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let versions: BTreeMap<_, _> = self.keys.iter().map(|(k, v)| (k, v.len())).collect();
+        f.debug_struct("SoftKeys").field("versions", &versions).finish()
+    }
+}
+
+/// Why a soft-key file could not be opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SoftKeyError {
+    /// Not a keybroker soft-key file, or damaged.
+    Malformed(String),
+    /// The passphrase does not open it.
+    WrongPassphrase,
+    /// No entropy has been supplied yet.
+    NoEntropy,
+}
+
+impl fmt::Display for SoftKeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SoftKeyError::Malformed(why) => write!(f, "soft key file is malformed: {why}"),
+            SoftKeyError::WrongPassphrase => f.write_str(
+                "soft key file does not open with kms.keystore.password (wrong password or damaged file)",
+            ),
+            SoftKeyError::NoEntropy => f.write_str("no entropy supplied for key generation"),
+        }
+    }
+}
+
+impl std::error::Error for SoftKeyError {}
+
+fn derive(passphrase: &[u8], salt: &[u8], iterations: u32) -> Secret<Vec<u8>> {
+    let mut key = vec![0u8; 32];
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(passphrase, salt, iterations, &mut key);
+    Secret::new(key)
+}
+
+impl SoftKeys {
+    /// Fresh keys: one random version 1 for each name.
+    pub fn generate(names: &[&str], rng: &mut Drbg) -> Result<SoftKeys, SoftKeyError> {
+        let mut keys = SoftKeys::default();
+        for name in names {
+            keys.add_version(name, rng)?;
+        }
+        Ok(keys)
+    }
+
+    /// Adds a random new version to `name` (creating it), returning the new version number.
+    pub fn add_version(&mut self, name: &str, rng: &mut Drbg) -> Result<u32, SoftKeyError> {
+        let mut k = vec![0u8; 32];
+        if !rng.fill(&mut k) {
+            return Err(SoftKeyError::NoEntropy);
+        }
+        let versions = self.keys.entry(name.to_owned()).or_default();
+        versions.push(Secret::new(k));
+        Ok(versions.len() as u32)
+    }
+
+    /// Key names held.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.keys.keys().map(String::as_str)
+    }
+
+    /// Latest version of `name`, if held.
+    pub fn latest(&self, name: &str) -> Option<u32> {
+        self.keys.get(name).map(|v| v.len() as u32)
+    }
+
+    fn key(&self, name: &str, version: u32) -> Option<&Secret<Vec<u8>>> {
+        let idx = usize::try_from(version).ok()?.checked_sub(1)?;
+        self.keys.get(name)?.get(idx)
+    }
+
+    /// Seals the keys under `passphrase` into the file format.
+    pub fn seal(&self, passphrase: &[u8], rng: &mut Drbg) -> Result<Vec<u8>, SoftKeyError> {
+        self.seal_with(passphrase, rng, DEFAULT_ITERATIONS)
+    }
+
+    /// Seals with an explicit PBKDF2 iteration count.
+    pub fn seal_with(
+        &self,
+        passphrase: &[u8],
+        rng: &mut Drbg,
+        iterations: u32,
+    ) -> Result<Vec<u8>, SoftKeyError> {
+        let mut salt = [0u8; 16];
+        let mut nonce = [0u8; IV_LEN];
+        if !rng.fill(&mut salt) || !rng.fill(&mut nonce) {
+            return Err(SoftKeyError::NoEntropy);
+        }
+        let inner: BTreeMap<&str, Vec<String>> = self
+            .keys
+            .iter()
+            .map(|(n, vs)| (n.as_str(), vs.iter().map(|k| B64.encode(k.expose())).collect()))
+            .collect();
+        let plain = Secret::new(
+            serde_json::to_vec(&serde_json::json!({ "keys": inner })).expect("json of strings"),
+        );
+        let kek = derive(passphrase, &salt, iterations);
+        let cipher = Aes256Gcm::new_from_slice(kek.expose()).expect("32-byte key");
+        let sealed = cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plain.expose(),
+                    aad: FORMAT.as_bytes(),
+                },
+            )
+            .expect("in-memory encryption");
+        let file = serde_json::json!({
+            "format": FORMAT,
+            "kdf": "pbkdf2-sha256",
+            "iterations": iterations,
+            "salt": B64.encode(salt),
+            "nonce": B64.encode(nonce),
+            "sealed": B64.encode(sealed),
+        });
+        let mut out = serde_json::to_vec_pretty(&file).expect("json");
+        out.push(b'\n');
+        Ok(out)
+    }
+
+    /// Opens a sealed file.
+    pub fn open(file: &[u8], passphrase: &[u8]) -> Result<SoftKeys, SoftKeyError> {
+        let bad = |why: &str| SoftKeyError::Malformed(why.to_owned());
+        let v: serde_json::Value = serde_json::from_slice(file).map_err(|_| bad("not JSON"))?;
+        if v["format"] != FORMAT {
+            return Err(bad("format is not keybroker-soft-keys/1"));
+        }
+        if v["kdf"] != "pbkdf2-sha256" {
+            return Err(bad("unknown kdf"));
+        }
+        let iterations = v["iterations"]
+            .as_u64()
+            .filter(|i| (1_000..=10_000_000).contains(i))
+            .ok_or_else(|| bad("iterations out of range"))? as u32;
+        let field = |name: &str| {
+            v[name]
+                .as_str()
+                .and_then(|s| B64.decode(s).ok())
+                .ok_or_else(|| bad(&format!("{name} missing or not base64")))
+        };
+        let (salt, nonce, sealed) = (field("salt")?, field("nonce")?, field("sealed")?);
+        if nonce.len() != IV_LEN {
+            return Err(bad("nonce must be 12 bytes"));
+        }
+        let kek = derive(passphrase, &salt, iterations);
+        let cipher = Aes256Gcm::new_from_slice(kek.expose()).expect("32-byte key");
+        let plain = Secret::new(
+            cipher
+                .decrypt(
+                    Nonce::from_slice(&nonce),
+                    Payload {
+                        msg: &sealed,
+                        aad: FORMAT.as_bytes(),
+                    },
+                )
+                .map_err(|_| SoftKeyError::WrongPassphrase)?,
+        );
+        let inner: serde_json::Value =
+            serde_json::from_slice(plain.expose()).map_err(|_| bad("sealed content"))?;
+        let mut keys = SoftKeys::default();
+        for (name, versions) in inner["keys"]
+            .as_object()
+            .ok_or_else(|| bad("sealed content"))?
+        {
+            let list = versions.as_array().ok_or_else(|| bad("sealed content"))?;
+            let mut out = Vec::with_capacity(list.len());
+            for k in list {
+                let k = k
+                    .as_str()
+                    .and_then(|s| B64.decode(s).ok())
+                    .filter(|k| k.len() == 32)
+                    .ok_or_else(|| bad("key is not 32 bytes of base64"))?;
+                out.push(Secret::new(k));
+            }
+            if out.is_empty() {
+                return Err(bad("key without versions"));
+            }
+            keys.keys.insert(name.clone(), out);
+        }
+        Ok(keys)
+    }
+}
+
+/// The soft backend: keys in memory, persisted through the shell on rotation.
+#[derive(Debug)]
+pub struct SoftBackend {
+    keys: SoftKeys,
+    passphrase: Secret<Vec<u8>>,
+    pub(crate) replies: ReplyQueue,
+    pub(crate) outputs: VecDeque<BackendOutput>,
+}
+
+impl SoftBackend {
+    /// A backend over opened keys; `passphrase` re-seals the file after rotation.
+    pub fn new(keys: SoftKeys, passphrase: Secret<Vec<u8>>) -> Self {
+        SoftBackend {
+            keys,
+            passphrase,
+            replies: VecDeque::new(),
+            outputs: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn submit(&mut self, _now: Now, id: OpId, op: Op, rng: &mut Drbg) {
+        let result = self.run(op, rng);
+        self.replies.push_back((id, result));
+    }
+
+    fn run(&mut self, op: Op, rng: &mut Drbg) -> Result<Reply, BackendError> {
+        match op {
+            Op::Encrypt {
+                key,
+                plaintext,
+                context,
+            } => {
+                let (token, key_version) = self.encrypt(&key, plaintext.expose(), &context, rng)?;
+                Ok(Reply::Ciphertext { token, key_version })
+            }
+            Op::Decrypt {
+                key,
+                envelope,
+                context,
+            } => Ok(Reply::Plaintext(self.decrypt(&key, &envelope, &context)?)),
+            Op::Generate {
+                key,
+                bytes,
+                context,
+            } => {
+                if bytes == 0 || bytes > MAX_GENERATE_BYTES {
+                    return Err(BackendError::BadRequest(format!(
+                        "bytes must be between 1 and {MAX_GENERATE_BYTES}"
+                    )));
+                }
+                let mut dk = Secret::new(vec![0u8; bytes]);
+                if !rng.fill(dk.expose_mut()) {
+                    return Err(no_entropy());
+                }
+                let (token, key_version) = self.encrypt(&key, dk.expose(), &context, rng)?;
+                Ok(Reply::Generated {
+                    plaintext: dk,
+                    token,
+                    key_version,
+                })
+            }
+            Op::Rewrap {
+                key,
+                envelope,
+                context,
+            } => {
+                let plain = self.decrypt(&key, &envelope, &context)?;
+                let (token, key_version) = self.encrypt(&key, plain.expose(), &context, rng)?;
+                Ok(Reply::Ciphertext { token, key_version })
+            }
+            Op::Rotate { key } => {
+                if self.keys.latest(&key).is_none() {
+                    return Err(BackendError::UnknownKey(key));
+                }
+                let mut next = self.keys.clone();
+                let key_version = next.add_version(&key, rng).map_err(|_| no_entropy())?;
+                let file = next
+                    .seal(self.passphrase.expose(), rng)
+                    .map_err(|_| no_entropy())?;
+                self.keys = next;
+                self.outputs.push_back(BackendOutput::PersistSoftKeys(file));
+                Ok(Reply::Rotated { key_version })
+            }
+            Op::Describe { key } => {
+                let latest = self
+                    .keys
+                    .latest(&key)
+                    .ok_or(BackendError::UnknownKey(key))?;
+                Ok(Reply::Described {
+                    backend: BackendKind::Soft,
+                    latest_version: latest,
+                    versions: (1..=latest).collect(),
+                })
+            }
+        }
+    }
+
+    fn encrypt(
+        &self,
+        key: &str,
+        plaintext: &[u8],
+        context: &[u8],
+        rng: &mut Drbg,
+    ) -> Result<(String, u32), BackendError> {
+        let version = self
+            .keys
+            .latest(key)
+            .ok_or_else(|| BackendError::UnknownKey(key.to_owned()))?;
+        let k = self.keys.key(key, version).expect("latest exists");
+        let mut iv = [0u8; IV_LEN];
+        if !rng.fill(&mut iv) {
+            return Err(no_entropy());
+        }
+        let aad = Envelope::aad(BackendKind::Soft, key, version, context);
+        let cipher = Aes256Gcm::new_from_slice(k.expose()).expect("32-byte key");
+        let ct = cipher
+            .encrypt(
+                Nonce::from_slice(&iv),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| BackendError::BadRequest("plaintext too large".into()))?;
+        let mut reference = iv.to_vec();
+        reference.extend_from_slice(&ct);
+        let env = Envelope {
+            backend: BackendKind::Soft,
+            key_name: key.to_owned(),
+            key_version: version,
+            reference,
+        };
+        Ok((env.encode(), version))
+    }
+
+    fn decrypt(
+        &self,
+        key: &str,
+        env: &Envelope,
+        context: &[u8],
+    ) -> Result<Secret<Vec<u8>>, BackendError> {
+        let bad = || BackendError::BadCiphertext("ciphertext does not authenticate under this key and context".into());
+        if env.backend != BackendKind::Soft || env.key_name != key {
+            return Err(bad());
+        }
+        let k = self.keys.key(key, env.key_version).ok_or_else(bad)?;
+        if env.reference.len() < IV_LEN + TAG_LEN {
+            return Err(bad());
+        }
+        let (iv, ct) = env.reference.split_at(IV_LEN);
+        let aad = Envelope::aad(BackendKind::Soft, key, env.key_version, context);
+        let cipher = Aes256Gcm::new_from_slice(k.expose()).expect("32-byte key");
+        cipher
+            .decrypt(Nonce::from_slice(iv), Payload { msg: ct, aad: &aad })
+            .map(Secret::new)
+            .map_err(|_| bad())
+    }
+}
+
+fn no_entropy() -> BackendError {
+    BackendError::Unavailable {
+        reason: "no entropy supplied by the shell".into(),
+        retry_after: std::time::Duration::from_secs(1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn rng() -> Drbg {
+        let mut d = Drbg::new();
+        d.reseed(&[1; 32]);
+        d
+    }
+
+    #[test]
+    fn seal_open_round_trip_and_wrong_passphrase() {
+        let mut r = rng();
+        let keys = SoftKeys::generate(&["a", "b"], &mut r).unwrap();
+        let file = keys.seal_with(b"pw", &mut r, 1_000).unwrap();
+        let text = String::from_utf8(file.clone()).unwrap();
+        let opened = SoftKeys::open(&file, b"pw").unwrap();
+        assert_eq!(opened.latest("a"), Some(1));
+        assert_eq!(opened.key("b", 1).unwrap(), keys.key("b", 1).unwrap());
+        assert!(!text.contains(&B64.encode(keys.key("a", 1).unwrap().expose())));
+        assert_eq!(SoftKeys::open(&file, b"nope").unwrap_err(), SoftKeyError::WrongPassphrase);
+        assert!(matches!(SoftKeys::open(b"{}", b"pw"), Err(SoftKeyError::Malformed(_))));
+    }
+
+    fn backend() -> (SoftBackend, Drbg) {
+        let mut r = rng();
+        let keys = SoftKeys::generate(&["k"], &mut r).unwrap();
+        (SoftBackend::new(keys, Secret::new(b"pw".to_vec())), r)
+    }
+
+    fn run(b: &mut SoftBackend, op: Op, r: &mut Drbg) -> Result<Reply, BackendError> {
+        b.run(op, r)
+    }
+
+    #[test]
+    fn rotation_keeps_old_versions_decryptable() {
+        let (mut b, mut r) = backend();
+        let Reply::Ciphertext { token, key_version: 1 } = run(&mut b, Op::Encrypt { key: "k".into(), plaintext: Secret::new(b"hi".to_vec()), context: vec![] }, &mut r).unwrap() else { panic!() };
+        let Reply::Rotated { key_version: 2 } = run(&mut b, Op::Rotate { key: "k".into() }, &mut r).unwrap() else { panic!() };
+        assert!(matches!(b.outputs.pop_front(), Some(BackendOutput::PersistSoftKeys(_))));
+        let env = Envelope::decode(&token).unwrap();
+        let Reply::Plaintext(p) = run(&mut b, Op::Decrypt { key: "k".into(), envelope: env.clone(), context: vec![] }, &mut r).unwrap() else { panic!() };
+        assert_eq!(p.expose(), b"hi");
+        let Reply::Ciphertext { token: t2, key_version: 2 } = run(&mut b, Op::Rewrap { key: "k".into(), envelope: env, context: vec![] }, &mut r).unwrap() else { panic!() };
+        assert_eq!(Envelope::decode(&t2).unwrap().key_version, 2);
+    }
+
+    proptest! {
+        #[test]
+        fn decrypt_encrypt_identity_and_context_binding(pt in proptest::collection::vec(any::<u8>(), 0..200), ctx in proptest::collection::vec(any::<u8>(), 0..20)) {
+            let (mut b, mut r) = backend();
+            let Reply::Ciphertext { token, .. } = run(&mut b, Op::Encrypt { key: "k".into(), plaintext: Secret::new(pt.clone()), context: ctx.clone() }, &mut r).unwrap() else { panic!() };
+            let env = Envelope::decode(&token).unwrap();
+            let Reply::Plaintext(p) = run(&mut b, Op::Decrypt { key: "k".into(), envelope: env.clone(), context: ctx.clone() }, &mut r).unwrap() else { panic!() };
+            prop_assert_eq!(p.expose(), &pt);
+            let mut other = ctx.clone();
+            other.push(0);
+            let wrong = run(&mut b, Op::Decrypt { key: "k".into(), envelope: env, context: other }, &mut r);
+            prop_assert!(matches!(wrong, Err(BackendError::BadCiphertext(_))));
+        }
+    }
+}

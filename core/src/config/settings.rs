@@ -1,0 +1,511 @@
+//! Typed settings built from `kms.properties`: every seed key with its default, plus `keybroker.*`.
+use super::properties::Property;
+use crate::authz::{Role, RoleRules};
+use crate::secret::Secret;
+use std::fmt;
+use std::time::Duration;
+
+/// Where master keys live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// KMIP HSM (`kmip1`, the seed's default).
+    Kmip,
+    /// Vault / OpenBao transit (`VAULT`).
+    Vault,
+    /// Local sealed file (`soft`; dev and tests).
+    Soft,
+}
+
+/// Distributed-cache mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheType {
+    /// No caching.
+    None,
+    /// In-process.
+    Local,
+    /// Redis / Valkey.
+    Distributed,
+}
+
+/// How keybroker logs in to Vault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VaultAuth {
+    /// A token from VAULT_TOKEN/BAO_TOKEN or a file.
+    Token,
+    /// Azure managed identity.
+    Azure,
+}
+
+/// Every setting keybroker reads, with defaults applied.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `kms.keystore.file`
+    pub keystore_file: String,
+    /// `kms.keystore.password`
+    pub keystore_password: Secret<String>,
+    /// `kms.keystore.alias`: client certificate toward the HSM.
+    pub client_alias: String,
+    /// `keybroker.server.alias`: the TLS server certificate.
+    pub server_alias: String,
+    /// `keybroker.listen`
+    pub listen: String,
+    /// `keybroker.admin.listen`
+    pub admin_listen: String,
+    /// `kms.hsm.protocol`
+    pub protocol: Protocol,
+    /// `kms.hsm.server.url` (comma-separated endpoints).
+    pub hsm_urls: Vec<String>,
+    /// `kms.hsm.server.port`
+    pub hsm_port: Option<u16>,
+    /// `keybroker.hsm.key.name`
+    pub hsm_key_name: String,
+    /// `keybroker.hsm.key.auto-create`
+    pub hsm_key_auto_create: bool,
+    /// `keybroker.soft.key-file`
+    pub soft_key_file: String,
+    /// `keybroker.keys`: extra key names served besides `default`.
+    pub extra_keys: Vec<String>,
+    /// `kms.cache.type`
+    pub cache_type: CacheType,
+    /// `keybroker.cache.ttl`
+    pub cache_ttl: Duration,
+    /// `keybroker.cache.max-entries`
+    pub cache_max_entries: usize,
+    /// `keybroker.cache.redis.url`
+    pub redis_url: Option<String>,
+    /// `keybroker.audit.file`
+    pub audit_file: Option<String>,
+    /// `kms.hsm.vault.namespace`
+    pub vault_namespace: Option<String>,
+    /// `kms.hsm.vault.auth`
+    pub vault_auth: VaultAuth,
+    /// `kms.hsm.vault.auth.renew-before-expiry`
+    pub vault_renew_before: Duration,
+    /// `kms.hsm.vault.auth.azure.role`
+    pub azure_role: Option<String>,
+    /// `kms.hsm.vault.auth.azure.path`
+    pub azure_path: String,
+    /// `kms.hsm.vault.auth.azure.resource`
+    pub azure_resource: String,
+    /// `keybroker.vault.mount`
+    pub vault_mount: String,
+    /// `keybroker.vault.key`
+    pub vault_key: String,
+    /// `keybroker.vault.ca-file`
+    pub vault_ca_file: Option<String>,
+    /// `keybroker.vault.token-file`
+    pub vault_token_file: Option<String>,
+    /// `keybroker.vault.azure.imds-url`
+    pub azure_imds_url: String,
+    /// `keybroker.role.*` prefixes and the server's own aliases.
+    pub roles: RoleRules,
+    /// `keybroker.http.header-timeout`
+    pub header_timeout: Duration,
+    /// `keybroker.http.idle-timeout`
+    pub idle_timeout: Duration,
+    /// `keybroker.http.max-body`
+    pub max_body: usize,
+    /// `keybroker.http.max-connections`
+    pub max_connections: usize,
+}
+
+/// A non-fatal remark about the configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Warning {
+    /// 1-based line, when it concerns a line.
+    pub line: Option<usize>,
+    /// What to tell the operator.
+    pub message: String,
+}
+
+/// A setting that cannot be used; names the key and line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettingsError {
+    /// The key at fault.
+    pub key: String,
+    /// 1-based line, if the key was present.
+    pub line: Option<usize>,
+    /// What is wrong (never the value of a secret).
+    pub message: String,
+}
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "line {l}: {}: {}", self.key, self.message),
+            None => write!(f, "{}: {}", self.key, self.message),
+        }
+    }
+}
+
+impl std::error::Error for SettingsError {}
+
+/// Keys keybroker understands (seed keys, legacy names and its own).
+pub const KNOWN_KEYS: &[&str] = &[
+    "kms.keystore.file",
+    "kms.keystore.password",
+    "kms.keystore.alias",
+    "kms.hsm.server.url",
+    "kms.hsm.server.port",
+    "kmip.server.url",
+    "kmip.server.port",
+    "kms.hsm.protocol",
+    "kms.hsm.vault.namespace",
+    "kms.hsm.vault.auth",
+    "kms.hsm.vault.auth.renew-before-expiry",
+    "kms.hsm.vault.auth.azure.role",
+    "kms.hsm.vault.auth.azure.path",
+    "kms.hsm.vault.auth.azure.resource",
+    "kms.cache.type",
+    "kms.distributed.cache.config.file",
+    "keybroker.listen",
+    "keybroker.admin.listen",
+    "keybroker.server.alias",
+    "keybroker.hsm.key.name",
+    "keybroker.hsm.key.auto-create",
+    "keybroker.soft.key-file",
+    "keybroker.keys",
+    "keybroker.cache.ttl",
+    "keybroker.cache.max-entries",
+    "keybroker.cache.redis.url",
+    "keybroker.audit.file",
+    "keybroker.vault.mount",
+    "keybroker.vault.key",
+    "keybroker.vault.key.auto-create",
+    "keybroker.vault.ca-file",
+    "keybroker.vault.token-file",
+    "keybroker.vault.azure.imds-url",
+    "keybroker.role.backend.prefixes",
+    "keybroker.role.device.prefixes",
+    "keybroker.http.header-timeout",
+    "keybroker.http.idle-timeout",
+    "keybroker.http.max-body",
+    "keybroker.http.max-connections",
+];
+
+const SECRET_KEYS: &[&str] = &["kms.keystore.password"];
+
+struct Lookup<'a> {
+    props: &'a [Property],
+}
+
+impl<'a> Lookup<'a> {
+    /// The last occurrence wins, as in Java.
+    fn get(&self, key: &str) -> Option<&'a Property> {
+        self.props.iter().rev().find(|p| p.key == key)
+    }
+    fn string(&self, key: &str, default: &str) -> String {
+        self.get(key)
+            .map(|p| p.value.trim().to_owned())
+            .unwrap_or_else(|| default.to_owned())
+    }
+    fn opt(&self, key: &str) -> Option<String> {
+        self.get(key)
+            .map(|p| p.value.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+    fn err(&self, key: &str, message: impl Into<String>) -> SettingsError {
+        SettingsError {
+            key: key.to_owned(),
+            line: self.get(key).map(|p| p.line),
+            message: message.into(),
+        }
+    }
+    fn parse<T: std::str::FromStr>(&self, key: &str, default: T, what: &str) -> Result<T, SettingsError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(p) => p.value.trim().parse().map_err(|_| {
+                let shown = if SECRET_KEYS.contains(&key) { "[redacted]" } else { p.value.trim() };
+                self.err(key, format!("{shown:?} is not {what}"))
+            }),
+        }
+    }
+    fn secs(&self, key: &str, default: u64) -> Result<Duration, SettingsError> {
+        Ok(Duration::from_secs(self.parse(key, default, "a whole number of seconds")?))
+    }
+    fn list(&self, key: &str, default: &[&str]) -> Vec<String> {
+        match self.get(key) {
+            None => default.iter().map(|s| s.to_string()).collect(),
+            Some(p) => p
+                .value
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        }
+    }
+}
+
+/// Levenshtein distance, for did-you-mean suggestions.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The closest known key, if close enough to be a likely typo.
+pub fn did_you_mean(key: &str) -> Option<&'static str> {
+    KNOWN_KEYS
+        .iter()
+        .map(|k| (distance(key, k), *k))
+        .filter(|(d, k)| *d <= 3.max(k.len() / 6))
+        .min()
+        .map(|(_, k)| k)
+}
+
+impl Settings {
+    /// Builds settings from parsed properties; warnings for unknown or superseded keys.
+    pub fn from_properties(props: &[Property]) -> Result<(Settings, Vec<Warning>), SettingsError> {
+        let l = Lookup { props };
+        let mut warnings = Vec::new();
+        for p in props {
+            if !KNOWN_KEYS.contains(&p.key.as_str()) {
+                let hint = did_you_mean(&p.key)
+                    .map(|k| format!("; did you mean {k}?"))
+                    .unwrap_or_default();
+                warnings.push(Warning {
+                    line: Some(p.line),
+                    message: format!("unknown key {}{hint}", p.key),
+                });
+            }
+        }
+        if let Some(p) = l.get("kms.distributed.cache.config.file") {
+            warnings.push(Warning {
+                line: Some(p.line),
+                message: "kms.distributed.cache.config.file is accepted but not needed: keybroker's distributed cache is Redis (keybroker.cache.redis.url); JGroups/Infinispan settings are ignored".into(),
+            });
+        }
+        let keystore_file = l
+            .opt("kms.keystore.file")
+            .ok_or_else(|| l.err("kms.keystore.file", "is required (path to kmsKeystore.jks)"))?;
+        let keystore_password = Secret::new(
+            l.get("kms.keystore.password")
+                .map(|p| p.value.clone())
+                .ok_or_else(|| l.err("kms.keystore.password", "is required"))?,
+        );
+        let protocol = match l.string("kms.hsm.protocol", "kmip1").to_ascii_lowercase().as_str() {
+            "kmip1" | "kmip" => Protocol::Kmip,
+            "vault" => Protocol::Vault,
+            "soft" => Protocol::Soft,
+            other => {
+                return Err(l.err(
+                    "kms.hsm.protocol",
+                    format!("{other:?} is not one of kmip1, VAULT, soft"),
+                ))
+            }
+        };
+        let url_key = if l.get("kms.hsm.server.url").is_some() { "kms.hsm.server.url" } else { "kmip.server.url" };
+        let port_key = if l.get("kms.hsm.server.port").is_some() { "kms.hsm.server.port" } else { "kmip.server.port" };
+        let hsm_urls = l.list(url_key, &[]);
+        let hsm_port = match l.get(port_key) {
+            None => None,
+            Some(_) => Some(l.parse::<u16>(port_key, 0, "a port number")?),
+        };
+        if protocol != Protocol::Soft && hsm_urls.is_empty() {
+            return Err(l.err("kms.hsm.server.url", "is required unless kms.hsm.protocol=soft"));
+        }
+        let cache_type = match l.string("kms.cache.type", "none").to_ascii_lowercase().as_str() {
+            "none" => CacheType::None,
+            "local" => CacheType::Local,
+            "distributed" => CacheType::Distributed,
+            other => {
+                return Err(l.err(
+                    "kms.cache.type",
+                    format!("{other:?} is not one of none, local, distributed"),
+                ))
+            }
+        };
+        let vault_auth = match l.string("kms.hsm.vault.auth", "token").to_ascii_lowercase().as_str() {
+            "token" => VaultAuth::Token,
+            "azure" => VaultAuth::Azure,
+            other => {
+                return Err(l.err("kms.hsm.vault.auth", format!("{other:?} is not one of token, azure")))
+            }
+        };
+        let mut roles = RoleRules::default();
+        let mut prefixes = Vec::new();
+        for (key, role, default) in [
+            ("keybroker.role.backend.prefixes", Role::Backend, "cmxbackend"),
+            ("keybroker.role.device.prefixes", Role::Device, "cmxdevice"),
+        ] {
+            for p in l.list(key, &[default]) {
+                prefixes.push((p.to_ascii_lowercase(), role));
+            }
+        }
+        roles.prefixes = prefixes;
+        let server_alias = l.string("keybroker.server.alias", "kmsServer");
+        let client_alias = l.string("kms.keystore.alias", "kmsClient");
+        for a in [&server_alias, &client_alias] {
+            if !roles.server_aliases.iter().any(|s| s.eq_ignore_ascii_case(a)) {
+                roles.server_aliases.push(a.to_ascii_lowercase());
+            }
+        }
+        let hsm_key_name = l.string("keybroker.hsm.key.name", "keybroker-master");
+        let vault_key = l.string("keybroker.vault.key", "kms");
+        let extra_keys = l.list("keybroker.keys", &[]);
+        for k in [&hsm_key_name, &vault_key].into_iter().chain(&extra_keys) {
+            if k.is_empty() || k.len() > 128 || !k.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+                return Err(l.err("keybroker.keys", format!("key name {k:?} must be 1-128 of A-Z a-z 0-9 - _ .")));
+            }
+        }
+        let settings = Settings {
+            keystore_file,
+            keystore_password,
+            client_alias,
+            server_alias,
+            listen: l.string("keybroker.listen", "0.0.0.0:8443"),
+            admin_listen: l.string("keybroker.admin.listen", "127.0.0.1:9443"),
+            protocol,
+            hsm_urls,
+            hsm_port,
+            hsm_key_name,
+            hsm_key_auto_create: l.parse("keybroker.hsm.key.auto-create", false, "true or false")?,
+            soft_key_file: l.string("keybroker.soft.key-file", "soft-keys.json"),
+            extra_keys,
+            cache_type,
+            cache_ttl: l.secs("keybroker.cache.ttl", 300)?,
+            cache_max_entries: l.parse("keybroker.cache.max-entries", 10_000, "a whole number")?,
+            redis_url: l.opt("keybroker.cache.redis.url"),
+            audit_file: l.opt("keybroker.audit.file"),
+            vault_namespace: l.opt("kms.hsm.vault.namespace"),
+            vault_auth,
+            vault_renew_before: l.secs("kms.hsm.vault.auth.renew-before-expiry", 30)?,
+            azure_role: l.opt("kms.hsm.vault.auth.azure.role"),
+            azure_path: l.string("kms.hsm.vault.auth.azure.path", "/v1/auth/azure/login"),
+            azure_resource: l.string("kms.hsm.vault.auth.azure.resource", "https://vault.hashicorp.com/"),
+            vault_mount: l.string("keybroker.vault.mount", "transit"),
+            vault_key,
+            vault_ca_file: l.opt("keybroker.vault.ca-file"),
+            vault_token_file: l.opt("keybroker.vault.token-file"),
+            azure_imds_url: l.string("keybroker.vault.azure.imds-url", "http://169.254.169.254"),
+            roles,
+            header_timeout: l.secs("keybroker.http.header-timeout", 10)?,
+            idle_timeout: l.secs("keybroker.http.idle-timeout", 60)?,
+            max_body: l.parse("keybroker.http.max-body", 1024 * 1024, "a size in bytes")?,
+            max_connections: l.parse("keybroker.http.max-connections", 10_000, "a whole number")?,
+        };
+        if settings.protocol == Protocol::Soft {
+            warnings.push(Warning {
+                line: None,
+                message: "kms.hsm.protocol=soft keeps master keys in a local file: for demos and tests, not for production".into(),
+            });
+        }
+        Ok((settings, warnings))
+    }
+
+    /// The backend key name that `{key}` in a URL path stands for, if served.
+    pub fn resolve_key(&self, path_key: &str) -> Option<String> {
+        let default = match self.protocol {
+            Protocol::Vault => &self.vault_key,
+            _ => &self.hsm_key_name,
+        };
+        if path_key == "default" || path_key == default {
+            Some(default.clone())
+        } else if self.extra_keys.iter().any(|k| k == path_key) {
+            Some(path_key.to_owned())
+        } else {
+            None
+        }
+    }
+
+    /// Every backend key name served.
+    pub fn served_keys(&self) -> Vec<String> {
+        let default = self.resolve_key("default").expect("default key");
+        let extra = self.extra_keys.iter().filter(|k| **k != default).cloned();
+        std::iter::once(default.clone()).chain(extra).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(pairs: &[(&str, &str)]) -> Vec<Property> {
+        pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| Property {
+                key: k.to_string(),
+                value: v.to_string(),
+                line: i + 1,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn seed_defaults() {
+        let (s, w) = Settings::from_properties(&props(&[
+            ("kms.keystore.file", "/usr/share/kms/conf/kmsKeystore.jks"),
+            ("kms.keystore.password", "kmsKeystorePwd"),
+            ("kms.hsm.server.url", "https://kmshsm.myCorp.com"),
+            ("kms.hsm.server.port", "5696"),
+        ]))
+        .unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(s.protocol, Protocol::Kmip);
+        assert_eq!(s.client_alias, "kmsClient");
+        assert_eq!(s.server_alias, "kmsServer");
+        assert_eq!(s.listen, "0.0.0.0:8443");
+        assert_eq!(s.hsm_port, Some(5696));
+        assert_eq!(s.cache_type, CacheType::None);
+        assert_eq!(s.vault_renew_before, Duration::from_secs(30));
+        assert_eq!(s.resolve_key("default").as_deref(), Some("keybroker-master"));
+        assert_eq!(s.resolve_key("other"), None);
+    }
+
+    #[test]
+    fn unknown_key_warns_with_suggestion_and_bad_value_names_line() {
+        let (_, w) = Settings::from_properties(&props(&[
+            ("kms.keystore.file", "ks"),
+            ("kms.keystore.password", "pw"),
+            ("kms.hsm.protocol", "soft"),
+            ("kms.keystore.alais", "x"),
+        ]))
+        .unwrap();
+        assert!(w.iter().any(|w| w.line == Some(4) && w.message.contains("did you mean kms.keystore.alias")), "{w:?}");
+        let e = Settings::from_properties(&props(&[
+            ("kms.keystore.file", "ks"),
+            ("kms.keystore.password", "pw"),
+            ("kms.hsm.protocol", "soft"),
+            ("keybroker.cache.ttl", "five"),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.key, "keybroker.cache.ttl");
+        assert_eq!(e.line, Some(4));
+        assert!(e.to_string().starts_with("line 4: keybroker.cache.ttl"));
+    }
+
+    #[test]
+    fn legacy_kmip_names_and_missing_url() {
+        let (s, _) = Settings::from_properties(&props(&[
+            ("kms.keystore.file", "ks"),
+            ("kms.keystore.password", "pw"),
+            ("kmip.server.url", "a.example, b.example"),
+            ("kmip.server.port", "5696"),
+        ]))
+        .unwrap();
+        assert_eq!(s.hsm_urls, vec!["a.example", "b.example"]);
+        let e = Settings::from_properties(&props(&[("kms.keystore.file", "ks"), ("kms.keystore.password", "pw")])).unwrap_err();
+        assert_eq!(e.key, "kms.hsm.server.url");
+    }
+
+    #[test]
+    fn password_never_in_errors_or_debug() {
+        let (s, _) = Settings::from_properties(&props(&[
+            ("kms.keystore.file", "ks"),
+            ("kms.keystore.password", "S3cretPw!"),
+            ("kms.hsm.protocol", "soft"),
+        ]))
+        .unwrap();
+        assert!(!format!("{s:?}").contains("S3cretPw!"));
+    }
+}
