@@ -748,10 +748,17 @@ impl Broker {
         let ids: Vec<ConnId> = self.conns.keys().copied().collect();
         for id in ids {
             let c = self.conns.get_mut(&id).expect("listed");
-            c.closing = true;
-            if c.slots.is_empty() {
+            if c.slots.is_empty() && !c.parser.is_mid_request() {
                 self.close(id);
+            } else if !c.slots.is_empty() {
+                // Answer what was asked; pipelined requests not yet read are not taken.
+                c.closing = true;
+                if let Some(last) = c.slots.back_mut() {
+                    last.keep_alive = false;
+                }
             }
+            // A request still arriving is read to its end (or its header timeout), answered
+            // with `Connection: close`, and the connection closed.
         }
     }
 

@@ -1,5 +1,6 @@
 //! Configuration: `kms.properties`, keystores, and the typed settings built from them.
 pub mod keystore;
+pub mod load;
 pub mod properties;
 pub mod settings;
 

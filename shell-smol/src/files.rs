@@ -1,0 +1,25 @@
+//! File helpers shared by the commands.
+use std::io::Write;
+
+/// Reads a whole file, with the OS error as a sentence.
+pub fn read(path: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| e.to_string())
+}
+
+/// Replaces `path` with `bytes` atomically (write a sibling, fsync, rename), mode 0600.
+pub fn write_atomic(path: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = format!("{path}.tmp-{}", std::process::id());
+    {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}

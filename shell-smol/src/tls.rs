@@ -1,0 +1,91 @@
+//! rustls configuration: the server certificate from the keystore, client certificates required.
+//!
+//! Which client certificates are *trusted* is decided in the core by fingerprint pinning
+//! against the keystore (CONTRACT §5), so the TLS layer only insists that a certificate is
+//! presented and that the client proves possession of its key. Clients without one fail the
+//! handshake (the "401 at TLS level" of CONTRACT §4).
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
+use std::sync::Arc;
+
+/// The crypto provider used everywhere (ring).
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Fills `buf` from the provider's CSPRNG.
+pub fn random(buf: &mut [u8]) {
+    provider()
+        .secure_random
+        .fill(buf)
+        .expect("the OS random source works");
+}
+
+/// Requires a client certificate and checks its handshake signature; trust is the core's call.
+#[derive(Debug)]
+pub struct DangerCoreDecidesTrust {
+    provider: Arc<CryptoProvider>,
+}
+
+impl ClientCertVerifier for DangerCoreDecidesTrust {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        true
+    }
+}
+
+/// The server config for the client listener.
+pub fn server_config(chain: &[Vec<u8>], key_pkcs8: &[u8]) -> Result<Arc<ServerConfig>, String> {
+    let provider = provider();
+    let verifier = Arc::new(DangerCoreDecidesTrust {
+        provider: provider.clone(),
+    });
+    let certs: Vec<CertificateDer<'static>> =
+        chain.iter().map(|c| CertificateDer::from(c.clone())).collect();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8.to_vec()));
+    let mut cfg = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("server certificate/key unusable: {e}"))?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}

@@ -1,0 +1,181 @@
+//! Test harness: a site (CA, certificates, PKCS12 keystore, kms.properties) and a real
+//! `keybroker serve` process on loopback, stopped when dropped.
+#![allow(dead_code)]
+use keybroker::client::{self, Conn};
+use keybroker::demo::{pkcs12_keystore, Issued, Pki, Usage};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const PASSWORD: &str = "kmsKeystorePwd";
+
+/// Client identities every site has.
+pub const WHO: &[&str] = &["backend", "device", "device2", "stranger", "expired", "server"];
+
+pub struct Site {
+    pub dir: PathBuf,
+    pub pki: Pki,
+    pub certs: Vec<(String, Issued)>,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl Site {
+    /// A fresh site; `extra` lines are appended to kms.properties.
+    pub fn new(extra: &str) -> Site {
+        let dir = std::env::temp_dir().join(format!(
+            "keybroker-test-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let pki = Pki::new().unwrap();
+        let certs = vec![
+            ("server".to_string(), pki.issue("localhost", Usage::Server, 2).unwrap()),
+            ("backend".to_string(), pki.issue("cmxBackend.test", Usage::Client, 2).unwrap()),
+            ("device".to_string(), pki.issue("cmxDevice.test", Usage::Client, 2).unwrap()),
+            ("device2".to_string(), pki.issue("cmxDevice20190512.test", Usage::Client, 2).unwrap()),
+            ("stranger".to_string(), pki.issue("stranger.test", Usage::Client, 2).unwrap()),
+            ("expired".to_string(), pki.issue("cmxDeviceOld.test", Usage::Client, -1).unwrap()),
+        ];
+        let site = Site { dir, pki, certs };
+        let ks = pkcs12_keystore(
+            PASSWORD,
+            "kmsServer",
+            site.cert("server"),
+            &site.pki.ca_issued,
+            &[
+                ("kmipSigningCA", &site.pki.ca_issued),
+                ("cmxBackend", site.cert("backend")),
+                ("cmxDevice", site.cert("device")),
+                ("cmxDevice20190512", site.cert("device2")),
+                ("cmxDeviceOld", site.cert("expired")),
+            ],
+        )
+        .unwrap();
+        std::fs::write(site.dir.join("kmsKeystore.p12"), ks).unwrap();
+        std::fs::write(site.dir.join("ca.crt"), &site.pki.ca_issued.cert_pem).unwrap();
+        let props = format!(
+            "kms.keystore.file=kmsKeystore.p12\nkms.keystore.password={PASSWORD}\nkms.hsm.protocol=soft\n\
+             keybroker.listen=127.0.0.1:0\nkeybroker.admin.listen=127.0.0.1:0\n\
+             keybroker.audit.file=audit.log\n{extra}\n"
+        );
+        std::fs::write(site.properties(), props).unwrap();
+        site
+    }
+
+    pub fn properties(&self) -> PathBuf {
+        self.dir.join("kms.properties")
+    }
+
+    pub fn cert(&self, who: &str) -> &Issued {
+        &self.certs.iter().find(|(n, _)| n == who).unwrap().1
+    }
+
+    /// TLS client config presenting `who`'s certificate (None: no certificate).
+    pub fn tls(&self, who: Option<&str>) -> Arc<rustls::ClientConfig> {
+        let ca = self.pki.ca_issued.cert_pem.as_bytes();
+        match who {
+            Some(w) => {
+                let c = self.cert(w);
+                client::config(ca, Some((c.cert_pem.as_bytes(), c.key_pem.as_bytes()))).unwrap()
+            }
+            None => client::config(ca, None).unwrap(),
+        }
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub struct Node {
+    pub child: Child,
+    pub client: SocketAddr,
+    pub admin: SocketAddr,
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Node {
+    pub fn start(site: &Site) -> Node {
+        Self::start_bin(env!("CARGO_BIN_EXE_keybroker"), site)
+    }
+
+    pub fn start_bin(bin: &str, site: &Site) -> Node {
+        let mut child = Command::new(bin)
+            .args(["serve", "--config"])
+            .arg(site.properties())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("keybroker starts");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening client=").nth(1) {
+                    let mut it = rest.split(" admin=");
+                    let c: SocketAddr = it.next().unwrap().parse().unwrap();
+                    let a: SocketAddr = it.next().unwrap().trim().parse().unwrap();
+                    let _ = tx.send((c, a));
+                }
+                log2.lock().unwrap().push(line);
+            }
+        });
+        let (client, admin) = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("keybroker did not start: {:?}", log.lock().unwrap()));
+        Node { child, client, admin, log }
+    }
+
+    pub fn connect(&self, site: &Site, who: &str) -> Conn {
+        Conn::connect(&self.client.to_string(), "localhost", site.tls(Some(who))).unwrap()
+    }
+
+    /// GET on the admin listener: (status, body).
+    pub fn admin_get(&self, path: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(self.admin).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        (status, body)
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status().unwrap();
+        assert!(ok.success());
+    }
+
+    /// Waits for a log line containing `needle`.
+    pub fn wait_log(&self, needle: &str, within: Duration) -> bool {
+        let end = Instant::now() + within;
+        while Instant::now() < end {
+            if self.log.lock().unwrap().iter().any(|l| l.contains(needle)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
