@@ -24,6 +24,8 @@ enum Body {
 /// A decoded block with the alias and local key id that preceded it.
 struct Block {
     alias: Option<String>,
+    /// Named by `# alias:` or carrying keytool's trusted-key-usage attribute: always an entry.
+    explicit: bool,
     key_id: Option<String>,
     body: Body,
     line: usize,
@@ -41,6 +43,7 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Vec<Entry>, KeystoreError> {
     let mut comment_alias: Option<String> = None;
     let mut bag_alias: Option<String> = None;
     let mut bag_key_id: Option<String> = None;
+    let mut bag_trusted = false;
     let mut in_bag = false;
     let mut lines = text.lines().enumerate();
     while let Some((n, raw)) = lines.next() {
@@ -52,10 +55,15 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Vec<Entry>, KeystoreError> {
             comment_alias = Some(name.trim().to_string());
             continue;
         }
-        if line.starts_with("Bag Attributes") || line.starts_with("Key Attributes") {
+        if line.starts_with("Key Attributes") {
+            // The PKCS#8 key's own attributes, after the bag's: nothing keybroker needs.
+            continue;
+        }
+        if line.starts_with("Bag Attributes") {
             in_bag = true;
             bag_alias = None;
             bag_key_id = None;
+            bag_trusted = false;
             continue;
         }
         if in_bag && !line.starts_with("-----") {
@@ -63,6 +71,8 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Vec<Entry>, KeystoreError> {
                 bag_alias = Some(v.trim().to_string());
             } else if let Some(v) = line.strip_prefix("localKeyID:") {
                 bag_key_id = Some(v.trim().to_ascii_uppercase());
+            } else if line.starts_with("2.16.840.1.113894.746875.1.1") {
+                bag_trusted = true;
             }
             continue;
         }
@@ -141,6 +151,11 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Vec<Entry>, KeystoreError> {
             } else {
                 comment_alias.clone()
             },
+            explicit: if in_bag {
+                bag_trusted
+            } else {
+                comment_alias.is_some()
+            },
             key_id: if in_bag { bag_key_id.take() } else { None },
             body,
             line: n + 1,
@@ -162,7 +177,7 @@ fn link(blocks: Vec<Block>) -> Result<Vec<Entry>, KeystoreError> {
         .collect();
     let pool: Vec<(Vec<u8>, bool)> = certs
         .iter()
-        .map(|(_, b, c)| ((*c).clone(), b.alias.is_some() && b.key_id.is_none()))
+        .map(|(_, b, c)| ((*c).clone(), b.explicit))
         .collect();
     let mut used = vec![false; blocks.len()];
     let mut entries = Vec::new();
@@ -201,12 +216,13 @@ fn link(blocks: Vec<Block>) -> Result<Vec<Entry>, KeystoreError> {
         let rest = complete_chain(chain.last().expect("non-empty").clone(), &pool);
         for c in rest.into_iter().skip(1) {
             if !chain.contains(&c) {
-                if let Some((j, _, _)) = certs.iter().find(|(_, _, x)| **x == c) {
-                    if blocks[*j].alias.is_none() {
-                        used[*j] = true;
-                    }
-                }
                 chain.push(c);
+            }
+        }
+        // Copies of chain certificates are chain material unless explicitly trusted.
+        for (j, b, c) in &certs {
+            if !b.explicit && chain.contains(c) {
+                used[*j] = true;
             }
         }
         entries.push(Entry {

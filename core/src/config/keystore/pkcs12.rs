@@ -111,8 +111,10 @@ pub(crate) fn load(bytes: &[u8], password: &Secret<String>) -> Result<Vec<Entry>
         };
         used[leaf] = true;
         let chain = complete_chain(archive.certs[leaf].cert.as_der().to_vec(), &pool);
-        for c in &chain[1..] {
-            if let Some(i) = pool.iter().position(|(p, t)| p == c && !t) {
+        // Every untrusted copy of a chain certificate is chain material (keytool writes the
+        // intermediate once per key, named by its subject DN).
+        for (i, (p, t)) in pool.iter().enumerate() {
+            if !t && chain.contains(p) {
                 used[i] = true;
             }
         }
