@@ -2,7 +2,7 @@
 //! through a Java-compatible escaper, and a differential test against the real JVM.
 #![allow(clippy::disallowed_methods)]
 
-use keybroker_core::config::properties::{parse, Property};
+use keybroker_core::config::properties::parse;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
