@@ -2,6 +2,11 @@
 use crate::secret::Secret;
 use std::fmt;
 
+mod der;
+mod jks;
+mod pem;
+mod pkcs12;
+
 /// A DER-encoded X.509 certificate.
 pub type CertDer = Vec<u8>;
 
@@ -65,9 +70,7 @@ pub enum KeystoreError {
 impl fmt::Display for KeystoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            KeystoreError::UnknownFormat => {
-                f.write_str("not a JKS, PKCS12 or PEM keystore")
-            }
+            KeystoreError::UnknownFormat => f.write_str("not a JKS, PKCS12 or PEM keystore"),
             KeystoreError::WrongPassword => f.write_str(
                 "keystore password is wrong (integrity check failed); check kms.keystore.password",
             ),
@@ -80,9 +83,39 @@ impl std::error::Error for KeystoreError {}
 
 impl Keystore {
     /// Loads a keystore from its bytes, detecting the format by content.
+    ///
+    /// JKS (magic 0xFEEDFEED), PKCS12 (DER SEQUENCE starting with version 3) or PEM text. The
+    /// password opens the store and, for JKS, every private key (Connected-KMS's rule: key
+    /// password = store password). PEM files carry no password. Aliases must be unique
+    /// case-insensitively.
     pub fn load(bytes: &[u8], password: &Secret<String>) -> Result<Keystore, KeystoreError> {
-        let _ = (bytes, password);
-        Err(KeystoreError::UnknownFormat)
+        let (format, entries) = if bytes.starts_with(&jks::MAGIC) {
+            (Format::Jks, jks::load(bytes, password)?)
+        } else if bytes.starts_with(&jks::JCEKS_MAGIC) {
+            return Err(KeystoreError::Malformed(
+                "JCEKS keystores are not supported; convert with keytool -importkeystore \
+                 -deststoretype PKCS12"
+                    .into(),
+            ));
+        } else if pkcs12::looks_like(bytes) {
+            (Format::Pkcs12, pkcs12::load(bytes, password)?)
+        } else if pem::looks_like(bytes) {
+            (Format::Pem, pem::load(bytes)?)
+        } else {
+            return Err(KeystoreError::UnknownFormat);
+        };
+        for (i, e) in entries.iter().enumerate() {
+            if entries[..i]
+                .iter()
+                .any(|o| o.alias.eq_ignore_ascii_case(&e.alias))
+            {
+                return Err(KeystoreError::Malformed(format!(
+                    "two entries are named {:?} (aliases are case-insensitive)",
+                    e.alias
+                )));
+            }
+        }
+        Ok(Keystore { format, entries })
     }
 
     /// The entry with this alias, compared case-insensitively.
