@@ -65,11 +65,38 @@ fn http_ish() -> impl Strategy<Value = Vec<u8>> {
         .prop_map(|f| f.to_vec()),
         1 => prop::collection::vec(any::<u8>(), 0..12),
     ];
-    prop::collection::vec(fragment, 0..40).prop_map(|v| v.concat())
+    let fragments = prop::collection::vec(fragment, 0..40).prop_map(|v| v.concat());
+    prop_oneof![fragments, mutated_requests()]
+}
+
+/// Valid pipelined requests with a few bytes replaced, inserted or deleted.
+fn mutated_requests() -> impl Strategy<Value = Vec<u8>> {
+    let edit = (any::<Index>(), any::<u8>(), 0u8..3);
+    (
+        prop::collection::vec(valid_request(), 1..4),
+        prop::collection::vec(edit, 0..3),
+    )
+        .prop_map(|(cases, edits)| {
+            let mut wire: Vec<u8> = cases.into_iter().flat_map(|c| c.wire).collect();
+            for (at, byte, kind) in edits {
+                let i = at.index(wire.len() + 1);
+                match kind {
+                    0 if i < wire.len() => wire[i] = byte,
+                    1 => wire.insert(i, byte),
+                    _ if i < wire.len() => {
+                        wire.remove(i);
+                    }
+                    _ => {}
+                }
+            }
+            wire
+        })
 }
 
 fn small_limits() -> impl Strategy<Value = Limits> {
-    (0usize..300, 0usize..40).prop_map(|(h, b)| Limits {
+    let head = prop_oneof![0usize..300, 300usize..2000];
+    let body = prop_oneof![0usize..40, 40usize..400];
+    (head, body).prop_map(|(h, b)| Limits {
         max_header_bytes: h,
         max_body_bytes: b,
     })
