@@ -6,8 +6,8 @@
 mod parse;
 mod write;
 
-pub use parse::{Parser, Request};
-pub use write::{write_response, Response};
+pub use parse::{Parser, Request, MAX_CHUNK_LINE};
+pub use write::{reason_phrase, write_response, Response, CONTINUE_100};
 
 /// Parser limits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,7 +30,7 @@ impl Default for Limits {
 /// A request the parser refused; the connection answers `status` and then closes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpError {
-    /// HTTP status to answer with (400, 411, 413, 431, 501, 505).
+    /// HTTP status to answer with (400, 413, 431, 501, 505).
     pub status: u16,
     /// snake_case error code for the JSON error body.
     pub code: &'static str,
