@@ -223,7 +223,12 @@ impl Broker {
     pub fn wants_read(&self, conn: ConnId) -> bool {
         self.conns
             .get(&conn)
-            .is_some_and(|c| !c.closing && c.slots.len() < MAX_PIPELINE)
+            .is_some_and(|c| {
+                !c.closing
+                    && c.slots.len() < MAX_PIPELINE
+                    && c.parser.buffered_len()
+                        <= self.limits.max_header_bytes + self.limits.max_body_bytes
+            })
     }
 
     /// The next thing to do, or `None` when drained.
@@ -323,7 +328,7 @@ impl Broker {
                     if c.parser.take_continue() && c.slots.is_empty() {
                         self.outputs.push_back(Output::Send {
                             conn: id,
-                            bytes: b"HTTP/1.1 100 Continue\r\n\r\n".to_vec(),
+                            bytes: http::CONTINUE_100.to_vec(),
                         });
                     }
                     return;
@@ -372,6 +377,7 @@ impl Broker {
                 resp.headers.push(("connection".into(), "close".into()));
             }
             http::write_response(&resp, &mut out);
+            self.metrics.record("admin", resp.status, 0.0);
             self.push_slot(id, rid, keep_alive, "admin", None, SlotState::Ready(out));
             return;
         }
@@ -536,7 +542,7 @@ impl Broker {
         who: Option<Client>,
         result: Result<Value, ApiError>,
     ) {
-        let bytes = self.render(&rid, keep_alive, op_name, who.as_ref(), "", result);
+        let bytes = self.render(&rid, keep_alive, op_name, who.as_ref(), "", result, 0.0);
         self.push_slot(id, rid, keep_alive, op_name, who, SlotState::Ready(bytes));
     }
 
@@ -548,6 +554,7 @@ impl Broker {
         who: Option<&Client>,
         key: &str,
         result: Result<Value, ApiError>,
+        secs: f64,
     ) -> Vec<u8> {
         let mut headers = vec![
             ("content-type".to_string(), "application/json".to_string()),
@@ -585,6 +592,7 @@ impl Broker {
         if status != 200 {
             audit["error"] = body["error"]["code"].clone();
         }
+        self.metrics.record(op_name, status, secs);
         self.outputs.push_back(Output::Audit(audit.to_string()));
         let mut out = Vec::with_capacity(256);
         http::write_response(
@@ -659,10 +667,8 @@ impl Broker {
         } else {
             job.items.into_iter().next().flatten().expect("one item")
         };
-        let bytes = self.render(&rid, keep_alive, op_name, who.as_ref(), &job.key_name, result);
-        let status = status_of(&bytes);
         let secs = self.now.mono.saturating_since(started).as_secs_f64();
-        self.metrics.record(op_name, status, secs);
+        let bytes = self.render(&rid, keep_alive, op_name, who.as_ref(), &job.key_name, result, secs);
         if let Some(slot) = self.slot_mut(id, seq) {
             slot.state = SlotState::Ready(bytes);
         }
@@ -678,10 +684,6 @@ impl Broker {
             }
             let slot = c.slots.pop_front().expect("front");
             if let SlotState::Ready(bytes) = slot.state {
-                if slot.op_name == "http" || slot.op_name == "refused" || slot.op_name == "unrouted" || slot.op_name == "admin" {
-                    let status = status_of(&bytes);
-                    self.metrics.record(slot.op_name, status, 0.0);
-                }
                 self.outputs.push_back(Output::Send { conn: id, bytes });
                 wrote = true;
             }
@@ -781,11 +783,4 @@ impl Broker {
     fn log(&mut self, level: &'static str, message: String) {
         self.outputs.push_back(Output::Log { level, message });
     }
-}
-
-fn status_of(resp: &[u8]) -> u16 {
-    resp.get(9..12)
-        .and_then(|s| std::str::from_utf8(s).ok())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
 }
