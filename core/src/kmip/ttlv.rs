@@ -464,44 +464,59 @@ pub fn decode_prefix(input: &[u8], limits: &Limits) -> Result<(Item, usize), Dec
             });
         }
     }
-    let d = Decoder {
-        base: input,
-        limits,
-    };
-    let (rest, item) = d.item(input, 0)?;
-    Ok((item, input.len() - rest.len()))
+    let d = Decoder { limits };
+    let (rest, item) = d.item(
+        At {
+            bytes: input,
+            pos: 0,
+        },
+        0,
+    )?;
+    Ok((item, rest.pos))
 }
 
 struct Decoder<'b> {
-    base: &'b [u8],
     limits: &'b Limits,
 }
 
-impl<'b> Decoder<'b> {
-    fn offset(&self, at: &[u8]) -> usize {
-        self.base.len() - at.len()
-    }
+/// A slice of the input and the absolute offset of its first byte.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
 
-    fn err(&self, at: &[u8], kind: DecodeErrorKind) -> DecodeError {
+impl<'a> At<'a> {
+    fn skip(self, n: usize) -> At<'a> {
+        At {
+            bytes: &self.bytes[n..],
+            pos: self.pos + n,
+        }
+    }
+}
+
+impl Decoder<'_> {
+    fn err(&self, at: At<'_>, kind: DecodeErrorKind) -> DecodeError {
         DecodeError {
-            offset: self.offset(at),
+            offset: at.pos,
             kind,
         }
     }
 
     /// Decodes one item from `input`, which ends where the enclosing Structure (or the whole
     /// message) ends. `depth` counts enclosing Structures.
-    fn item<'a>(&self, input: &'a [u8], depth: usize) -> Result<(&'a [u8], Item), DecodeError> {
-        let Ok((body, h)) = header(input) else {
+    fn item<'a>(&self, input: At<'a>, depth: usize) -> Result<(At<'a>, Item), DecodeError> {
+        let Ok((_, h)) = header(input.bytes) else {
             return Err(self.err(
                 input,
                 DecodeErrorKind::Truncated {
                     what: "header",
                     needed: 8,
-                    have: input.len(),
+                    have: input.bytes.len(),
                 },
             ));
         };
+        let body = input.skip(8);
         let ty = ItemType::from_byte(h.type_byte)
             .ok_or_else(|| self.err(input, DecodeErrorKind::UnknownType(h.type_byte)))?;
         let len = h.len as usize;
@@ -532,26 +547,27 @@ impl<'b> Decoder<'b> {
         }
         let pad = ty.padding_len(len);
         let needed = 8 + len + pad;
-        if needed > input.len() {
+        if needed > input.bytes.len() {
             return Err(self.err(
                 input,
                 if depth == 0 {
                     DecodeErrorKind::Truncated {
                         what: ty.name(),
                         needed,
-                        have: input.len(),
+                        have: input.bytes.len(),
                     }
                 } else {
                     DecodeErrorKind::Overrun {
                         ty,
                         needed,
-                        room: input.len(),
+                        room: input.bytes.len(),
                     }
                 },
             ));
         }
-        let (raw, after) = body.split_at(len);
-        let (pad_bytes, rest) = after.split_at(pad);
+        let raw = &body.bytes[..len];
+        let pad_bytes = &body.bytes[len..len + pad];
+        let rest = body.skip(len + pad);
         let value = match ty {
             ItemType::Structure => {
                 if depth + 1 > self.limits.max_depth {
@@ -563,8 +579,11 @@ impl<'b> Decoder<'b> {
                     ));
                 }
                 let mut children = Vec::new();
-                let mut cur = raw;
-                while !cur.is_empty() {
+                let mut cur = At {
+                    bytes: raw,
+                    pos: body.pos,
+                };
+                while !cur.bytes.is_empty() {
                     let (next, child) = self.item(cur, depth + 1)?;
                     children.push(child);
                     cur = next;
@@ -588,7 +607,7 @@ impl<'b> Decoder<'b> {
                 Ok(s) => Value::TextString(s.to_owned()),
                 Err(e) => {
                     return Err(DecodeError {
-                        offset: self.offset(body) + e.valid_up_to(),
+                        offset: body.pos + e.valid_up_to(),
                         kind: DecodeErrorKind::InvalidUtf8 {
                             valid_up_to: e.valid_up_to(),
                         },
