@@ -131,3 +131,43 @@ snapshot!(
     text_query_failed_response_kmip10,
     "kmip_10_use_case_12_1_query.kmip_1_0_usecase_12_1_step_1_query_operation_failed_response_too_large_response"
 );
+
+#[test]
+fn public_response_messages_parse() {
+    use keybroker_core::kmip::messages::{parse_response, status, ProtocolVersion};
+    use keybroker_core::kmip::tags::tag;
+    let mut n = 0;
+    for v in vectors().iter().filter(|v| v.expect == Expect::Ok) {
+        let item = ttlv::decode(&v.bytes).unwrap();
+        if item.tag != tag::RESPONSE_MESSAGE {
+            continue;
+        }
+        let r = parse_response(&item).unwrap_or_else(|e| panic!("{}: {e}", v.name));
+        assert!(!r.items.is_empty(), "{}", v.name);
+        n += 1;
+    }
+    assert!(n >= 30, "{n}");
+    let r = parse_response(
+        &ttlv::decode(&find("kmip_11_test_case_16_1_discover_versions.kmip_1_1_testcase_16_1_time_0_discover_versions_v11_v10_response").bytes).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        r.items[0].protocol_versions(),
+        vec![ProtocolVersion::V1_1, ProtocolVersion::V1_0]
+    );
+    let failed = parse_response(
+        &ttlv::decode(&find("kmip_10_use_case_12_1_query.kmip_1_0_usecase_12_1_step_1_query_operation_failed_response_too_large_response").bytes).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(failed.items[0].status, status::OPERATION_FAILED);
+    assert_eq!(
+        failed.items[0].describe(),
+        "OperationFailed/ResponseTooLarge: Response size: 568, Maximum Response Size indicated in request: 256"
+    );
+    let created = parse_response(
+        &ttlv::decode(&find("kmip_10_use_case_3_1_basic_functionality.kmip_1_0_usecase_3_1_2_step_2_create_symmetric_key_response").bytes).unwrap(),
+    )
+    .unwrap();
+    assert!(created.items[0].is_success());
+    assert!(created.items[0].unique_identifier().is_some());
+}

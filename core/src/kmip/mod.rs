@@ -3,7 +3,9 @@
 //! - [`ttlv`]: the binary codec (decoder with limits and offset-naming errors, encoder);
 //! - [`tags`]: names of KMIP tags and enumeration values (KMIP 1.0–2.0);
 //! - [`text`]: the `keybroker ttlv decode/encode` text form, an exact inverse of the codec.
+//! - [`messages`]: the requests keybroker sends and the parser of responses.
 
+pub mod messages;
 pub mod tags;
 pub mod text;
 pub mod ttlv;

@@ -26,6 +26,9 @@
 //!     when empty). The parser accepts lower case too.
 //!   - Enumeration: the value's name when the tag has a known enumeration and the value a name
 //!     (`Operation Enumeration Encrypt`), else `0x` and eight hex digits (`0x8000000A`).
+//!     Two tags take their enumeration from context: a KMIP 1.x `AttributeValue` uses the
+//!     enumeration named by the nearest *preceding* `AttributeName` sibling (`"Cryptographic
+//!     Algorithm"` → `AES`), and a KMIP 2.0 `AttributeReference` names a tag (`State`).
 //!   - Boolean: `true` or `false`.
 //!   - TextString: a double-quoted string; `"` `\` are escaped as `\"` `\\`, newline, carriage
 //!     return and tab as `\n` `\r` `\t`, other control characters (U+0000–U+001F, U+007F) as
@@ -78,7 +81,7 @@ fn err<T>(line: usize, message: impl Into<String>) -> Result<T, TextError> {
 /// Renders `item` in the text form, one line per item.
 pub fn render(item: &Item) -> String {
     let mut out = String::new();
-    render_into(item, 0, &mut out);
+    render_into(item, 0, None, &mut out);
     out
 }
 
@@ -100,7 +103,41 @@ pub fn tag_label(tag: u32) -> String {
     }
 }
 
-fn render_into(item: &Item, depth: usize, out: &mut String) {
+/// The name of Enumeration value `v` of an item tagged `tag`; `attr` is the text of the last
+/// `AttributeName` sibling before it, which names the enumeration of a KMIP 1.x
+/// `AttributeValue`. A KMIP 2.0 `AttributeReference` enumeration holds a tag.
+fn enum_name(tag: u32, attr: Option<&str>, v: u32) -> Option<&'static str> {
+    match (tag, attr) {
+        (tags::tag::ATTRIBUTE_VALUE, Some(a)) => {
+            let compact: String = a.split_whitespace().collect();
+            tags::enum_value_name(tags::tag_by_name(&compact)?, v)
+        }
+        (tags::tag::ATTRIBUTE_REFERENCE, _) => tags::tag_name(v),
+        _ => tags::enum_value_name(tag, v),
+    }
+}
+
+/// The inverse of [`enum_name`].
+fn enum_by_name(tag: u32, attr: Option<&str>, name: &str) -> Option<u32> {
+    match (tag, attr) {
+        (tags::tag::ATTRIBUTE_VALUE, Some(a)) => {
+            let compact: String = a.split_whitespace().collect();
+            tags::enum_value_by_name(tags::tag_by_name(&compact)?, name)
+        }
+        (tags::tag::ATTRIBUTE_REFERENCE, _) => tags::tag_by_name(name),
+        _ => tags::enum_value_by_name(tag, name),
+    }
+}
+
+/// The text of `item` if it is an `AttributeName` TextString.
+fn attribute_name(item: &Item) -> Option<&str> {
+    match &item.value {
+        Value::TextString(s) if item.tag == tags::tag::ATTRIBUTE_NAME => Some(s),
+        _ => None,
+    }
+}
+
+fn render_into(item: &Item, depth: usize, attr: Option<&str>, out: &mut String) {
     for _ in 0..depth {
         out.push_str("  ");
     }
@@ -114,7 +151,7 @@ fn render_into(item: &Item, depth: usize, out: &mut String) {
         Value::LongInteger(v) => write!(out, " {v}"),
         Value::Interval(v) => write!(out, " {v}"),
         Value::BigInteger(b) | Value::ByteString(b) => write!(out, " 0x{}", bytes_to_hex(b)),
-        Value::Enumeration(v) => match tags::enum_value_name(item.tag, *v) {
+        Value::Enumeration(v) => match enum_name(item.tag, attr, *v) {
             Some(n) => write!(out, " {n}"),
             None => write!(out, " 0x{v:08X}"),
         },
@@ -146,8 +183,12 @@ fn render_into(item: &Item, depth: usize, out: &mut String) {
         }
     }
     out.push('\n');
+    let mut last_attr = None;
     for c in item.children() {
-        render_into(c, depth + 1, out);
+        render_into(c, depth + 1, last_attr, out);
+        if let Some(a) = attribute_name(c) {
+            last_attr = Some(a);
+        }
     }
 }
 
@@ -243,7 +284,8 @@ pub fn parse(text: &str) -> Result<Item, TextError> {
 type Line<'a> = (usize, usize, &'a str);
 
 fn parse_level(lines: &[Line<'_>], idx: &mut usize, depth: usize) -> Result<Vec<Item>, TextError> {
-    let mut items = Vec::new();
+    let mut items: Vec<Item> = Vec::new();
+    let mut last_attr: Option<usize> = None;
     while let Some(&(n, indent, content)) = lines.get(*idx) {
         if indent < depth {
             break;
@@ -252,7 +294,8 @@ fn parse_level(lines: &[Line<'_>], idx: &mut usize, depth: usize) -> Result<Vec<
             return err(n, "indented deeper than a Structure's child");
         }
         *idx += 1;
-        let mut item = parse_line(n, content)?;
+        let attr = last_attr.and_then(|i| attribute_name(&items[i]));
+        let mut item = parse_line(n, content, attr)?;
         if let Value::Structure(children) = &mut item.value {
             if depth + 1 > Limits::DEFAULT.max_depth {
                 return err(
@@ -269,6 +312,9 @@ fn parse_level(lines: &[Line<'_>], idx: &mut usize, depth: usize) -> Result<Vec<
                 return err(m, "only a Structure can have indented children");
             }
         }
+        if attribute_name(&item).is_some() {
+            last_attr = Some(items.len());
+        }
         items.push(item);
     }
     Ok(items)
@@ -281,7 +327,7 @@ fn split_word(s: &str) -> (&str, &str) {
     }
 }
 
-fn parse_line(n: usize, content: &str) -> Result<Item, TextError> {
+fn parse_line(n: usize, content: &str, attr: Option<&str>) -> Result<Item, TextError> {
     let (tag_s, rest) = split_word(content);
     let tag = parse_tag(n, tag_s)?;
     let (ty_s, rest) = split_word(rest);
@@ -311,7 +357,7 @@ fn parse_line(n: usize, content: &str) -> Result<Item, TextError> {
     let value = match (ty, value_part) {
         (ItemType::TextString, ValuePart::Str(s)) => Value::TextString(s),
         (_, ValuePart::Str(_)) => unreachable!("only TextString is quoted"),
-        (ty, ValuePart::Tokens(toks)) => parse_value(n, tag, ty, &toks)?,
+        (ty, ValuePart::Tokens(toks)) => parse_value(n, tag, attr, ty, &toks)?,
     };
     let mut padding = Vec::new();
     if let Some(p) = pad_s {
@@ -381,7 +427,13 @@ fn hex_value(n: usize, ty: ItemType, s: &str) -> Result<Vec<u8>, TextError> {
     })
 }
 
-fn parse_value(n: usize, tag: u32, ty: ItemType, toks: &[&str]) -> Result<Value, TextError> {
+fn parse_value(
+    n: usize,
+    tag: u32,
+    attr: Option<&str>,
+    ty: ItemType,
+    toks: &[&str],
+) -> Result<Value, TextError> {
     Ok(match ty {
         ItemType::Structure => {
             if !toks.is_empty() {
@@ -417,7 +469,7 @@ fn parse_value(n: usize, tag: u32, ty: ItemType, toks: &[&str]) -> Result<Value,
                 u32::from_str_radix(h, 16)
                     .or_else(|_| err(n, format!("bad hex enumeration value {s}")))?
             } else {
-                match tags::enum_value_by_name(tag, s) {
+                match enum_by_name(tag, attr, s) {
                     Some(v) => v,
                     None => {
                         return err(
@@ -659,6 +711,40 @@ mod tests {
         let back = parse(&text).unwrap();
         assert_eq!(back, item);
         assert_eq!(encode(&text).unwrap(), item.encode());
+    }
+
+    #[test]
+    fn attribute_values_take_their_enumeration_from_the_preceding_name() {
+        let attr = |name: &str, v: u32| {
+            vec![
+                Item::new(tags::tag::ATTRIBUTE_NAME, Value::TextString(name.into())),
+                Item::new(tags::tag::ATTRIBUTE_VALUE, Value::Enumeration(v)),
+            ]
+        };
+        let mut children = attr("Cryptographic Algorithm", 3);
+        children.extend(attr("Object Type", 2));
+        children.extend(attr("No Such Attribute", 2));
+        // A value before any name, and a name after its value, stay hex.
+        children.insert(
+            0,
+            Item::new(tags::tag::ATTRIBUTE_VALUE, Value::Enumeration(3)),
+        );
+        children.push(Item::new(
+            tags::tag::ATTRIBUTE_REFERENCE,
+            Value::Enumeration(0x42008D),
+        ));
+        let item = Item::structure(tags::tag::ATTRIBUTE, children);
+        let text = render(&item);
+        assert_eq!(
+            text,
+            "Attribute Structure\n  AttributeValue Enumeration 0x00000003\n  \
+             AttributeName TextString \"Cryptographic Algorithm\"\n  AttributeValue Enumeration AES\n  \
+             AttributeName TextString \"Object Type\"\n  AttributeValue Enumeration SymmetricKey\n  \
+             AttributeName TextString \"No Such Attribute\"\n  AttributeValue Enumeration 0x00000002\n  \
+             AttributeReference Enumeration State\n"
+        );
+        assert_eq!(parse(&text).unwrap(), item);
+        assert!(parse("AttributeValue Enumeration AES").is_err());
     }
 
     #[test]
