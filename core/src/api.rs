@@ -91,7 +91,12 @@ pub fn route(method: &str, target: &str) -> Result<Route, ApiError> {
     let mut parts = rest.split('/');
     let key = parts.next().unwrap_or("");
     let action = parts.next();
-    if key.is_empty() || parts.next().is_some() || !key.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+    if key.is_empty()
+        || parts.next().is_some()
+        || !key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
         return Err(ApiError::new(404, "not_found", "no such endpoint"));
     }
     let (op, allow) = match action {
@@ -106,7 +111,11 @@ pub fn route(method: &str, target: &str) -> Result<Route, ApiError> {
     if method != allow {
         return Err(ApiError {
             allow: Some(allow),
-            ..ApiError::new(405, "method_not_allowed", format!("use {allow} for this endpoint"))
+            ..ApiError::new(
+                405,
+                "method_not_allowed",
+                format!("use {allow} for this endpoint"),
+            )
         });
     }
     Ok(Route {
@@ -147,10 +156,26 @@ impl Item {
     /// The backend operation for this item on backend key `key`.
     pub fn into_op(self, op: Operation, key: String) -> Op {
         match (op, self) {
-            (Operation::Encrypt, Item::Encrypt { plaintext, context }) => Op::Encrypt { key, plaintext, context },
-            (Operation::Decrypt, Item::Unwrap { envelope, context }) => Op::Decrypt { key, envelope, context },
-            (Operation::Rewrap, Item::Unwrap { envelope, context }) => Op::Rewrap { key, envelope, context },
-            (Operation::Generate, Item::Generate { bytes, context }) => Op::Generate { key, bytes, context },
+            (Operation::Encrypt, Item::Encrypt { plaintext, context }) => Op::Encrypt {
+                key,
+                plaintext,
+                context,
+            },
+            (Operation::Decrypt, Item::Unwrap { envelope, context }) => Op::Decrypt {
+                key,
+                envelope,
+                context,
+            },
+            (Operation::Rewrap, Item::Unwrap { envelope, context }) => Op::Rewrap {
+                key,
+                envelope,
+                context,
+            },
+            (Operation::Generate, Item::Generate { bytes, context }) => Op::Generate {
+                key,
+                bytes,
+                context,
+            },
             (Operation::Rotate, _) => Op::Rotate { key },
             (_, _) => Op::Describe { key },
         }
@@ -166,15 +191,24 @@ pub enum Body {
     Batch(Vec<Result<Item, ApiError>>),
 }
 
-fn b64_field(obj: &Map<String, Value>, name: &str, required: bool) -> Result<Option<Vec<u8>>, ApiError> {
+fn b64_field(
+    obj: &Map<String, Value>,
+    name: &str,
+    required: bool,
+) -> Result<Option<Vec<u8>>, ApiError> {
     match obj.get(name) {
         None | Some(Value::Null) if !required => Ok(None),
-        None | Some(Value::Null) => Err(ApiError::bad("missing_field", format!("field {name} is required"))),
-        Some(Value::String(s)) => B64
-            .decode(s)
-            .map(Some)
-            .map_err(|_| ApiError::bad("bad_base64", format!("field {name} is not standard base64"))),
-        Some(_) => Err(ApiError::bad("bad_field", format!("field {name} must be a base64 string"))),
+        None | Some(Value::Null) => Err(ApiError::bad(
+            "missing_field",
+            format!("field {name} is required"),
+        )),
+        Some(Value::String(s)) => B64.decode(s).map(Some).map_err(|_| {
+            ApiError::bad("bad_base64", format!("field {name} is not standard base64"))
+        }),
+        Some(_) => Err(ApiError::bad(
+            "bad_field",
+            format!("field {name} must be a base64 string"),
+        )),
     }
 }
 
@@ -182,7 +216,11 @@ fn only_fields(obj: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiErro
     match obj.keys().find(|k| !allowed.contains(&k.as_str())) {
         Some(k) => Err(ApiError::bad(
             "unknown_field",
-            format!("unknown field {:?}; expected {}", truncate(k), allowed.join(", ")),
+            format!(
+                "unknown field {:?}; expected {}",
+                truncate(k),
+                allowed.join(", ")
+            ),
         )),
         None => Ok(()),
     }
@@ -207,10 +245,21 @@ fn parse_item(op: Operation, v: &Value) -> Result<Item, ApiError> {
             only_fields(obj, &["ciphertext", "context"])?;
             let token = match obj.get("ciphertext") {
                 Some(Value::String(s)) => s,
-                None | Some(Value::Null) => return Err(ApiError::bad("missing_field", "field ciphertext is required")),
-                Some(_) => return Err(ApiError::bad("bad_field", "field ciphertext must be a kb1: string")),
+                None | Some(Value::Null) => {
+                    return Err(ApiError::bad(
+                        "missing_field",
+                        "field ciphertext is required",
+                    ))
+                }
+                Some(_) => {
+                    return Err(ApiError::bad(
+                        "bad_field",
+                        "field ciphertext must be a kb1: string",
+                    ))
+                }
             };
-            let envelope = Envelope::decode(token).map_err(|e| ApiError::bad("bad_ciphertext", e.to_string()))?;
+            let envelope = Envelope::decode(token)
+                .map_err(|e| ApiError::bad("bad_ciphertext", e.to_string()))?;
             let context = b64_field(obj, "context", false)?.unwrap_or_default();
             Ok(Item::Unwrap { envelope, context })
         }
@@ -221,8 +270,12 @@ fn parse_item(op: Operation, v: &Value) -> Result<Item, ApiError> {
                 Some(v) => v
                     .as_u64()
                     .filter(|n| (1..=MAX_GENERATE_BYTES as u64).contains(n))
-                    .ok_or_else(|| ApiError::bad("bad_field", format!("bytes must be a whole number from 1 to {MAX_GENERATE_BYTES}")))?
-                    as usize,
+                    .ok_or_else(|| {
+                        ApiError::bad(
+                            "bad_field",
+                            format!("bytes must be a whole number from 1 to {MAX_GENERATE_BYTES}"),
+                        )
+                    })? as usize,
             };
             let context = b64_field(obj, "context", false)?.unwrap_or_default();
             Ok(Item::Generate { bytes, context })
@@ -235,7 +288,11 @@ fn parse_item(op: Operation, v: &Value) -> Result<Item, ApiError> {
 }
 
 /// Parses and validates the body of a request for `op`.
-pub fn parse_body(op: Operation, content_type: Option<&[u8]>, body: &[u8]) -> Result<Body, ApiError> {
+pub fn parse_body(
+    op: Operation,
+    content_type: Option<&[u8]>,
+    body: &[u8],
+) -> Result<Body, ApiError> {
     if op == Operation::Describe {
         return Ok(Body::Single(Item::Empty));
     }
@@ -243,28 +300,51 @@ pub fn parse_body(op: Operation, content_type: Option<&[u8]>, body: &[u8]) -> Re
         let ct = String::from_utf8_lossy(ct).to_ascii_lowercase();
         let mime = ct.split(';').next().unwrap_or("").trim();
         if mime != "application/json" && !mime.ends_with("+json") {
-            return Err(ApiError::new(415, "unsupported_media_type", "send Content-Type: application/json"));
+            return Err(ApiError::new(
+                415,
+                "unsupported_media_type",
+                "send Content-Type: application/json",
+            ));
         }
     }
     let v: Value = if body.iter().all(u8::is_ascii_whitespace) && op == Operation::Rotate {
         json!({})
     } else {
-        serde_json::from_slice(body).map_err(|e| ApiError::bad("bad_json", format!("body is not valid JSON: {}", e.classify_name())))?
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad(
+                "bad_json",
+                format!("body is not valid JSON: {}", e.classify_name()),
+            )
+        })?
     };
     if let Some(batch) = v.as_object().and_then(|o| o.get("batch")) {
-        if !matches!(op, Operation::Encrypt | Operation::Decrypt | Operation::Rewrap) {
-            return Err(ApiError::bad("batch_not_supported", format!("{} does not take a batch", op.name())));
+        if !matches!(
+            op,
+            Operation::Encrypt | Operation::Decrypt | Operation::Rewrap
+        ) {
+            return Err(ApiError::bad(
+                "batch_not_supported",
+                format!("{} does not take a batch", op.name()),
+            ));
         }
         if v.as_object().map(|o| o.len()) != Some(1) {
-            return Err(ApiError::bad("unknown_field", "a batch body has only the field batch"));
+            return Err(ApiError::bad(
+                "unknown_field",
+                "a batch body has only the field batch",
+            ));
         }
         let items = batch
             .as_array()
             .ok_or_else(|| ApiError::bad("bad_field", "batch must be an array"))?;
         if items.is_empty() || items.len() > MAX_BATCH {
-            return Err(ApiError::bad("bad_batch_size", format!("a batch holds 1 to {MAX_BATCH} items")));
+            return Err(ApiError::bad(
+                "bad_batch_size",
+                format!("a batch holds 1 to {MAX_BATCH} items"),
+            ));
         }
-        return Ok(Body::Batch(items.iter().map(|i| parse_item(op, i)).collect()));
+        return Ok(Body::Batch(
+            items.iter().map(|i| parse_item(op, i)).collect(),
+        ));
     }
     parse_item(op, &v).map(Body::Single)
 }
@@ -287,15 +367,25 @@ impl ClassifyName for serde_json::Error {
 /// The JSON object for one successful reply.
 pub fn reply_json(reply: &Reply, key_name: &str) -> Value {
     match reply {
-        Reply::Ciphertext { token, key_version } => json!({"ciphertext": token, "key_version": key_version}),
+        Reply::Ciphertext { token, key_version } => {
+            json!({"ciphertext": token, "key_version": key_version})
+        }
         Reply::Plaintext(p) => json!({"plaintext": B64.encode(p.expose())}),
-        Reply::Generated { plaintext, token, key_version } => json!({
+        Reply::Generated {
+            plaintext,
+            token,
+            key_version,
+        } => json!({
             "plaintext": B64.encode(plaintext.expose()),
             "ciphertext": token,
             "key_version": key_version,
         }),
         Reply::Rotated { key_version } => json!({"key_version": key_version}),
-        Reply::Described { backend, latest_version, versions } => json!({
+        Reply::Described {
+            backend,
+            latest_version,
+            versions,
+        } => json!({
             "name": key_name,
             "backend": backend.name(),
             "latest_version": latest_version,
@@ -310,19 +400,43 @@ mod tests {
 
     #[test]
     fn routes() {
-        assert_eq!(route("POST", "/v1/keys/default/encrypt").unwrap().op, Operation::Encrypt);
-        assert_eq!(route("GET", "/v1/keys/default?x=1").unwrap().op, Operation::Describe);
+        assert_eq!(
+            route("POST", "/v1/keys/default/encrypt").unwrap().op,
+            Operation::Encrypt
+        );
+        assert_eq!(
+            route("GET", "/v1/keys/default?x=1").unwrap().op,
+            Operation::Describe
+        );
         let e = route("GET", "/v1/keys/default/encrypt").unwrap_err();
         assert_eq!((e.status, e.allow), (405, Some("POST")));
-        assert_eq!(route("POST", "/v2/keys/default/encrypt").unwrap_err().status, 404);
-        assert_eq!(route("POST", "/v1/keys/default/frobnicate").unwrap_err().status, 404);
+        assert_eq!(
+            route("POST", "/v2/keys/default/encrypt")
+                .unwrap_err()
+                .status,
+            404
+        );
+        assert_eq!(
+            route("POST", "/v1/keys/default/frobnicate")
+                .unwrap_err()
+                .status,
+            404
+        );
         assert_eq!(route("POST", "/v1/keys//encrypt").unwrap_err().status, 404);
-        assert_eq!(route("POST", "/v1/keys/a/encrypt/x").unwrap_err().status, 404);
+        assert_eq!(
+            route("POST", "/v1/keys/a/encrypt/x").unwrap_err().status,
+            404
+        );
     }
 
     #[test]
     fn bodies() {
-        let ok = parse_body(Operation::Encrypt, Some(b"application/json"), br#"{"plaintext":"aGk="}"#).unwrap();
+        let ok = parse_body(
+            Operation::Encrypt,
+            Some(b"application/json"),
+            br#"{"plaintext":"aGk="}"#,
+        )
+        .unwrap();
         assert!(matches!(ok, Body::Single(Item::Encrypt { .. })));
         let e = parse_body(Operation::Encrypt, Some(b"text/plain"), b"{}").unwrap_err();
         assert_eq!(e.status, 415);
@@ -330,14 +444,34 @@ mod tests {
         assert_eq!(e.code, "bad_json");
         let e = parse_body(Operation::Encrypt, None, br#"{"plaintext":"%%"}"#).unwrap_err();
         assert_eq!(e.code, "bad_base64");
-        let e = parse_body(Operation::Encrypt, None, br#"{"plaintext":"aGk=","extra":1}"#).unwrap_err();
+        let e = parse_body(
+            Operation::Encrypt,
+            None,
+            br#"{"plaintext":"aGk=","extra":1}"#,
+        )
+        .unwrap_err();
         assert_eq!(e.code, "unknown_field");
         let e = parse_body(Operation::Generate, None, br#"{"bytes":0}"#).unwrap_err();
         assert_eq!(e.code, "bad_field");
-        let Body::Batch(items) = parse_body(Operation::Encrypt, None, br#"{"batch":[{"plaintext":"aGk="},{"plaintext":1}]}"#).unwrap() else { panic!() };
+        let Body::Batch(items) = parse_body(
+            Operation::Encrypt,
+            None,
+            br#"{"batch":[{"plaintext":"aGk="},{"plaintext":1}]}"#,
+        )
+        .unwrap() else {
+            panic!()
+        };
         assert!(items[0].is_ok() && items[1].is_err());
-        let big = format!(r#"{{"batch":[{}]}}"#, vec![r#"{"plaintext":""}"#; 1001].join(","));
-        assert_eq!(parse_body(Operation::Encrypt, None, big.as_bytes()).unwrap_err().code, "bad_batch_size");
+        let big = format!(
+            r#"{{"batch":[{}]}}"#,
+            vec![r#"{"plaintext":""}"#; 1001].join(",")
+        );
+        assert_eq!(
+            parse_body(Operation::Encrypt, None, big.as_bytes())
+                .unwrap_err()
+                .code,
+            "bad_batch_size"
+        );
         assert!(parse_body(Operation::Rotate, None, b"").is_ok());
     }
 }

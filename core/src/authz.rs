@@ -83,7 +83,11 @@ impl Default for RoleRules {
                 ("cmxbackend".into(), Role::Backend),
                 ("cmxdevice".into(), Role::Device),
             ],
-            server_aliases: vec!["kmsserver".into(), "kmsclient".into(), "kmipsigningca".into()],
+            server_aliases: vec![
+                "kmsserver".into(),
+                "kmsclient".into(),
+                "kmipsigningca".into(),
+            ],
         }
     }
 }
@@ -92,7 +96,11 @@ impl RoleRules {
     /// The role an alias has, if any.
     pub fn role_of(&self, alias: &str) -> Option<Role> {
         let a = alias.to_ascii_lowercase();
-        if self.server_aliases.iter().any(|s| s.eq_ignore_ascii_case(&a)) {
+        if self
+            .server_aliases
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(&a))
+        {
             return None;
         }
         self.prefixes
@@ -174,7 +182,10 @@ impl fmt::Display for Denied {
                 f.write_str("client certificate is not a trusted entry of the keystore")
             }
             Denied::ServerIdentity(a) => {
-                write!(f, "alias {a} is the server's own and cannot be used by clients")
+                write!(
+                    f,
+                    "alias {a} is the server's own and cannot be used by clients"
+                )
             }
             Denied::NoRole(a) => write!(f, "alias {a} matches no client role"),
             Denied::Expired(a) => write!(f, "client certificate {a} has expired"),
@@ -349,8 +360,14 @@ mod tests {
             not_before: 100,
             not_after: 200,
         };
-        assert_eq!(check_validity(&c, 99), Err(Denied::NotYetValid("cmxdevice".into())));
+        assert_eq!(
+            check_validity(&c, 99),
+            Err(Denied::NotYetValid("cmxdevice".into()))
+        );
         assert_eq!(check_validity(&c, 150), Ok(()));
-        assert_eq!(check_validity(&c, 201), Err(Denied::Expired("cmxdevice".into())));
+        assert_eq!(
+            check_validity(&c, 201),
+            Err(Denied::Expired("cmxdevice".into()))
+        );
     }
 }

@@ -96,6 +96,16 @@ pub enum Output {
     },
 }
 
+/// What an answer is about: for its headers, the audit line and metrics.
+#[derive(Clone, Copy)]
+struct AnswerMeta<'a> {
+    rid: &'a str,
+    keep_alive: bool,
+    op_name: &'static str,
+    who: Option<&'a Client>,
+    key: &'a str,
+}
+
 struct Job {
     key_name: String,
     batch: bool,
@@ -221,14 +231,12 @@ impl Broker {
 
     /// Whether the shell should read more bytes from `conn` now.
     pub fn wants_read(&self, conn: ConnId) -> bool {
-        self.conns
-            .get(&conn)
-            .is_some_and(|c| {
-                !c.closing
-                    && c.slots.len() < MAX_PIPELINE
-                    && c.parser.buffered_len()
-                        <= self.limits.max_header_bytes + self.limits.max_body_bytes
-            })
+        self.conns.get(&conn).is_some_and(|c| {
+            !c.closing
+                && c.slots.len() < MAX_PIPELINE
+                && c.parser.buffered_len()
+                    <= self.limits.max_header_bytes + self.limits.max_body_bytes
+        })
     }
 
     /// The next thing to do, or `None` when drained.
@@ -266,8 +274,11 @@ impl Broker {
             Listener::Admin => (true, Err(Denied::NoCertificate)),
             Listener::Client { peer_cert } => (
                 false,
-                self.identities
-                    .recognise(peer_cert.as_deref(), &self.settings.roles, now.unix_secs),
+                self.identities.recognise(
+                    peer_cert.as_deref(),
+                    &self.settings.roles,
+                    now.unix_secs,
+                ),
             ),
         };
         if let Err(d) = &client {
@@ -299,7 +310,9 @@ impl Broker {
 
     fn receive(&mut self, id: ConnId, bytes: &[u8]) {
         let now = self.now.mono;
-        let Some(c) = self.conns.get_mut(&id) else { return };
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
         if c.closing {
             return;
         }
@@ -315,7 +328,9 @@ impl Broker {
     fn parse_requests(&mut self, id: ConnId) {
         loop {
             let now = self.now.mono;
-            let Some(c) = self.conns.get_mut(&id) else { return };
+            let Some(c) = self.conns.get_mut(&id) else {
+                return;
+            };
             if c.closing || c.slots.len() >= MAX_PIPELINE {
                 return;
             }
@@ -348,7 +363,8 @@ impl Broker {
         if let Some(g) = given {
             if !g.is_empty()
                 && g.len() <= 64
-                && g.iter().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+                && g.iter()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
             {
                 return String::from_utf8_lossy(g).into_owned();
             }
@@ -395,7 +411,9 @@ impl Broker {
         };
         let route = match api::route(&req.method, &req.target) {
             Ok(r) => r,
-            Err(e) => return self.push_ready(id, rid, keep_alive, "unrouted", Some(client), Err(e)),
+            Err(e) => {
+                return self.push_ready(id, rid, keep_alive, "unrouted", Some(client), Err(e))
+            }
         };
         let op = route.op;
         if !authz::allowed(client.role, op) {
@@ -408,7 +426,11 @@ impl Broker {
             return self.push_ready(id, rid, keep_alive, op.name(), Some(client), Err(e));
         }
         let Some(key_name) = self.settings.resolve_key(&route.key) else {
-            let e = ApiError::new(404, "unknown_key", format!("no key named {:?} is served", route.key));
+            let e = ApiError::new(
+                404,
+                "unknown_key",
+                format!("no key named {:?} is served", route.key),
+            );
             return self.push_ready(id, rid, keep_alive, op.name(), Some(client), Err(e));
         };
         let body = match api::parse_body(op, req.header("content-type"), &req.body) {
@@ -441,7 +463,10 @@ impl Broker {
                         if envelope.key_name != key_name {
                             results.push(Some(Err(ApiError::bad(
                                 "key_mismatch",
-                                format!("ciphertext was made under key {:?}, not {key_name:?}", envelope.key_name),
+                                format!(
+                                    "ciphertext was made under key {:?}, not {key_name:?}",
+                                    envelope.key_name
+                                ),
                             ))));
                             continue;
                         }
@@ -495,8 +520,11 @@ impl Broker {
             "/metrics" => {
                 let mut r = text(
                     200,
-                    self.metrics
-                        .render(self.backend.is_ready(), &self.cert_expiry, self.now.unix_secs),
+                    self.metrics.render(
+                        self.backend.is_ready(),
+                        &self.cert_expiry,
+                        self.now.unix_secs,
+                    ),
                 );
                 r.headers[0].1 = "text/plain; version=0.0.4".into();
                 r
@@ -542,20 +570,30 @@ impl Broker {
         who: Option<Client>,
         result: Result<Value, ApiError>,
     ) {
-        let bytes = self.render(&rid, keep_alive, op_name, who.as_ref(), "", result, 0.0);
+        let meta = AnswerMeta {
+            rid: &rid,
+            keep_alive,
+            op_name,
+            who: who.as_ref(),
+            key: "",
+        };
+        let bytes = self.render(&meta, result, 0.0);
         self.push_slot(id, rid, keep_alive, op_name, who, SlotState::Ready(bytes));
     }
 
     fn render(
         &mut self,
-        rid: &str,
-        keep_alive: bool,
-        op_name: &'static str,
-        who: Option<&Client>,
-        key: &str,
+        m: &AnswerMeta<'_>,
         result: Result<Value, ApiError>,
         secs: f64,
     ) -> Vec<u8> {
+        let AnswerMeta {
+            rid,
+            keep_alive,
+            op_name,
+            who,
+            key,
+        } = *m;
         let mut headers = vec![
             ("content-type".to_string(), "application/json".to_string()),
             ("cache-control".to_string(), "no-store".to_string()),
@@ -609,19 +647,28 @@ impl Broker {
     fn slot_mut(&mut self, id: ConnId, seq: u64) -> Option<&mut Slot> {
         let c = self.conns.get_mut(&id)?;
         let front = c.slots.front()?.seq;
-        c.slots.get_mut(usize::try_from(seq.checked_sub(front)?).ok()?)
+        c.slots
+            .get_mut(usize::try_from(seq.checked_sub(front)?).ok()?)
     }
 
     fn pump_backend(&mut self) {
         while let Some(out) = self.backend.poll_output() {
             match out {
-                BackendOutput::PersistSoftKeys(b) => self.outputs.push_back(Output::PersistSoftKeys(b)),
+                BackendOutput::PersistSoftKeys(b) => {
+                    self.outputs.push_back(Output::PersistSoftKeys(b))
+                }
             }
         }
         while let Some((op_id, result)) = self.backend.poll_reply() {
-            let Some((conn, seq, idx)) = self.ops.remove(&op_id) else { continue };
-            let Some(slot) = self.slot_mut(conn, seq) else { continue };
-            let SlotState::Waiting(job) = &mut slot.state else { continue };
+            let Some((conn, seq, idx)) = self.ops.remove(&op_id) else {
+                continue;
+            };
+            let Some(slot) = self.slot_mut(conn, seq) else {
+                continue;
+            };
+            let SlotState::Waiting(job) = &mut slot.state else {
+                continue;
+            };
             let value = result
                 .map(|r| api::reply_json(&r, &job.key_name))
                 .map_err(ApiError::from);
@@ -636,17 +683,24 @@ impl Broker {
     }
 
     fn try_complete(&mut self, id: ConnId, seq: u64) {
-        let Some(slot) = self.slot_mut(id, seq) else { return };
-        let SlotState::Waiting(job) = &mut slot.state else { return };
+        let Some(slot) = self.slot_mut(id, seq) else {
+            return;
+        };
+        let SlotState::Waiting(job) = &mut slot.state else {
+            return;
+        };
         if job.remaining > 0 {
             return;
         }
-        let job = std::mem::replace(job, Box::new(Job {
-            key_name: String::new(),
-            batch: false,
-            items: Vec::new(),
-            remaining: 0,
-        }));
+        let job = std::mem::replace(
+            job,
+            Box::new(Job {
+                key_name: String::new(),
+                batch: false,
+                items: Vec::new(),
+                remaining: 0,
+            }),
+        );
         let (rid, keep_alive, op_name, who, started) = (
             slot.request_id.clone(),
             slot.keep_alive,
@@ -668,7 +722,14 @@ impl Broker {
             job.items.into_iter().next().flatten().expect("one item")
         };
         let secs = self.now.mono.saturating_since(started).as_secs_f64();
-        let bytes = self.render(&rid, keep_alive, op_name, who.as_ref(), &job.key_name, result, secs);
+        let meta = AnswerMeta {
+            rid: &rid,
+            keep_alive,
+            op_name,
+            who: who.as_ref(),
+            key: &job.key_name,
+        };
+        let bytes = self.render(&meta, result, secs);
         if let Some(slot) = self.slot_mut(id, seq) {
             slot.state = SlotState::Ready(bytes);
         }
@@ -676,7 +737,9 @@ impl Broker {
     }
 
     fn flush(&mut self, id: ConnId) {
-        let Some(c) = self.conns.get_mut(&id) else { return };
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
         let mut wrote = false;
         while let Some(front) = c.slots.front() {
             if !matches!(front.state, SlotState::Ready(_)) {
@@ -707,7 +770,9 @@ impl Broker {
     }
 
     fn reschedule(&mut self, id: ConnId) {
-        let Some(c) = self.conns.get_mut(&id) else { return };
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
         if let Some(d) = c.deadline.take() {
             self.deadlines.remove(&(d, id));
         }
@@ -731,13 +796,19 @@ impl Broker {
                 break;
             }
             self.deadlines.remove(&(t, id));
-            let Some(c) = self.conns.get_mut(&id) else { continue };
+            let Some(c) = self.conns.get_mut(&id) else {
+                continue;
+            };
             c.deadline = None;
             self.metrics.timeouts += 1;
             if c.request_started.is_some() {
                 c.closing = true;
                 let rid = self.new_request_id(None);
-                let e = ApiError::new(408, "request_timeout", "the request was not received in time");
+                let e = ApiError::new(
+                    408,
+                    "request_timeout",
+                    "the request was not received in time",
+                );
                 self.push_ready(id, rid, false, "http", None, Err(e));
             } else {
                 self.close(id);

@@ -25,20 +25,41 @@ impl Metrics {
     }
 
     /// Renders the Prometheus text exposition, with extra gauges appended.
-    pub fn render(&self, backend_ready: bool, cert_expiry: &[(String, i64)], unix_now: i64) -> String {
+    pub fn render(
+        &self,
+        backend_ready: bool,
+        cert_expiry: &[(String, i64)],
+        unix_now: i64,
+    ) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "# HELP keybroker_requests_total API answers by operation and status.");
+        let _ = writeln!(
+            s,
+            "# HELP keybroker_requests_total API answers by operation and status."
+        );
         let _ = writeln!(s, "# TYPE keybroker_requests_total counter");
         for ((op, status), n) in &self.requests {
-            let _ = writeln!(s, "keybroker_requests_total{{op=\"{op}\",status=\"{status}\"}} {n}");
+            let _ = writeln!(
+                s,
+                "keybroker_requests_total{{op=\"{op}\",status=\"{status}\"}} {n}"
+            );
         }
-        let _ = writeln!(s, "# HELP keybroker_request_duration_seconds_sum Time spent answering, by operation.");
+        let _ = writeln!(
+            s,
+            "# HELP keybroker_request_duration_seconds_sum Time spent answering, by operation."
+        );
         let _ = writeln!(s, "# TYPE keybroker_request_duration_seconds_sum counter");
         for (op, secs) in &self.duration_sum {
-            let _ = writeln!(s, "keybroker_request_duration_seconds_sum{{op=\"{op}\"}} {secs:.6}");
+            let _ = writeln!(
+                s,
+                "keybroker_request_duration_seconds_sum{{op=\"{op}\"}} {secs:.6}"
+            );
         }
         let _ = writeln!(s, "# TYPE keybroker_connections_accepted_total counter");
-        let _ = writeln!(s, "keybroker_connections_accepted_total {}", self.connections_accepted);
+        let _ = writeln!(
+            s,
+            "keybroker_connections_accepted_total {}",
+            self.connections_accepted
+        );
         let _ = writeln!(s, "# TYPE keybroker_connections_open gauge");
         let _ = writeln!(s, "keybroker_connections_open {}", self.connections_open);
         let _ = writeln!(s, "# TYPE keybroker_connection_timeouts_total counter");
@@ -50,7 +71,10 @@ impl Metrics {
         for (alias, not_after) in cert_expiry {
             let days = (not_after - unix_now) as f64 / 86_400.0;
             let alias = alias.replace(['\\', '"', '\n'], "_");
-            let _ = writeln!(s, "keybroker_certificate_expiry_days{{alias=\"{alias}\"}} {days:.2}");
+            let _ = writeln!(
+                s,
+                "keybroker_certificate_expiry_days{{alias=\"{alias}\"}} {days:.2}"
+            );
         }
         s
     }

@@ -24,7 +24,10 @@ impl Answer {
     }
     /// First header with this (lower-case) name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -47,7 +50,8 @@ pub fn config(ca_pem: &[u8], client: Option<(&[u8], &[u8])>) -> Result<Arc<Clien
                     .map_err(|e| format!("client cert PEM: {e:?}"))?;
             let key = <PrivateKeyDer as rustls_pki_types::pem::PemObject>::from_pem_slice(key_pem)
                 .map_err(|e| format!("client key PEM: {e:?}"))?;
-            b.with_client_auth_cert(certs, key).map_err(|e| e.to_string())?
+            b.with_client_auth_cert(certs, key)
+                .map_err(|e| e.to_string())?
         }
         None => b.with_no_client_auth(),
     };
@@ -84,7 +88,12 @@ impl Conn {
     }
 
     /// Sends a request with a JSON body and reads the answer.
-    pub fn request(&mut self, method: &str, path: &str, body: Option<&serde_json::Value>) -> std::io::Result<Answer> {
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> std::io::Result<Answer> {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let req = format!(
             "{method} {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
@@ -124,6 +133,10 @@ impl Conn {
             .unwrap_or(0);
         let mut body = vec![0u8; len];
         self.stream.read_exact(&mut body)?;
-        Ok(Answer { status, headers, body })
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
     }
 }

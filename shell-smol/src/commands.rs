@@ -87,7 +87,12 @@ fn rows(cfg: &load::NodeConfig) -> Vec<Row> {
             } else {
                 match s.roles.role_of(&e.alias) {
                     Some(r) => r.name().to_owned(),
-                    None if s.roles.server_aliases.iter().any(|a| a.eq_ignore_ascii_case(&e.alias)) => {
+                    None if s
+                        .roles
+                        .server_aliases
+                        .iter()
+                        .any(|a| a.eq_ignore_ascii_case(&e.alias)) =>
+                    {
                         "server (CA)".to_owned()
                     }
                     None => "none".to_owned(),
@@ -119,7 +124,10 @@ pub fn keystore_list(config: &str) -> i32 {
     };
     println!("Keystore type: {:?}", cfg.keystore.format);
     println!("Keystore file: {}", cfg.keystore_path);
-    println!("Your keystore contains {} entries\n", cfg.keystore.entries.len());
+    println!(
+        "Your keystore contains {} entries\n",
+        cfg.keystore.entries.len()
+    );
     let now = unix_now();
     for r in rows(&cfg) {
         println!("Alias name: {}", r.alias);
@@ -128,7 +136,12 @@ pub fn keystore_list(config: &str) -> i32 {
         if let Some(i) = &r.info {
             println!("Certificate fingerprint (SHA-256): {}", i.fingerprint_hex());
             println!("Subject: {}", i.subject);
-            println!("Not after: {} (unix {}), {} days left", fmt_date(i.not_after), i.not_after, (i.not_after - now).div_euclid(86_400));
+            println!(
+                "Not after: {} (unix {}), {} days left",
+                fmt_date(i.not_after),
+                i.not_after,
+                (i.not_after - now).div_euclid(86_400)
+            );
         }
         println!();
     }
@@ -159,12 +172,22 @@ pub fn check_config(config: &str, probe: bool) -> i32 {
             continue;
         };
         let days = (i.not_after - now).div_euclid(86_400);
-        println!("{:<24} {:<17} {:<20} {:>6} days left", r.alias, r.kind, r.role, days);
+        println!(
+            "{:<24} {:<17} {:<20} {:>6} days left",
+            r.alias, r.kind, r.role, days
+        );
         if i.not_after < now {
-            println!("error: alias {}: certificate expired on {}", r.alias, fmt_date(i.not_after));
+            println!(
+                "error: alias {}: certificate expired on {}",
+                r.alias,
+                fmt_date(i.not_after)
+            );
             errors += 1;
         } else if let Some(t) = [15, 60, 90].into_iter().find(|t| days < *t) {
-            println!("warning: alias {}: certificate expires in {days} days (< {t})", r.alias);
+            println!(
+                "warning: alias {}: certificate expires in {days} days (< {t})",
+                r.alias
+            );
         }
     }
     if probe {
@@ -176,6 +199,59 @@ pub fn check_config(config: &str, probe: bool) -> i32 {
     } else {
         println!("configuration has {errors} error(s)");
         1
+    }
+}
+
+/// `keybroker ttlv decode [--hex HEX]`: hex (from the flag or stdin) to the text tree.
+pub fn ttlv_decode(hex: Option<String>) -> i32 {
+    use keybroker_core::kmip::text;
+    let input = match hex {
+        Some(h) => h,
+        None => {
+            let mut s = String::new();
+            if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut s) {
+                eprintln!("keybroker ttlv decode: stdin: {e}");
+                return 1;
+            }
+            s
+        }
+    };
+    let bytes = match text::hex_to_bytes(&input) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("keybroker ttlv decode: {e}");
+            return 1;
+        }
+    };
+    match text::decode_to_text(&bytes) {
+        Ok(t) => {
+            print!("{t}");
+            0
+        }
+        Err(e) => {
+            eprintln!("keybroker ttlv decode: {e}");
+            1
+        }
+    }
+}
+
+/// `keybroker ttlv encode < tree`: the text tree from stdin to hex.
+pub fn ttlv_encode() -> i32 {
+    use keybroker_core::kmip::text;
+    let mut s = String::new();
+    if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut s) {
+        eprintln!("keybroker ttlv encode: stdin: {e}");
+        return 1;
+    }
+    match text::encode(&s) {
+        Ok(b) => {
+            println!("{}", text::bytes_to_hex(&b));
+            0
+        }
+        Err(e) => {
+            eprintln!("keybroker ttlv encode: {e}");
+            1
+        }
     }
 }
 

@@ -6,8 +6,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain};
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
-    SanType,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose, SanType,
 };
 use serde_json::json;
 use std::path::Path;
@@ -69,8 +69,10 @@ impl Pki {
     pub fn new() -> Result<Pki, String> {
         let ca_key = KeyPair::generate().map_err(|e| e.to_string())?;
         let mut p = CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
-        p.distinguished_name.push(DnType::CommonName, "keybroker demo CA");
-        p.distinguished_name.push(DnType::OrganizationName, "keybroker demo");
+        p.distinguished_name
+            .push(DnType::CommonName, "keybroker demo CA");
+        p.distinguished_name
+            .push(DnType::OrganizationName, "keybroker demo");
         let y = this_year();
         p.not_before = rcgen::date_time_ymd(y - 1, 1, 1);
         p.not_after = rcgen::date_time_ymd(y + 5, 1, 1);
@@ -83,17 +85,26 @@ impl Pki {
             key_pem: ca_key.serialize_pem(),
             key_der: ca_key.serialize_der(),
         };
-        Ok(Pki { ca_key, ca, ca_issued })
+        Ok(Pki {
+            ca_key,
+            ca,
+            ca_issued,
+        })
     }
 
     /// Issues a certificate valid from Jan 1 of last year for `years` years (negative: expired).
     pub fn issue(&self, cn: &str, usage: Usage, years: i32) -> Result<Issued, String> {
         let e = |e: rcgen::Error| e.to_string();
         let key = KeyPair::generate().map_err(e)?;
-        let sans: Vec<String> = if usage == Usage::Server { vec!["localhost".into()] } else { vec![] };
+        let sans: Vec<String> = if usage == Usage::Server {
+            vec!["localhost".into()]
+        } else {
+            vec![]
+        };
         let mut p = CertificateParams::new(sans).map_err(e)?;
         p.distinguished_name.push(DnType::CommonName, cn);
-        p.distinguished_name.push(DnType::OrganizationName, "keybroker demo");
+        p.distinguished_name
+            .push(DnType::OrganizationName, "keybroker demo");
         let y = this_year();
         if years >= 0 {
             p.not_before = rcgen::date_time_ymd(y - 1, 1, 1);
@@ -103,8 +114,10 @@ impl Pki {
             p.not_after = rcgen::date_time_ymd(y + years, 1, 1);
         }
         if usage == Usage::Server {
-            p.subject_alt_names.push(SanType::IpAddress("127.0.0.1".parse().expect("ip")));
-            p.subject_alt_names.push(SanType::IpAddress("::1".parse().expect("ip")));
+            p.subject_alt_names
+                .push(SanType::IpAddress("127.0.0.1".parse().expect("ip")));
+            p.subject_alt_names
+                .push(SanType::IpAddress("::1".parse().expect("ip")));
             p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         } else {
             p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
@@ -141,7 +154,10 @@ pub fn pkcs12_keystore(
         )),
     );
     for (alias, who) in trusted {
-        ks.add_entry(alias, KeyStoreEntry::Certificate(Certificate::from_der(&who.cert_der).map_err(pe)?));
+        ks.add_entry(
+            alias,
+            KeyStoreEntry::Certificate(Certificate::from_der(&who.cert_der).map_err(pe)?),
+        );
     }
     ks.writer(password).write().map_err(pe)
 }
@@ -161,7 +177,12 @@ pub fn provision(dir: &Path, port: u16, admin_port: u16) -> Result<String, Strin
         let device = pki.issue("cmxDevice.demo.keybroker", Usage::Client, 2)?;
         let stranger = pki.issue("stranger.demo.keybroker", Usage::Client, 2)?;
         write(dir, "ca.crt", pki.ca_issued.cert_pem.as_bytes())?;
-        for (name, i) in [("server", &server), ("backend", &backend), ("device", &device), ("stranger", &stranger)] {
+        for (name, i) in [
+            ("server", &server),
+            ("backend", &backend),
+            ("device", &device),
+            ("stranger", &stranger),
+        ] {
             write(dir, &format!("{name}.crt"), i.cert_pem.as_bytes())?;
             write(dir, &format!("{name}.key"), i.key_pem.as_bytes())?;
         }
@@ -170,7 +191,11 @@ pub fn provision(dir: &Path, port: u16, admin_port: u16) -> Result<String, Strin
             "kmsserver",
             &server,
             &pki.ca_issued,
-            &[("kmipsigningca", &pki.ca_issued), ("cmxbackend", &backend), ("cmxdevice", &device)],
+            &[
+                ("kmipsigningca", &pki.ca_issued),
+                ("cmxbackend", &backend),
+                ("cmxdevice", &device),
+            ],
         )?;
         write(dir, "kmsKeystore.p12", &ks)?;
     }
@@ -211,7 +236,11 @@ fn curl_lines(dir: &str, port: u16, admin: u16) -> String {
 /// Runs `keybroker demo`; returns the process exit code.
 pub fn run(opts: DemoOptions) -> i32 {
     let dir = Path::new(&opts.dir);
-    let admin_port = if opts.port == 0 { 0 } else { opts.port.saturating_add(1000) };
+    let admin_port = if opts.port == 0 {
+        0
+    } else {
+        opts.port.saturating_add(1000)
+    };
     let props = match provision(dir, opts.port, admin_port) {
         Ok(p) => p,
         Err(e) => {
@@ -237,7 +266,11 @@ pub fn run(opts: DemoOptions) -> i32 {
         let _ = handle.join();
         return if ok { 0 } else { 1 };
     }
-    println!("keybroker demo serving on https://localhost:{} (admin http://127.0.0.1:{})", addr.port(), admin.port());
+    println!(
+        "keybroker demo serving on https://localhost:{} (admin http://127.0.0.1:{})",
+        addr.port(),
+        admin.port()
+    );
     println!("files in {dir_s}; soft master key: NOT for production\n");
     println!("{}", curl_lines(&dir_s, addr.port(), admin.port()));
     crate::commands::install_signals(stop_tx, server.shared());
@@ -251,7 +284,9 @@ pub fn self_test(dir: &str, port: u16) -> bool {
     let ca = read("ca.crt");
     let addr = format!("127.0.0.1:{port}");
     let connect = |who: Option<&str>| -> Result<Conn, String> {
-        let (c, k) = who.map(|w| (read(&format!("{w}.crt")), read(&format!("{w}.key")))).unzip();
+        let (c, k) = who
+            .map(|w| (read(&format!("{w}.crt")), read(&format!("{w}.key"))))
+            .unzip();
         let cfg = client::config(&ca, c.as_deref().zip(k.as_deref()))?;
         Conn::connect(&addr, "localhost", cfg).map_err(|e| e.to_string())
     };
@@ -264,52 +299,173 @@ pub fn self_test(dir: &str, port: u16) -> bool {
         }
     };
     let path = |op: &str| format!("/v1/keys/default/{op}");
-    let expect = |a: std::io::Result<client::Answer>, status: u16| -> Result<serde_json::Value, String> {
-        let a = a.map_err(|e| e.to_string())?;
-        if a.status != status {
-            return Err(format!("status {} (want {status}): {}", a.status, String::from_utf8_lossy(&a.body)));
-        }
-        Ok(a.json())
-    };
+    let expect =
+        |a: std::io::Result<client::Answer>, status: u16| -> Result<serde_json::Value, String> {
+            let a = a.map_err(|e| e.to_string())?;
+            if a.status != status {
+                return Err(format!(
+                    "status {} (want {status}): {}",
+                    a.status,
+                    String::from_utf8_lossy(&a.body)
+                ));
+            }
+            Ok(a.json())
+        };
     let plaintext = B64.encode(b"hello keybroker");
     let context = B64.encode(b"user=42");
     let mut ct = String::new();
     match connect(Some("backend")) {
         Err(e) => check("backend connects", Err(e)),
         Ok(mut b) => {
-            check("backend generate", expect(b.request("POST", &path("generate"), Some(&json!({"bytes": 32}))), 200).and_then(|v| {
-                let n = B64.decode(v["plaintext"].as_str().unwrap_or("")).map(|p| p.len()).unwrap_or(0);
-                if n == 32 && v["ciphertext"].as_str().is_some_and(|c| c.starts_with("kb1:")) { Ok(()) } else { Err(format!("unexpected answer {v}")) }
-            }));
-            check("backend encrypt", expect(b.request("POST", &path("encrypt"), Some(&json!({"plaintext": plaintext, "context": context}))), 200).map(|v| {
-                ct = v["ciphertext"].as_str().unwrap_or_default().to_owned();
-            }));
-            check("backend decrypt", expect(b.request("POST", &path("decrypt"), Some(&json!({"ciphertext": ct, "context": context}))), 200).and_then(|v| {
-                if v["plaintext"] == plaintext { Ok(()) } else { Err(format!("got {v}")) }
-            }));
-            check("decrypt with the wrong context is refused (400)", expect(b.request("POST", &path("decrypt"), Some(&json!({"ciphertext": ct, "context": B64.encode(b"user=43")}))), 400).map(|_| ()));
-            check("backend rewrap", expect(b.request("POST", &path("rewrap"), Some(&json!({"ciphertext": ct, "context": context}))), 200).and_then(|v| {
-                if v["ciphertext"].as_str().is_some_and(|c| c.starts_with("kb1:") && c != ct) { Ok(()) } else { Err(format!("got {v}")) }
-            }));
+            check(
+                "backend generate",
+                expect(
+                    b.request("POST", &path("generate"), Some(&json!({"bytes": 32}))),
+                    200,
+                )
+                .and_then(|v| {
+                    let n = B64
+                        .decode(v["plaintext"].as_str().unwrap_or(""))
+                        .map(|p| p.len())
+                        .unwrap_or(0);
+                    if n == 32
+                        && v["ciphertext"]
+                            .as_str()
+                            .is_some_and(|c| c.starts_with("kb1:"))
+                    {
+                        Ok(())
+                    } else {
+                        Err(format!("unexpected answer {v}"))
+                    }
+                }),
+            );
+            check(
+                "backend encrypt",
+                expect(
+                    b.request(
+                        "POST",
+                        &path("encrypt"),
+                        Some(&json!({"plaintext": plaintext, "context": context})),
+                    ),
+                    200,
+                )
+                .map(|v| {
+                    ct = v["ciphertext"].as_str().unwrap_or_default().to_owned();
+                }),
+            );
+            check(
+                "backend decrypt",
+                expect(
+                    b.request(
+                        "POST",
+                        &path("decrypt"),
+                        Some(&json!({"ciphertext": ct, "context": context})),
+                    ),
+                    200,
+                )
+                .and_then(|v| {
+                    if v["plaintext"] == plaintext {
+                        Ok(())
+                    } else {
+                        Err(format!("got {v}"))
+                    }
+                }),
+            );
+            check(
+                "decrypt with the wrong context is refused (400)",
+                expect(
+                    b.request(
+                        "POST",
+                        &path("decrypt"),
+                        Some(&json!({"ciphertext": ct, "context": B64.encode(b"user=43")})),
+                    ),
+                    400,
+                )
+                .map(|_| ()),
+            );
+            check(
+                "backend rewrap",
+                expect(
+                    b.request(
+                        "POST",
+                        &path("rewrap"),
+                        Some(&json!({"ciphertext": ct, "context": context})),
+                    ),
+                    200,
+                )
+                .and_then(|v| {
+                    if v["ciphertext"]
+                        .as_str()
+                        .is_some_and(|c| c.starts_with("kb1:") && c != ct)
+                    {
+                        Ok(())
+                    } else {
+                        Err(format!("got {v}"))
+                    }
+                }),
+            );
         }
     }
     match connect(Some("device")) {
         Err(e) => check("device connects", Err(e)),
         Ok(mut d) => {
-            check("device decrypt", expect(d.request("POST", &path("decrypt"), Some(&json!({"ciphertext": ct, "context": context}))), 200).and_then(|v| {
-                if v["plaintext"] == plaintext { Ok(()) } else { Err(format!("got {v}")) }
-            }));
-            check("device rewrap is refused (403)", expect(d.request("POST", &path("rewrap"), Some(&json!({"ciphertext": ct, "context": context}))), 403).map(|_| ()));
+            check(
+                "device decrypt",
+                expect(
+                    d.request(
+                        "POST",
+                        &path("decrypt"),
+                        Some(&json!({"ciphertext": ct, "context": context})),
+                    ),
+                    200,
+                )
+                .and_then(|v| {
+                    if v["plaintext"] == plaintext {
+                        Ok(())
+                    } else {
+                        Err(format!("got {v}"))
+                    }
+                }),
+            );
+            check(
+                "device rewrap is refused (403)",
+                expect(
+                    d.request(
+                        "POST",
+                        &path("rewrap"),
+                        Some(&json!({"ciphertext": ct, "context": context})),
+                    ),
+                    403,
+                )
+                .map(|_| ()),
+            );
         }
     }
     match connect(Some("stranger")) {
         Err(e) => check("stranger connects (and is then refused)", Err(e)),
-        Ok(mut s) => check("stranger is refused (403)", expect(s.request("POST", &path("encrypt"), Some(&json!({"plaintext": plaintext}))), 403).map(|_| ())),
+        Ok(mut s) => check(
+            "stranger is refused (403)",
+            expect(
+                s.request(
+                    "POST",
+                    &path("encrypt"),
+                    Some(&json!({"plaintext": plaintext})),
+                ),
+                403,
+            )
+            .map(|_| ()),
+        ),
     }
-    check("no client certificate fails the TLS handshake", match connect(None).and_then(|mut c| c.request("GET", "/v1/keys/default", None).map_err(|e| e.to_string())) {
-        Ok(a) => Err(format!("answered {}", a.status)),
-        Err(_) => Ok(()),
-    });
+    check(
+        "no client certificate fails the TLS handshake",
+        match connect(None).and_then(|mut c| {
+            c.request("GET", "/v1/keys/default", None)
+                .map_err(|e| e.to_string())
+        }) {
+            Ok(a) => Err(format!("answered {}", a.status)),
+            Err(_) => Ok(()),
+        },
+    );
     if failures == 0 {
         println!("self-test passed");
     } else {

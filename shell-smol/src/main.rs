@@ -8,7 +8,10 @@ fn usage_error(msg: &str) -> i32 {
 }
 
 fn value(args: &[String], flag: &str) -> Option<String> {
-    args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned()
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
 }
 
 fn run(args: Vec<String>) -> i32 {
@@ -65,10 +68,20 @@ fn run(args: Vec<String>) -> i32 {
             (Err(e), _) => usage_error(&e),
             (_, None) => usage_error("check-config needs --config PATH"),
         },
-        Some("keystore") => match (args.get(1).map(String::as_str), known(&["--config"]), value(&args, "--config")) {
+        Some("keystore") => match (
+            args.get(1).map(String::as_str),
+            known(&["--config"]),
+            value(&args, "--config"),
+        ) {
             (Some("list"), Ok(()), Some(c)) => commands::keystore_list(&c),
             (_, Err(e), _) => usage_error(&e),
             _ => usage_error("keystore list needs --config PATH"),
+        },
+        Some("ttlv") => match (args.get(1).map(String::as_str), known(&["--hex"])) {
+            (_, Err(e)) => usage_error(&e),
+            (Some("decode"), Ok(())) => commands::ttlv_decode(value(&args, "--hex")),
+            (Some("encode"), Ok(())) if args.len() == 2 => commands::ttlv_encode(),
+            _ => usage_error("ttlv decode [--hex HEX] | ttlv encode"),
         },
         Some(other) => usage_error(&format!("unknown command {other}")),
         None => usage_error("no command"),

@@ -61,7 +61,10 @@ impl Shared {
             }
             Output::PersistSoftKeys(bytes) => {
                 if let Err(e) = files::write_atomic(&self.soft_key_path, &bytes) {
-                    log("error", &format!("keybroker.soft.key-file {}: {e}", self.soft_key_path));
+                    log(
+                        "error",
+                        &format!("keybroker.soft.key-file {}: {e}", self.soft_key_path),
+                    );
                 }
             }
             Output::Audit(line) => {
@@ -92,10 +95,19 @@ impl Shared {
         match result {
             Ok(cfg) => {
                 let n = cfg.keystore.entries.len();
-                self.broker.lock().expect("broker").set_keystore(&cfg.keystore);
-                log("info", &format!("reloaded {} ({n} entries)", cfg.keystore_path));
+                self.broker
+                    .lock()
+                    .expect("broker")
+                    .set_keystore(&cfg.keystore);
+                log(
+                    "info",
+                    &format!("reloaded {} ({n} entries)", cfg.keystore_path),
+                );
             }
-            Err(e) => log("error", &format!("reload failed, still serving the previous keystore: {e}")),
+            Err(e) => log(
+                "error",
+                &format!("reload failed, still serving the previous keystore: {e}"),
+            ),
         }
     }
 }
@@ -132,7 +144,8 @@ pub struct Server {
 impl Server {
     /// Loads config from `properties_path`, binds both listeners.
     pub fn bind(properties_path: &str) -> Result<Server, String> {
-        let bytes = std::fs::read(properties_path).map_err(|e| format!("{properties_path}: {e}"))?;
+        let bytes =
+            std::fs::read(properties_path).map_err(|e| format!("{properties_path}: {e}"))?;
         let cfg: NodeConfig =
             load::load(properties_path, &bytes, &mut files::read).map_err(|e| e.to_string())?;
         for w in &cfg.warnings {
@@ -141,15 +154,19 @@ impl Server {
                 None => log("warn", &w.message),
             }
         }
-        let config_dir = properties_path.rsplit_once('/').map(|(d, _)| d).unwrap_or(".");
+        let config_dir = properties_path
+            .rsplit_once('/')
+            .map(|(d, _)| d)
+            .unwrap_or(".");
         let mut seed = [0u8; 32];
         tls::random(&mut seed);
         let mut rng = keybroker_core::drbg::Drbg::new();
         rng.reseed(&seed);
-        let (backend, new_file) =
-            load::backend(&cfg, config_dir, &mut files::read, &mut rng).map_err(|e| e.to_string())?;
+        let (backend, new_file) = load::backend(&cfg, config_dir, &mut files::read, &mut rng)
+            .map_err(|e| e.to_string())?;
         if let Some((path, file)) = new_file {
-            files::write_atomic(&path, &file).map_err(|e| format!("keybroker.soft.key-file {path}: {e}"))?;
+            files::write_atomic(&path, &file)
+                .map_err(|e| format!("keybroker.soft.key-file {path}: {e}"))?;
             log("info", &format!("wrote soft master keys to {path}"));
         }
         let soft_key_path = load::resolve(config_dir, &cfg.settings.soft_key_file);
@@ -212,7 +229,10 @@ impl Server {
     /// Serves until `stop` yields, then drains in-flight requests (at most `grace`).
     pub fn run(self, stop: Receiver<()>, grace: Duration) {
         let ex = Arc::new(smol::Executor::new());
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4);
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(4);
         let (done_tx, done_rx) = unbounded::<()>();
         let mut workers = Vec::new();
         for _ in 1..threads {
@@ -222,7 +242,12 @@ impl Server {
                 let _ = smol::block_on(ex.run(done_rx.recv()));
             }));
         }
-        let Server { shared, tls, client, admin } = self;
+        let Server {
+            shared,
+            tls,
+            client,
+            admin,
+        } = self;
         smol::block_on(ex.run(async {
             let timer = ex.spawn(timer_task(shared.clone()));
             let a1 = ex.spawn(accept_loop(ex.clone(), shared.clone(), client, Some(tls)));
@@ -284,7 +309,12 @@ async fn accept_loop(
                 continue;
             }
         };
-        let max = shared.broker.lock().expect("broker").settings().max_connections;
+        let max = shared
+            .broker
+            .lock()
+            .expect("broker")
+            .settings()
+            .max_connections;
         if shared.conns.lock().expect("conns").len() >= max {
             drop(stream); // over keybroker.http.max-connections
             continue;

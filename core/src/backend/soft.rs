@@ -31,7 +31,9 @@ pub struct SoftKeys {
 impl fmt::Debug for SoftKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let versions: BTreeMap<_, _> = self.keys.iter().map(|(k, v)| (k, v.len())).collect();
-        f.debug_struct("SoftKeys").field("versions", &versions).finish()
+        f.debug_struct("SoftKeys")
+            .field("versions", &versions)
+            .finish()
     }
 }
 
@@ -122,7 +124,12 @@ impl SoftKeys {
         let inner: BTreeMap<&str, Vec<String>> = self
             .keys
             .iter()
-            .map(|(n, vs)| (n.as_str(), vs.iter().map(|k| B64.encode(k.expose())).collect()))
+            .map(|(n, vs)| {
+                (
+                    n.as_str(),
+                    vs.iter().map(|k| B64.encode(k.expose())).collect(),
+                )
+            })
             .collect();
         let plain = Secret::new(
             serde_json::to_vec(&serde_json::json!({ "keys": inner })).expect("json of strings"),
@@ -355,7 +362,11 @@ impl SoftBackend {
         env: &Envelope,
         context: &[u8],
     ) -> Result<Secret<Vec<u8>>, BackendError> {
-        let bad = || BackendError::BadCiphertext("ciphertext does not authenticate under this key and context".into());
+        let bad = || {
+            BackendError::BadCiphertext(
+                "ciphertext does not authenticate under this key and context".into(),
+            )
+        };
         if env.backend != BackendKind::Soft || env.key_name != key {
             return Err(bad());
         }
@@ -401,8 +412,14 @@ mod tests {
         assert_eq!(opened.latest("a"), Some(1));
         assert_eq!(opened.key("b", 1).unwrap(), keys.key("b", 1).unwrap());
         assert!(!text.contains(&B64.encode(keys.key("a", 1).unwrap().expose())));
-        assert_eq!(SoftKeys::open(&file, b"nope").unwrap_err(), SoftKeyError::WrongPassphrase);
-        assert!(matches!(SoftKeys::open(b"{}", b"pw"), Err(SoftKeyError::Malformed(_))));
+        assert_eq!(
+            SoftKeys::open(&file, b"nope").unwrap_err(),
+            SoftKeyError::WrongPassphrase
+        );
+        assert!(matches!(
+            SoftKeys::open(b"{}", b"pw"),
+            Err(SoftKeyError::Malformed(_))
+        ));
     }
 
     fn backend() -> (SoftBackend, Drbg) {
@@ -418,13 +435,61 @@ mod tests {
     #[test]
     fn rotation_keeps_old_versions_decryptable() {
         let (mut b, mut r) = backend();
-        let Reply::Ciphertext { token, key_version: 1 } = run(&mut b, Op::Encrypt { key: "k".into(), plaintext: Secret::new(b"hi".to_vec()), context: vec![] }, &mut r).unwrap() else { panic!() };
-        let Reply::Rotated { key_version: 2 } = run(&mut b, Op::Rotate { key: "k".into() }, &mut r).unwrap() else { panic!() };
-        assert!(matches!(b.outputs.pop_front(), Some(BackendOutput::PersistSoftKeys(_))));
+        let Reply::Ciphertext {
+            token,
+            key_version: 1,
+        } = run(
+            &mut b,
+            Op::Encrypt {
+                key: "k".into(),
+                plaintext: Secret::new(b"hi".to_vec()),
+                context: vec![],
+            },
+            &mut r,
+        )
+        .unwrap()
+        else {
+            panic!()
+        };
+        let Reply::Rotated { key_version: 2 } =
+            run(&mut b, Op::Rotate { key: "k".into() }, &mut r).unwrap()
+        else {
+            panic!()
+        };
+        assert!(matches!(
+            b.outputs.pop_front(),
+            Some(BackendOutput::PersistSoftKeys(_))
+        ));
         let env = Envelope::decode(&token).unwrap();
-        let Reply::Plaintext(p) = run(&mut b, Op::Decrypt { key: "k".into(), envelope: env.clone(), context: vec![] }, &mut r).unwrap() else { panic!() };
+        let Reply::Plaintext(p) = run(
+            &mut b,
+            Op::Decrypt {
+                key: "k".into(),
+                envelope: env.clone(),
+                context: vec![],
+            },
+            &mut r,
+        )
+        .unwrap() else {
+            panic!()
+        };
         assert_eq!(p.expose(), b"hi");
-        let Reply::Ciphertext { token: t2, key_version: 2 } = run(&mut b, Op::Rewrap { key: "k".into(), envelope: env, context: vec![] }, &mut r).unwrap() else { panic!() };
+        let Reply::Ciphertext {
+            token: t2,
+            key_version: 2,
+        } = run(
+            &mut b,
+            Op::Rewrap {
+                key: "k".into(),
+                envelope: env,
+                context: vec![],
+            },
+            &mut r,
+        )
+        .unwrap()
+        else {
+            panic!()
+        };
         assert_eq!(Envelope::decode(&t2).unwrap().key_version, 2);
     }
 

@@ -54,7 +54,10 @@ pub fn load(
     properties_bytes: &[u8],
     read: &mut dyn FnMut(&str) -> Result<Vec<u8>, String>,
 ) -> Result<NodeConfig, LoadError> {
-    let config_dir = properties_path.rsplit_once('/').map(|(d, _)| d).unwrap_or(".");
+    let config_dir = properties_path
+        .rsplit_once('/')
+        .map(|(d, _)| d)
+        .unwrap_or(".");
     let props = properties::parse(properties_bytes)
         .map_err(|e| LoadError(format!("{properties_path}: {e}")))?;
     let (settings, warnings) = Settings::from_properties(&props)
@@ -96,6 +99,9 @@ pub fn load(
     })
 }
 
+/// A file the shell must write: path and bytes.
+pub type NewFile = (String, Vec<u8>);
+
 /// The backend for these settings; for `soft`, opens the key file or makes one.
 ///
 /// Returns the backend and, when a new soft-key file was made, its bytes for the shell to write.
@@ -104,7 +110,7 @@ pub fn backend(
     config_dir: &str,
     read: &mut dyn FnMut(&str) -> Result<Vec<u8>, String>,
     rng: &mut Drbg,
-) -> Result<(Backend, Option<(String, Vec<u8>)>), LoadError> {
+) -> Result<(Backend, Option<NewFile>), LoadError> {
     let s = &cfg.settings;
     match s.protocol {
         Protocol::Soft => {

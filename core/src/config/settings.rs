@@ -211,17 +211,30 @@ impl<'a> Lookup<'a> {
             message: message.into(),
         }
     }
-    fn parse<T: std::str::FromStr>(&self, key: &str, default: T, what: &str) -> Result<T, SettingsError> {
+    fn parse<T: std::str::FromStr>(
+        &self,
+        key: &str,
+        default: T,
+        what: &str,
+    ) -> Result<T, SettingsError> {
         match self.get(key) {
             None => Ok(default),
             Some(p) => p.value.trim().parse().map_err(|_| {
-                let shown = if SECRET_KEYS.contains(&key) { "[redacted]" } else { p.value.trim() };
+                let shown = if SECRET_KEYS.contains(&key) {
+                    "[redacted]"
+                } else {
+                    p.value.trim()
+                };
                 self.err(key, format!("{shown:?} is not {what}"))
             }),
         }
     }
     fn secs(&self, key: &str, default: u64) -> Result<Duration, SettingsError> {
-        Ok(Duration::from_secs(self.parse(key, default, "a whole number of seconds")?))
+        Ok(Duration::from_secs(self.parse(
+            key,
+            default,
+            "a whole number of seconds",
+        )?))
     }
     fn list(&self, key: &str, default: &[&str]) -> Vec<String> {
         match self.get(key) {
@@ -292,7 +305,11 @@ impl Settings {
                 .map(|p| p.value.clone())
                 .ok_or_else(|| l.err("kms.keystore.password", "is required"))?,
         );
-        let protocol = match l.string("kms.hsm.protocol", "kmip1").to_ascii_lowercase().as_str() {
+        let protocol = match l
+            .string("kms.hsm.protocol", "kmip1")
+            .to_ascii_lowercase()
+            .as_str()
+        {
             "kmip1" | "kmip" => Protocol::Kmip,
             "vault" => Protocol::Vault,
             "soft" => Protocol::Soft,
@@ -303,17 +320,32 @@ impl Settings {
                 ))
             }
         };
-        let url_key = if l.get("kms.hsm.server.url").is_some() { "kms.hsm.server.url" } else { "kmip.server.url" };
-        let port_key = if l.get("kms.hsm.server.port").is_some() { "kms.hsm.server.port" } else { "kmip.server.port" };
+        let url_key = if l.get("kms.hsm.server.url").is_some() {
+            "kms.hsm.server.url"
+        } else {
+            "kmip.server.url"
+        };
+        let port_key = if l.get("kms.hsm.server.port").is_some() {
+            "kms.hsm.server.port"
+        } else {
+            "kmip.server.port"
+        };
         let hsm_urls = l.list(url_key, &[]);
         let hsm_port = match l.get(port_key) {
             None => None,
             Some(_) => Some(l.parse::<u16>(port_key, 0, "a port number")?),
         };
         if protocol != Protocol::Soft && hsm_urls.is_empty() {
-            return Err(l.err("kms.hsm.server.url", "is required unless kms.hsm.protocol=soft"));
+            return Err(l.err(
+                "kms.hsm.server.url",
+                "is required unless kms.hsm.protocol=soft",
+            ));
         }
-        let cache_type = match l.string("kms.cache.type", "none").to_ascii_lowercase().as_str() {
+        let cache_type = match l
+            .string("kms.cache.type", "none")
+            .to_ascii_lowercase()
+            .as_str()
+        {
             "none" => CacheType::None,
             "local" => CacheType::Local,
             "distributed" => CacheType::Distributed,
@@ -324,17 +356,28 @@ impl Settings {
                 ))
             }
         };
-        let vault_auth = match l.string("kms.hsm.vault.auth", "token").to_ascii_lowercase().as_str() {
+        let vault_auth = match l
+            .string("kms.hsm.vault.auth", "token")
+            .to_ascii_lowercase()
+            .as_str()
+        {
             "token" => VaultAuth::Token,
             "azure" => VaultAuth::Azure,
             other => {
-                return Err(l.err("kms.hsm.vault.auth", format!("{other:?} is not one of token, azure")))
+                return Err(l.err(
+                    "kms.hsm.vault.auth",
+                    format!("{other:?} is not one of token, azure"),
+                ))
             }
         };
         let mut roles = RoleRules::default();
         let mut prefixes = Vec::new();
         for (key, role, default) in [
-            ("keybroker.role.backend.prefixes", Role::Backend, "cmxbackend"),
+            (
+                "keybroker.role.backend.prefixes",
+                Role::Backend,
+                "cmxbackend",
+            ),
             ("keybroker.role.device.prefixes", Role::Device, "cmxdevice"),
         ] {
             for p in l.list(key, &[default]) {
@@ -345,7 +388,11 @@ impl Settings {
         let server_alias = l.string("keybroker.server.alias", "kmsServer");
         let client_alias = l.string("kms.keystore.alias", "kmsClient");
         for a in [&server_alias, &client_alias] {
-            if !roles.server_aliases.iter().any(|s| s.eq_ignore_ascii_case(a)) {
+            if !roles
+                .server_aliases
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(a))
+            {
                 roles.server_aliases.push(a.to_ascii_lowercase());
             }
         }
@@ -353,8 +400,16 @@ impl Settings {
         let vault_key = l.string("keybroker.vault.key", "kms");
         let extra_keys = l.list("keybroker.keys", &[]);
         for k in [&hsm_key_name, &vault_key].into_iter().chain(&extra_keys) {
-            if k.is_empty() || k.len() > 128 || !k.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-                return Err(l.err("keybroker.keys", format!("key name {k:?} must be 1-128 of A-Z a-z 0-9 - _ .")));
+            if k.is_empty()
+                || k.len() > 128
+                || !k
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
+                return Err(l.err(
+                    "keybroker.keys",
+                    format!("key name {k:?} must be 1-128 of A-Z a-z 0-9 - _ ."),
+                ));
             }
         }
         let settings = Settings {
@@ -368,7 +423,11 @@ impl Settings {
             hsm_urls,
             hsm_port,
             hsm_key_name,
-            hsm_key_auto_create: l.parse("keybroker.hsm.key.auto-create", false, "true or false")?,
+            hsm_key_auto_create: l.parse(
+                "keybroker.hsm.key.auto-create",
+                false,
+                "true or false",
+            )?,
             soft_key_file: l.string("keybroker.soft.key-file", "soft-keys.json"),
             extra_keys,
             cache_type,
@@ -381,7 +440,10 @@ impl Settings {
             vault_renew_before: l.secs("kms.hsm.vault.auth.renew-before-expiry", 30)?,
             azure_role: l.opt("kms.hsm.vault.auth.azure.role"),
             azure_path: l.string("kms.hsm.vault.auth.azure.path", "/v1/auth/azure/login"),
-            azure_resource: l.string("kms.hsm.vault.auth.azure.resource", "https://vault.hashicorp.com/"),
+            azure_resource: l.string(
+                "kms.hsm.vault.auth.azure.resource",
+                "https://vault.hashicorp.com/",
+            ),
             vault_mount: l.string("keybroker.vault.mount", "transit"),
             vault_key,
             vault_ca_file: l.opt("keybroker.vault.ca-file"),
@@ -458,7 +520,10 @@ mod tests {
         assert_eq!(s.hsm_port, Some(5696));
         assert_eq!(s.cache_type, CacheType::None);
         assert_eq!(s.vault_renew_before, Duration::from_secs(30));
-        assert_eq!(s.resolve_key("default").as_deref(), Some("keybroker-master"));
+        assert_eq!(
+            s.resolve_key("default").as_deref(),
+            Some("keybroker-master")
+        );
         assert_eq!(s.resolve_key("other"), None);
     }
 
@@ -494,7 +559,11 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(s.hsm_urls, vec!["a.example", "b.example"]);
-        let e = Settings::from_properties(&props(&[("kms.keystore.file", "ks"), ("kms.keystore.password", "pw")])).unwrap_err();
+        let e = Settings::from_properties(&props(&[
+            ("kms.keystore.file", "ks"),
+            ("kms.keystore.password", "pw"),
+        ]))
+        .unwrap_err();
         assert_eq!(e.key, "kms.hsm.server.url");
     }
 

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 pub const PASSWORD: &str = "kmsKeystorePwd";
 
 /// Client identities every site has.
-pub const WHO: &[&str] = &["backend", "device", "device2", "stranger", "expired", "server"];
+pub const WHO: &[&str] = &[
+    "backend", "device", "device2", "stranger", "expired", "server",
+];
 
 pub struct Site {
     pub dir: PathBuf,
@@ -36,12 +38,31 @@ impl Site {
         std::fs::create_dir_all(&dir).unwrap();
         let pki = Pki::new().unwrap();
         let certs = vec![
-            ("server".to_string(), pki.issue("localhost", Usage::Server, 2).unwrap()),
-            ("backend".to_string(), pki.issue("cmxBackend.test", Usage::Client, 2).unwrap()),
-            ("device".to_string(), pki.issue("cmxDevice.test", Usage::Client, 2).unwrap()),
-            ("device2".to_string(), pki.issue("cmxDevice20190512.test", Usage::Client, 2).unwrap()),
-            ("stranger".to_string(), pki.issue("stranger.test", Usage::Client, 2).unwrap()),
-            ("expired".to_string(), pki.issue("cmxDeviceOld.test", Usage::Client, -1).unwrap()),
+            (
+                "server".to_string(),
+                pki.issue("localhost", Usage::Server, 2).unwrap(),
+            ),
+            (
+                "backend".to_string(),
+                pki.issue("cmxBackend.test", Usage::Client, 2).unwrap(),
+            ),
+            (
+                "device".to_string(),
+                pki.issue("cmxDevice.test", Usage::Client, 2).unwrap(),
+            ),
+            (
+                "device2".to_string(),
+                pki.issue("cmxDevice20190512.test", Usage::Client, 2)
+                    .unwrap(),
+            ),
+            (
+                "stranger".to_string(),
+                pki.issue("stranger.test", Usage::Client, 2).unwrap(),
+            ),
+            (
+                "expired".to_string(),
+                pki.issue("cmxDeviceOld.test", Usage::Client, -1).unwrap(),
+            ),
         ];
         let site = Site { dir, pki, certs };
         let ks = pkcs12_keystore(
@@ -135,7 +156,12 @@ impl Node {
         let (client, admin) = rx
             .recv_timeout(Duration::from_secs(30))
             .unwrap_or_else(|_| panic!("keybroker did not start: {:?}", log.lock().unwrap()));
-        Node { child, client, admin, log }
+        Node {
+            child,
+            client,
+            admin,
+            log,
+        }
     }
 
     pub fn connect(&self, site: &Site, who: &str) -> Conn {
@@ -147,16 +173,26 @@ impl Node {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(self.admin).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+        )
+        .unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
-        let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        let body = out
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
         (status, body)
     }
 
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status().unwrap();
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(ok.success());
     }
 
