@@ -10,7 +10,7 @@
 //! bounds what one client can make the server hold.
 use crate::api::{self, ApiError, Body, Item};
 use crate::authz::{self, CertInfo, Client, Denied, Identities};
-use crate::backend::{Backend, BackendOutput, OpId};
+use crate::backend::{Backend, BackendOutput, LinkId, LinkSecurity, NetEvent, OpId};
 use crate::config::keystore::{EntryKind, Keystore};
 use crate::config::Settings;
 use crate::drbg::Drbg;
@@ -66,6 +66,8 @@ pub enum Input<'a> {
     Entropy(&'a [u8; 32]),
     /// Stop taking new work; finish what is in flight, then close every connection.
     Shutdown,
+    /// Something happened on a backend link.
+    Net(NetEvent),
 }
 
 /// Something the shell must do.
@@ -87,6 +89,31 @@ pub enum Output {
     PersistSoftKeys(Vec<u8>),
     /// One audit record (a JSON line without the newline).
     Audit(String),
+    /// Open a backend link (TCP + TLS as `security` says); report with [`Input::Net`].
+    Connect {
+        /// Link id.
+        link: LinkId,
+        /// Host name or IP literal.
+        host: String,
+        /// Port.
+        port: u16,
+        /// TLS profile.
+        security: LinkSecurity,
+        /// Connect + handshake deadline.
+        connect_timeout: std::time::Duration,
+    },
+    /// Write bytes on a backend link.
+    NetSend {
+        /// Link id.
+        link: LinkId,
+        /// Bytes.
+        bytes: Vec<u8>,
+    },
+    /// Close a backend link.
+    NetClose {
+        /// Link id.
+        link: LinkId,
+    },
     /// A log line for operators.
     Log {
         /// `warn`, `info`, …
@@ -246,7 +273,18 @@ impl Broker {
 
     /// When the broker next needs [`Input::Timeout`].
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.deadlines.iter().next().map(|(t, _)| *t)
+        let conns = self.deadlines.iter().next().map(|(t, _)| *t);
+        match (conns, self.backend.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Starts the backend's background work; call once, after the first [`Input::Entropy`].
+    pub fn start(&mut self, now: Now) {
+        self.now = now;
+        self.backend.start(now, &mut self.rng);
+        self.pump_backend();
     }
 
     /// Feeds one event in; then drain [`Broker::poll_output`].
@@ -260,9 +298,13 @@ impl Broker {
             Input::Accepted { conn, listener } => self.accept(conn, listener),
             Input::Received { conn, bytes } => self.receive(conn, bytes),
             Input::Closed { conn } => self.remove(conn),
-            Input::Timeout => self.fire_timeouts(),
+            Input::Timeout => {
+                self.fire_timeouts();
+                self.backend.handle_timeout(self.now, &mut self.rng);
+            }
             Input::Entropy(e) => self.rng.reseed(e),
             Input::Shutdown => self.shutdown(),
+            Input::Net(ev) => self.backend.handle_net(self.now, ev, &mut self.rng),
         }
         self.pump_backend();
     }
@@ -653,11 +695,24 @@ impl Broker {
 
     fn pump_backend(&mut self) {
         while let Some(out) = self.backend.poll_output() {
-            match out {
-                BackendOutput::PersistSoftKeys(b) => {
-                    self.outputs.push_back(Output::PersistSoftKeys(b))
-                }
-            }
+            self.outputs.push_back(match out {
+                BackendOutput::PersistSoftKeys(b) => Output::PersistSoftKeys(b),
+                BackendOutput::Connect {
+                    link,
+                    host,
+                    port,
+                    security,
+                    connect_timeout,
+                } => Output::Connect {
+                    link,
+                    host,
+                    port,
+                    security,
+                    connect_timeout,
+                },
+                BackendOutput::Send { link, bytes } => Output::NetSend { link, bytes },
+                BackendOutput::Close { link } => Output::NetClose { link },
+            });
         }
         while let Some((op_id, result)) = self.backend.poll_reply() {
             let Some((conn, seq, idx)) = self.ops.remove(&op_id) else {

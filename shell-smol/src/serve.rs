@@ -2,23 +2,32 @@
 use crate::files;
 use crate::tls;
 use futures_rustls::TlsAcceptor;
+use keybroker_core::backend::{LinkId, LinkSecurity, NetEvent};
 use keybroker_core::config::load::{self, NodeConfig};
 use keybroker_core::{Broker, ConnId, Input, Listener, Now, Output};
 use smol::channel::{unbounded, Receiver, Sender};
 use smol::future::FutureExt;
 use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use smol::net::TcpListener;
+use smol::net::{TcpListener, TcpStream};
 use smol::Timer;
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 enum ConnMsg {
     Data(Vec<u8>),
     Close,
+}
+
+/// TLS client configurations for backend links, built once from the keystore.
+pub struct LinkTls {
+    /// For KMIP HSMs.
+    pub kmip: Option<Arc<rustls::ClientConfig>>,
+    /// For Vault.
+    pub vault: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// State shared by every task of one server.
@@ -30,6 +39,9 @@ pub struct Shared {
     soft_key_path: String,
     audit: Mutex<Option<std::fs::File>>,
     properties_path: String,
+    links: Mutex<HashMap<LinkId, Sender<ConnMsg>>>,
+    link_tls: LinkTls,
+    executor: OnceLock<Arc<smol::Executor<'static>>>,
 }
 
 impl Shared {
@@ -38,7 +50,7 @@ impl Shared {
     }
 
     /// Feeds one input and carries out every output, in order, under the broker lock.
-    fn drive(&self, input: Input<'_>) {
+    fn drive(self: &Arc<Self>, input: Input<'_>) {
         let now = self.now();
         let mut b = self.broker.lock().expect("broker lock");
         b.handle_input(now, input);
@@ -47,7 +59,7 @@ impl Shared {
         }
     }
 
-    fn carry_out(&self, out: Output) {
+    fn carry_out(self: &Arc<Self>, out: Output) {
         match out {
             Output::Send { conn, bytes } => {
                 if let Some(tx) = self.conns.lock().expect("conns").get(&conn) {
@@ -77,6 +89,36 @@ impl Shared {
                 }
             }
             Output::Log { level, message } => log(level, &message),
+            Output::Connect {
+                link,
+                host,
+                port,
+                security,
+                connect_timeout,
+            } => {
+                let (tx, rx) = unbounded();
+                self.links.lock().expect("links").insert(link, tx);
+                let me = self.clone();
+                let tls = match security {
+                    LinkSecurity::KmipTls => self.link_tls.kmip.clone(),
+                    LinkSecurity::VaultTls => self.link_tls.vault.clone(),
+                    _ => None,
+                };
+                let task = link_task(me, link, host, port, security, tls, connect_timeout, rx);
+                if let Some(ex) = self.executor.get() {
+                    ex.spawn(task).detach();
+                }
+            }
+            Output::NetSend { link, bytes } => {
+                if let Some(tx) = self.links.lock().expect("links").get(&link) {
+                    let _ = tx.try_send(ConnMsg::Data(bytes));
+                }
+            }
+            Output::NetClose { link } => {
+                if let Some(tx) = self.links.lock().expect("links").remove(&link) {
+                    let _ = tx.try_send(ConnMsg::Close);
+                }
+            }
         }
     }
 
@@ -191,6 +233,7 @@ impl Server {
             .map_err(|e| format!("keybroker.listen {listen}: {e}"))?;
         let admin = smol::block_on(TcpListener::bind(admin_listen.as_str()))
             .map_err(|e| format!("keybroker.admin.listen {admin_listen}: {e}"))?;
+        let link_tls = tls::link_configs(&cfg);
         let epoch = std::time::Instant::now();
         let mut broker = Broker::new(cfg.settings, &cfg.keystore, backend);
         let mut seed2 = [0u8; 32];
@@ -204,6 +247,9 @@ impl Server {
             soft_key_path,
             audit: Mutex::new(audit),
             properties_path: properties_path.to_owned(),
+            links: Mutex::new(HashMap::new()),
+            link_tls,
+            executor: OnceLock::new(),
         });
         Ok(Server {
             shared,
@@ -248,6 +294,15 @@ impl Server {
             client,
             admin,
         } = self;
+        let _ = shared.executor.set(ex.clone());
+        {
+            let now = shared.now();
+            let mut b = shared.broker.lock().expect("broker");
+            b.start(now);
+            while let Some(out) = b.poll_output() {
+                shared.carry_out(out);
+            }
+        }
         smol::block_on(ex.run(async {
             let timer = ex.spawn(timer_task(shared.clone()));
             let a1 = ex.spawn(accept_loop(ex.clone(), shared.clone(), client, Some(tls)));
@@ -270,6 +325,116 @@ impl Server {
         }
         log("info", "stopped");
     }
+}
+
+/// One backend link: connect (TCP, then TLS per `security`), then move bytes both ways.
+#[allow(clippy::too_many_arguments)]
+async fn link_task(
+    shared: Arc<Shared>,
+    link: LinkId,
+    host: String,
+    port: u16,
+    security: LinkSecurity,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    connect_timeout: Duration,
+    rx: Receiver<ConnMsg>,
+) {
+    let closed = |reason: String| {
+        shared.links.lock().expect("links").remove(&link);
+        shared.drive(Input::Net(NetEvent::Closed { link, reason }));
+    };
+    let addr = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let connect = async {
+        let tcp = TcpStream::connect(addr.as_str())
+            .await
+            .map_err(|e| format!("connect {addr}: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+        Ok::<_, String>(tcp)
+    };
+    let timeout = async {
+        Timer::after(connect_timeout).await;
+        Err(format!(
+            "connect {addr}: timed out after {connect_timeout:?}"
+        ))
+    };
+    let tcp = match connect.or(timeout).await {
+        Ok(t) => t,
+        Err(e) => return closed(e),
+    };
+    if security == LinkSecurity::Plain {
+        shared.drive(Input::Net(NetEvent::Connected { link }));
+        return pump_link(shared, link, tcp, rx).await;
+    }
+    let Some(cfg) = tls else {
+        return closed(format!(
+            "no TLS client configuration for {security:?} (check the keystore)"
+        ));
+    };
+    let name = match rustls::pki_types::ServerName::try_from(host.clone()) {
+        Ok(n) => n,
+        Err(e) => return closed(format!("{host}: not a valid TLS server name: {e}")),
+    };
+    let hs = async {
+        futures_rustls::TlsConnector::from(cfg)
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS handshake with {addr}: {e}"))
+    };
+    let timeout = async {
+        Timer::after(connect_timeout).await;
+        Err(format!(
+            "TLS handshake with {addr}: timed out after {connect_timeout:?}"
+        ))
+    };
+    match hs.or(timeout).await {
+        Ok(stream) => {
+            shared.drive(Input::Net(NetEvent::Connected { link }));
+            pump_link(shared, link, stream, rx).await
+        }
+        Err(e) => closed(e),
+    }
+}
+
+async fn pump_link<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: Arc<Shared>,
+    link: LinkId,
+    mut stream: S,
+    rx: Receiver<ConnMsg>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    let reason = loop {
+        let ev = async { Event::Read(stream.read(&mut buf).await) }
+            .or(async { Event::Msg(rx.recv().await.ok()) })
+            .await;
+        match ev {
+            Event::Read(Ok(0)) => break "closed by peer".to_string(),
+            Event::Read(Err(e)) => break e.to_string(),
+            Event::Read(Ok(n)) => shared.drive(Input::Net(NetEvent::Received {
+                link,
+                bytes: buf[..n].to_vec(),
+            })),
+            Event::Msg(Some(ConnMsg::Data(bytes))) => {
+                if let Err(e) = async {
+                    stream.write_all(&bytes).await?;
+                    stream.flush().await
+                }
+                .await
+                {
+                    break e.to_string();
+                }
+            }
+            Event::Msg(Some(ConnMsg::Close)) | Event::Msg(None) => {
+                let _ = stream.close().await;
+                return; // closed at the backend's request: no event
+            }
+        }
+    };
+    shared.links.lock().expect("links").remove(&link);
+    shared.drive(Input::Net(NetEvent::Closed { link, reason }));
 }
 
 async fn timer_task(shared: Arc<Shared>) {

@@ -103,3 +103,52 @@ pub fn server_config(chain: &[Vec<u8>], key_pkcs8: &[u8]) -> Result<Arc<ServerCo
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
 }
+
+/// TLS client configurations for backend links (KMIP with the HSM client certificate, Vault).
+pub fn link_configs(cfg: &keybroker_core::config::load::NodeConfig) -> crate::serve::LinkTls {
+    use keybroker_core::config::keystore::EntryKind;
+    let mut roots = rustls::RootCertStore::empty();
+    for e in &cfg.keystore.entries {
+        if let EntryKind::TrustedCert { cert } = &e.kind {
+            let _ = roots.add(CertificateDer::from(cert.clone()));
+        }
+    }
+    let builder = || {
+        rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .expect("default versions")
+    };
+    let kmip = cfg
+        .keystore
+        .get(&cfg.settings.client_alias)
+        .and_then(|e| match &e.kind {
+            EntryKind::PrivateKey { key_pkcs8, chain } => {
+                let chain: Vec<CertificateDer<'static>> = chain
+                    .iter()
+                    .map(|c| CertificateDer::from(c.clone()))
+                    .collect();
+                let key =
+                    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8.expose().clone()));
+                builder()
+                    .with_root_certificates(roots.clone())
+                    .with_client_auth_cert(chain, key)
+                    .ok()
+                    .map(Arc::new)
+            }
+            _ => None,
+        });
+    let mut vault_roots = roots.clone();
+    if let Some(path) = &cfg.settings.vault_ca_file {
+        if let Ok(pem) = std::fs::read(path) {
+            for c in rustls_pki_types::pem::PemObject::pem_slice_iter(&pem).flatten() {
+                let _ = vault_roots.add(c);
+            }
+        }
+    }
+    let vault = Some(Arc::new(
+        builder()
+            .with_root_certificates(vault_roots)
+            .with_no_client_auth(),
+    ));
+    crate::serve::LinkTls { kmip, vault }
+}

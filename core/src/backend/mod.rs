@@ -142,11 +142,75 @@ impl fmt::Display for BackendError {
     }
 }
 
+/// Identifies one network link a backend asked the shell to open.
+pub type LinkId = u64;
+
+/// How the shell secures a backend link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LinkSecurity {
+    /// TLS to a KMIP HSM: client certificate `kms.keystore.alias`, roots = keystore trusted entries.
+    KmipTls,
+    /// TLS to Vault: system roots + keystore trusted entries + `keybroker.vault.ca-file`.
+    VaultTls,
+    /// Plain TCP (Vault over `http://`, tests only; warned about at start).
+    Plain,
+}
+
 /// What a backend asks the shell to do.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum BackendOutput {
     /// Store this sealed soft-key file (atomically) at `keybroker.soft.key-file`.
     PersistSoftKeys(Vec<u8>),
+    /// Open a connection; answer with [`NetEvent::Connected`] or [`NetEvent::Closed`].
+    Connect {
+        /// The new link's id (chosen by the backend).
+        link: LinkId,
+        /// Host name or IP literal (also the TLS server name).
+        host: String,
+        /// TCP port.
+        port: u16,
+        /// TLS profile.
+        security: LinkSecurity,
+        /// Give up connecting after this long (report `Closed`).
+        connect_timeout: std::time::Duration,
+    },
+    /// Write bytes on an open link.
+    Send {
+        /// Which link.
+        link: LinkId,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+    /// Close a link (no event follows).
+    Close {
+        /// Which link.
+        link: LinkId,
+    },
+}
+
+/// What happened on a backend link, fed back by the shell.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NetEvent {
+    /// The connection (and TLS handshake) is up.
+    Connected {
+        /// Which link.
+        link: LinkId,
+    },
+    /// Bytes arrived (any framing; the backend reassembles messages).
+    Received {
+        /// Which link.
+        link: LinkId,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+    /// The link failed to connect, was closed by the peer, or failed.
+    Closed {
+        /// Which link.
+        link: LinkId,
+        /// Why, for logs (never a secret).
+        reason: String,
+    },
 }
 
 /// The configured backend.
@@ -185,6 +249,36 @@ impl Backend {
     pub fn is_ready(&self) -> bool {
         match self {
             Backend::Soft(_) => true,
+        }
+    }
+    /// Starts background work (connections, key lookup); called once when the broker starts.
+    pub fn start(&mut self, now: Now, rng: &mut Drbg) {
+        match self {
+            Backend::Soft(_) => {
+                let _ = (now, rng);
+            }
+        }
+    }
+    /// Feeds an event on one of the backend's links.
+    pub fn handle_net(&mut self, now: Now, event: NetEvent, rng: &mut Drbg) {
+        match self {
+            Backend::Soft(_) => {
+                let _ = (now, event, rng);
+            }
+        }
+    }
+    /// Lets deadlines up to `now` fire (request timeouts, reconnects, token renewal).
+    pub fn handle_timeout(&mut self, now: Now, rng: &mut Drbg) {
+        match self {
+            Backend::Soft(_) => {
+                let _ = (now, rng);
+            }
+        }
+    }
+    /// When the backend next needs [`Backend::handle_timeout`].
+    pub fn poll_timeout(&self) -> Option<crate::time::Instant> {
+        match self {
+            Backend::Soft(_) => None,
         }
     }
 }
