@@ -217,6 +217,8 @@ pub struct CertInfo {
     pub not_after: i64,
     /// Whether basicConstraints says CA.
     pub is_ca: bool,
+    /// The SubjectPublicKeyInfo, DER.
+    pub spki: Vec<u8>,
 }
 
 impl CertInfo {
@@ -234,6 +236,7 @@ impl CertInfo {
             not_before: v.not_before.timestamp(),
             not_after: v.not_after.timestamp(),
             is_ca: cert.is_ca(),
+            spki: cert.public_key().raw.to_vec(),
         })
     }
     /// Fingerprint as colon-separated upper-case hex, as keytool prints it.

@@ -1,9 +1,11 @@
 //! The command line of CONTRACT §3 (except `demo`, in its own module).
 use crate::files;
 use crate::serve::{self, Server, Shared};
+use crate::tls;
 use keybroker_core::authz::CertInfo;
 use keybroker_core::config::keystore::EntryKind;
 use keybroker_core::config::load;
+use keybroker_core::config::Protocol;
 use smol::channel::Sender;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -157,32 +159,32 @@ pub fn check_config(config: &str, probe: bool) -> i32 {
             return 1;
         }
     };
-    let mut errors = 0;
+    let mut errors = Vec::new();
     for w in &cfg.warnings {
         match w.line {
             Some(l) => println!("warning: {config}:{l}: {}", w.message),
             None => println!("warning: {}", w.message),
         }
     }
+    let s = &cfg.settings;
     let now = unix_now();
+    println!(
+        "{:<24} {:<17} {:<20} {:>9}",
+        "alias", "entry", "role", "days left"
+    );
     for r in rows(&cfg) {
         let Some(i) = &r.info else {
-            println!("error: alias {}: certificate cannot be parsed", r.alias);
-            errors += 1;
+            errors.push(format!("alias {}: certificate cannot be parsed", r.alias));
             continue;
         };
         let days = (i.not_after - now).div_euclid(86_400);
-        println!(
-            "{:<24} {:<17} {:<20} {:>6} days left",
-            r.alias, r.kind, r.role, days
-        );
+        println!("{:<24} {:<17} {:<20} {:>9}", r.alias, r.kind, r.role, days);
         if i.not_after < now {
-            println!(
-                "error: alias {}: certificate expired on {}",
+            errors.push(format!(
+                "alias {}: certificate expired on {}",
                 r.alias,
                 fmt_date(i.not_after)
-            );
-            errors += 1;
+            ));
         } else if let Some(t) = [15, 60, 90].into_iter().find(|t| days < *t) {
             println!(
                 "warning: alias {}: certificate expires in {days} days (< {t})",
@@ -190,16 +192,148 @@ pub fn check_config(config: &str, probe: bool) -> i32 {
             );
         }
     }
-    if probe {
-        println!("note: --probe dials backends; the soft backend has nothing to dial");
+    // The private-key entries the server uses: key matches certificate, chain links up.
+    let mut key_entries = vec![(s.server_alias.as_str(), "keybroker.server.alias", true)];
+    key_entries.push((
+        s.client_alias.as_str(),
+        "kms.keystore.alias",
+        s.protocol == Protocol::Kmip,
+    ));
+    for (alias, key, required) in key_entries {
+        match cfg.keystore.get(alias).map(|e| &e.kind) {
+            Some(EntryKind::PrivateKey { key_pkcs8, chain }) => {
+                match chain
+                    .first()
+                    .map(|leaf| tls::key_matches_cert(key_pkcs8.expose(), leaf))
+                {
+                    Some(Ok(true)) => {}
+                    Some(Ok(false)) => errors.push(format!(
+                        "{key} {alias}: the private key does not match its certificate"
+                    )),
+                    Some(Err(e)) => errors.push(format!("{key} {alias}: {e}")),
+                    None => errors.push(format!("{key} {alias}: no certificate chain")),
+                }
+                let infos: Vec<_> = chain.iter().filter_map(|c| CertInfo::parse(c)).collect();
+                for pair in infos.windows(2) {
+                    if pair[0].issuer != pair[1].subject {
+                        errors.push(format!(
+                            "{key} {alias}: chain is broken: {} is issued by {}, but the next certificate is {}",
+                            pair[0].subject, pair[0].issuer, pair[1].subject
+                        ));
+                    }
+                }
+                if let Some(last) = infos.last() {
+                    println!(
+                        "{key} {alias}: chain of {} ending at {} (issuer {})",
+                        infos.len(),
+                        last.subject,
+                        last.issuer
+                    );
+                }
+            }
+            Some(_) => errors.push(format!("{key} {alias}: not a private-key entry")),
+            None if required => errors.push(format!(
+                "{key} {alias}: no such entry in {}",
+                cfg.keystore_path
+            )),
+            None => {}
+        }
     }
-    if errors == 0 {
+    if s.protocol == Protocol::Kmip {
+        let cas = cfg.keystore.entries.iter().filter(|e| match &e.kind {
+            EntryKind::TrustedCert { cert } => CertInfo::parse(cert).is_some_and(|i| i.is_ca),
+            _ => false,
+        });
+        if cas.count() == 0 {
+            errors.push("no trusted CA entry for the HSM's server certificate (seed 001 imports it as kmipSigningCA)".into());
+        }
+    }
+    if probe {
+        probe_backends(&cfg, &mut errors);
+    }
+    for e in &errors {
+        println!("error: {e}");
+    }
+    if errors.is_empty() {
         println!("configuration OK");
         0
     } else {
-        println!("configuration has {errors} error(s)");
+        println!("configuration has {} error(s)", errors.len());
         1
     }
+}
+
+/// Dials every backend endpoint (TCP + TLS handshake) and reports each.
+fn probe_backends(cfg: &load::NodeConfig, errors: &mut Vec<String>) {
+    let s = &cfg.settings;
+    if s.protocol == Protocol::Soft {
+        println!("probe: the soft backend has nothing to dial");
+        return;
+    }
+    let link_tls = tls::link_configs(cfg);
+    let tls_cfg = match s.protocol {
+        Protocol::Kmip => link_tls.kmip,
+        _ => link_tls.vault,
+    };
+    for url in &s.hsm_urls {
+        let (host, port) = endpoint(
+            url,
+            s.hsm_port,
+            if s.protocol == Protocol::Kmip {
+                5696
+            } else {
+                8200
+            },
+        );
+        let plain = url.starts_with("http://");
+        match dial(&host, port, if plain { None } else { tls_cfg.clone() }) {
+            Ok(()) => println!("probe: {host}:{port}: ok"),
+            Err(e) => errors.push(format!("probe: {host}:{port}: {e}")),
+        }
+    }
+}
+
+/// Host and port from `https://host[:port]`, `host[:port]` and the port setting.
+pub fn endpoint(url: &str, port: Option<u16>, default: u16) -> (String, u16) {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let hostport = rest.split('/').next().unwrap_or(rest);
+    let (host, url_port) = if let Some(rest) = hostport.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((h, tail)) => (h, tail.strip_prefix(':').and_then(|p| p.parse().ok())),
+            None => (rest, None),
+        }
+    } else if hostport.matches(':').count() == 1 {
+        let (h, p) = hostport.split_once(':').expect("one colon");
+        (h, p.parse().ok())
+    } else {
+        (hostport, None)
+    };
+    let host = host.to_string();
+    (host, port.or(url_port).unwrap_or(default))
+}
+
+fn dial(host: &str, port: u16, tls_cfg: Option<Arc<rustls::ClientConfig>>) -> Result<(), String> {
+    use std::net::ToSocketAddrs;
+    let addr = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve: {e}"))?
+        .next()
+        .ok_or("cannot resolve")?;
+    let mut tcp = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3))
+        .map_err(|e| format!("connect: {e}"))?;
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    tcp.set_write_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    let Some(cfg) = tls_cfg else { return Ok(()) };
+    let name =
+        rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
+    let mut conn = rustls::ClientConnection::new(cfg, name).map_err(|e| e.to_string())?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp)
+            .map_err(|e| format!("TLS handshake: {e}"))?;
+    }
+    Ok(())
 }
 
 /// `keybroker ttlv decode [--hex HEX]`: hex (from the flag or stdin) to the text tree.
@@ -278,5 +412,29 @@ mod tests {
         assert_eq!(super::fmt_date(0), "1970-01-01");
         assert_eq!(super::fmt_date(951_782_400), "2000-02-29");
         assert_eq!(super::fmt_date(1_798_761_600), "2027-01-01");
+    }
+}
+
+#[cfg(test)]
+mod endpoint_tests {
+    use super::endpoint;
+
+    #[test]
+    fn endpoints_as_sites_write_them() {
+        assert_eq!(
+            endpoint("https://kmshsm.myCorp.com", Some(5696), 1),
+            ("kmshsm.myCorp.com".into(), 5696)
+        );
+        assert_eq!(
+            endpoint("kmshsm.myCorp.com", None, 5696),
+            ("kmshsm.myCorp.com".into(), 5696)
+        );
+        assert_eq!(endpoint("https://h:8200/", None, 1), ("h".into(), 8200));
+        assert_eq!(endpoint("h:8200", Some(9), 1), ("h".into(), 9));
+        assert_eq!(
+            endpoint("https://[::1]:5696", None, 1),
+            ("::1".into(), 5696)
+        );
+        assert_eq!(endpoint("[::1]", None, 7), ("::1".into(), 7));
     }
 }

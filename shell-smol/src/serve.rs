@@ -17,6 +17,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
+/// What tells a changed file apart: modification time and length.
+type FileStamp = (SystemTime, u64);
+
+fn stamp(path: &str) -> Option<FileStamp> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
 enum ConnMsg {
     Data(Vec<u8>),
     Close,
@@ -41,6 +49,9 @@ pub struct Shared {
     properties_path: String,
     links: Mutex<HashMap<LinkId, Sender<ConnMsg>>>,
     link_tls: LinkTls,
+    server_tls: Mutex<TlsAcceptor>,
+    keystore_path: String,
+    keystore_stamp: Mutex<Option<FileStamp>>,
     executor: OnceLock<Arc<smol::Executor<'static>>>,
 }
 
@@ -126,21 +137,32 @@ impl Shared {
         self.broker.lock().expect("broker").wants_read(conn)
     }
 
-    /// Re-reads the keystore; on any error the old one keeps serving.
+    /// Re-reads the configuration and keystore; on any error the old one keeps serving.
+    ///
+    /// New identities take effect for new connections; open connections keep theirs. A new
+    /// server certificate is served from the next handshake on.
     pub fn reload(&self) {
+        *self.keystore_stamp.lock().expect("stamp") = stamp(&self.keystore_path);
         let result = std::fs::read(&self.properties_path)
             .map_err(|e| format!("{}: {e}", self.properties_path))
             .and_then(|bytes| {
                 load::load(&self.properties_path, &bytes, &mut files::read)
                     .map_err(|e| e.to_string())
+            })
+            .and_then(|cfg| {
+                let tls = tls::server_config(&cfg.server_chain, cfg.server_key.expose()).map_err(
+                    |e| format!("{}: {}: {e}", cfg.keystore_path, cfg.settings.server_alias),
+                )?;
+                Ok((cfg, tls))
             });
         match result {
-            Ok(cfg) => {
+            Ok((cfg, tls_cfg)) => {
                 let n = cfg.keystore.entries.len();
                 self.broker
                     .lock()
                     .expect("broker")
                     .set_keystore(&cfg.keystore);
+                *self.server_tls.lock().expect("tls") = TlsAcceptor::from(tls_cfg);
                 log(
                     "info",
                     &format!("reloaded {} ({n} entries)", cfg.keystore_path),
@@ -150,6 +172,16 @@ impl Shared {
                 "error",
                 &format!("reload failed, still serving the previous keystore: {e}"),
             ),
+        }
+    }
+
+    /// Reloads when the keystore file has changed since the last load.
+    fn reload_if_changed(&self) {
+        let now = stamp(&self.keystore_path);
+        let changed = *self.keystore_stamp.lock().expect("stamp") != now;
+        if changed && now.is_some() {
+            log("info", &format!("{} changed on disk", self.keystore_path));
+            self.reload();
         }
     }
 }
@@ -178,7 +210,6 @@ pub fn log(level: &str, message: &str) {
 /// A configured but not yet started server.
 pub struct Server {
     shared: Arc<Shared>,
-    tls: TlsAcceptor,
     client: TcpListener,
     admin: TcpListener,
 }
@@ -234,6 +265,7 @@ impl Server {
         let admin = smol::block_on(TcpListener::bind(admin_listen.as_str()))
             .map_err(|e| format!("keybroker.admin.listen {admin_listen}: {e}"))?;
         let link_tls = tls::link_configs(&cfg);
+        let cfg_keystore_path = cfg.keystore_path.clone();
         let epoch = std::time::Instant::now();
         let mut broker = Broker::new(cfg.settings, &cfg.keystore, backend);
         let mut seed2 = [0u8; 32];
@@ -249,11 +281,13 @@ impl Server {
             properties_path: properties_path.to_owned(),
             links: Mutex::new(HashMap::new()),
             link_tls,
+            server_tls: Mutex::new(TlsAcceptor::from(tls_cfg)),
+            keystore_stamp: Mutex::new(stamp(&cfg_keystore_path)),
+            keystore_path: cfg_keystore_path,
             executor: OnceLock::new(),
         });
         Ok(Server {
             shared,
-            tls: TlsAcceptor::from(tls_cfg),
             client,
             admin,
         })
@@ -290,7 +324,6 @@ impl Server {
         }
         let Server {
             shared,
-            tls,
             client,
             admin,
         } = self;
@@ -305,8 +338,8 @@ impl Server {
         }
         smol::block_on(ex.run(async {
             let timer = ex.spawn(timer_task(shared.clone()));
-            let a1 = ex.spawn(accept_loop(ex.clone(), shared.clone(), client, Some(tls)));
-            let a2 = ex.spawn(accept_loop(ex.clone(), shared.clone(), admin, None));
+            let a1 = ex.spawn(accept_loop(ex.clone(), shared.clone(), client, true));
+            let a2 = ex.spawn(accept_loop(ex.clone(), shared.clone(), admin, false));
             let _ = stop.recv().await;
             drop((a1, a2)); // stop accepting
             log("info", "shutting down: finishing in-flight requests");
@@ -439,6 +472,7 @@ async fn pump_link<S: AsyncRead + AsyncWrite + Unpin>(
 
 async fn timer_task(shared: Arc<Shared>) {
     let mut last_reseed = std::time::Instant::now();
+    let mut last_watch = std::time::Instant::now();
     loop {
         let wait = {
             let b = shared.broker.lock().expect("broker");
@@ -450,6 +484,10 @@ async fn timer_task(shared: Arc<Shared>) {
         };
         Timer::after(wait).await;
         shared.drive(Input::Timeout);
+        if last_watch.elapsed() > Duration::from_secs(2) {
+            shared.reload_if_changed();
+            last_watch = std::time::Instant::now();
+        }
         if last_reseed.elapsed() > Duration::from_secs(600) {
             let mut seed = [0u8; 32];
             tls::random(&mut seed);
@@ -463,7 +501,7 @@ async fn accept_loop(
     ex: Arc<smol::Executor<'static>>,
     shared: Arc<Shared>,
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+    tls: bool,
 ) {
     loop {
         let (stream, _peer) = match listener.accept().await {
@@ -486,7 +524,7 @@ async fn accept_loop(
         }
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
-        let tls = tls.clone();
+        let tls = tls.then(|| shared.server_tls.lock().expect("tls").clone());
         ex.spawn(async move {
             let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
             match tls {

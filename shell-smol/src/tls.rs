@@ -152,3 +152,18 @@ pub fn link_configs(cfg: &keybroker_core::config::load::NodeConfig) -> crate::se
     ));
     crate::serve::LinkTls { kmip, vault }
 }
+
+/// Whether a PKCS#8 private key belongs to the certificate (same public key).
+pub fn key_matches_cert(key_pkcs8: &[u8], cert_der: &[u8]) -> Result<bool, String> {
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8.to_vec()));
+    let signing = provider()
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| format!("private key unusable: {e}"))?;
+    let spki = signing
+        .public_key()
+        .ok_or_else(|| "cannot derive the public key".to_string())?;
+    let cert = keybroker_core::authz::CertInfo::parse(cert_der)
+        .ok_or_else(|| "certificate cannot be parsed".to_string())?;
+    Ok(spki.as_ref() == cert.spki.as_slice())
+}

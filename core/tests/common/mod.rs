@@ -73,64 +73,8 @@ pub fn run(dir: &Path, script: &str) {
     );
 }
 
-/// Seed 001's commands, with -subj instead of prompts and a root + intermediate CA.
-const SCRIPT: &str = r#"
-set -e
-command -v openssl >/dev/null || { echo "openssl is missing"; exit 1; }
-command -v keytool >/dev/null || { echo "keytool is missing (install default-jdk-headless)"; exit 1; }
-S="/C=US/ST=Massachusetts/L=Boston/O=AcmeXYZ"
-printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n' > ca.ext
-printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n' > leaf.ext
-openssl genrsa -out rootCA.key 2048 2>/dev/null
-openssl req -x509 -new -sha256 -key rootCA.key -subj "$S/CN=AcmeXYZ Root CA" -days 3650 -out rootCA.crt
-openssl genrsa -out interCA.key 2048 2>/dev/null
-openssl req -new -sha256 -key interCA.key -subj "$S/CN=AcmeXYZ Intermediate CA" -out interCA.csr
-openssl x509 -req -in interCA.csr -CA rootCA.crt -CAkey rootCA.key -CAcreateserial -days 3650 -sha256 -extfile ca.ext -out interCA.crt 2>/dev/null
-openssl genrsa -out kmipSigningCA.key 2048 2>/dev/null
-openssl req -x509 -new -sha256 -key kmipSigningCA.key -subj "/C=US/O=HSM Vendor/CN=KMIP Signing CA" -days 3650 -out kmipSigningCA.crt
-for keyName in kmsServer kmsClient; do
-  openssl genrsa -out $keyName.key 2048 2>/dev/null
-  openssl req -new -sha256 -key $keyName.key -subj "$S/CN=$keyName.AcmeXYZ.com" -out $keyName.csr
-  openssl x509 -req -in $keyName.csr -CA interCA.crt -CAkey interCA.key -CAcreateserial -days 825 -sha256 -extfile leaf.ext -out $keyName.crt 2>/dev/null
-  cp $keyName.crt ${keyName}CertChain.crt
-  cat interCA.crt >> ${keyName}CertChain.crt
-done
-for keyName in cmxBackend cmxDevice cmxDevice20190512; do
-  openssl genrsa -out $keyName.key 2048 2>/dev/null
-  openssl req -new -sha256 -key $keyName.key -subj "$S/CN=$keyName.AcmeXYZ.com" -out $keyName.csr
-  openssl x509 -req -in $keyName.csr -CA rootCA.crt -CAkey rootCA.key -CAcreateserial -days 825 -sha256 -extfile leaf.ext -out $keyName.crt 2>/dev/null
-done
-build() {
-  variant=$1; legacy=$2; desttype=$3; jopt=$4
-  mkdir $variant
-  for keyName in kmsServer kmsClient; do
-    openssl pkcs12 -export $legacy -inkey $keyName.key -in ${keyName}CertChain.crt -name "$keyName" -out $variant/$keyName.p12 -passout pass:${keyName}Pwd
-  done
-  cd $variant
-  for keyName in kmsClient kmsServer; do
-    keytool $jopt -importkeystore -srckeystore $keyName.p12 -srcstoretype PKCS12 \
-      -srckeypass ${keyName}Pwd -srcstorepass ${keyName}Pwd -alias $keyName \
-      -deststorepass kmsKeystorePwd -destkeypass kmsKeystorePwd \
-      -destkeystore kmsKeystore.jks $desttype -noprompt >/dev/null 2>&1 || {
-        echo "keytool -importkeystore $keyName failed"; exit 1; }
-  done
-  keytool $jopt -import -trustcacerts -alias kmipSigningCA -file ../kmipSigningCA.crt \
-    -keystore kmsKeystore.jks -storepass kmsKeystorePwd -noprompt >/dev/null 2>&1
-  keytool $jopt -import -alias cmxBackend -file ../cmxBackend.crt -keystore \
-    kmsKeystore.jks -storepass kmsKeystorePwd -noprompt >/dev/null 2>&1
-  keytool $jopt -import -alias cmxDevice -file ../cmxDevice.crt -keystore kmsKeystore.jks \
-    -storepass kmsKeystorePwd -noprompt >/dev/null 2>&1
-  keytool $jopt -import -alias cmxDevice20190512 -file ../cmxDevice20190512.crt -keystore kmsKeystore.jks \
-    -storepass kmsKeystorePwd -noprompt >/dev/null 2>&1
-  cd ..
-}
-build pkcs12 "" "" ""
-build jks "" "-deststoretype JKS" ""
-build openssl-legacy "-legacy" "" ""
-build java-legacy "-legacy" "" "-J-Dkeystore.pkcs12.legacy"
-# The PEM form openssl prints (-nodes), from the Java 17 PKCS12 keystore.
-openssl pkcs12 -in pkcs12/kmsKeystore.jks -nodes -passin pass:kmsKeystorePwd -out kmsKeystore.pem 2>/dev/null
-"#;
+/// Seed 001's commands (scripts/seed-site), run in the test directory.
+const SCRIPT: &str = concat!("sh ", env!("CARGO_MANIFEST_DIR"), "/../scripts/seed-site .");
 
 /// The big-endian RSA modulus inside a PKCS#8 RSA private key, leading zeros stripped.
 pub fn pkcs8_rsa_modulus(pkcs8: &[u8]) -> Vec<u8> {

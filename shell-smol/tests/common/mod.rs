@@ -126,13 +126,14 @@ pub struct Node {
 
 impl Node {
     pub fn start(site: &Site) -> Node {
-        Self::start_bin(env!("CARGO_BIN_EXE_keybroker"), site)
+        Self::start_with(env!("CARGO_BIN_EXE_keybroker"), &site.properties())
     }
 
-    pub fn start_bin(bin: &str, site: &Site) -> Node {
+    /// Starts `bin serve --config properties`.
+    pub fn start_with(bin: &str, properties: &std::path::Path) -> Node {
         let mut child = Command::new(bin)
             .args(["serve", "--config"])
-            .arg(site.properties())
+            .arg(properties)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
