@@ -10,8 +10,12 @@
 //! bounds what one client can make the server hold.
 use crate::api::{self, ApiError, Body, Item};
 use crate::authz::{self, CertInfo, Client, Denied, Identities};
-use crate::backend::{Backend, BackendOutput, LinkId, LinkSecurity, NetEvent, OpId};
+use crate::backend::{
+    Backend, BackendError, BackendOutput, LinkId, LinkSecurity, NetEvent, Op, OpId, Reply,
+};
+use crate::cache::{self, Cache, CacheConfig, CacheEvent, Lookup, RedisTarget};
 use crate::config::keystore::{EntryKind, Keystore};
+use crate::config::CacheType;
 use crate::config::Settings;
 use crate::drbg::Drbg;
 use crate::http::{self, Limits, Parser, Request, Response};
@@ -182,6 +186,13 @@ pub struct Broker {
     next_op: OpId,
     outputs: VecDeque<Output>,
     metrics: Metrics,
+    cache: Cache,
+    /// Decrypts waiting for a Redis lookup.
+    deferred: HashMap<OpId, Op>,
+    /// Cache keys of decrypts that went to the backend, to store their answers.
+    cache_keys: HashMap<OpId, cache::CacheKey>,
+    /// Answers known without the backend (cache hits).
+    immediate: VecDeque<(OpId, Result<Reply, BackendError>)>,
     draining: bool,
     now: Now,
     request_counter: u64,
@@ -204,7 +215,35 @@ impl Broker {
             max_body_bytes: settings.max_body,
             ..Limits::default()
         };
+        let seal_ikm = keystore
+            .get(&settings.server_alias)
+            .and_then(|e| match &e.kind {
+                EntryKind::PrivateKey { key_pkcs8, .. } => Some(key_pkcs8.expose().clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let cache = Cache::new(
+            CacheConfig {
+                ttl: settings.cache_ttl,
+                max_entries: if settings.cache_type == CacheType::Local {
+                    settings.cache_max_entries
+                } else {
+                    0
+                },
+                redis: settings
+                    .redis_url
+                    .as_deref()
+                    .and_then(|u| RedisTarget::parse(u).ok()),
+                redis_timeout: settings.cache_redis_timeout,
+            },
+            settings.cache_type == CacheType::Distributed,
+            &seal_ikm,
+        );
         let mut b = Broker {
+            cache,
+            deferred: HashMap::new(),
+            cache_keys: HashMap::new(),
+            immediate: VecDeque::new(),
             limits,
             identities: Identities::default(),
             cert_expiry: Vec::new(),
@@ -274,16 +313,21 @@ impl Broker {
     /// When the broker next needs [`Input::Timeout`].
     pub fn poll_timeout(&self) -> Option<Instant> {
         let conns = self.deadlines.iter().next().map(|(t, _)| *t);
-        match (conns, self.backend.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            conns,
+            self.backend.poll_timeout(),
+            self.cache.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Starts the backend's background work; call once, after the first [`Input::Entropy`].
     pub fn start(&mut self, now: Now) {
         self.now = now;
         self.backend.start(now, &mut self.rng);
+        self.cache.start(now);
         self.pump_backend();
     }
 
@@ -301,10 +345,22 @@ impl Broker {
             Input::Timeout => {
                 self.fire_timeouts();
                 self.backend.handle_timeout(self.now, &mut self.rng);
+                self.cache.handle_timeout(self.now);
             }
             Input::Entropy(e) => self.rng.reseed(e),
             Input::Shutdown => self.shutdown(),
-            Input::Net(ev) => self.backend.handle_net(self.now, ev, &mut self.rng),
+            Input::Net(ev) => {
+                let link = match &ev {
+                    NetEvent::Connected { link }
+                    | NetEvent::Received { link, .. }
+                    | NetEvent::Closed { link, .. } => *link,
+                };
+                if Cache::owns(link) {
+                    self.cache.handle_net(self.now, ev);
+                } else {
+                    self.backend.handle_net(self.now, ev, &mut self.rng);
+                }
+            }
         }
         self.pump_backend();
     }
@@ -531,7 +587,7 @@ impl Broker {
             self.next_op += 1;
             self.ops.insert(op_id, (id, seq, idx));
             let bop = item.into_op(op, key_name.clone());
-            self.backend.submit(self.now, op_id, bop, &mut self.rng);
+            self.dispatch(op_id, bop);
         }
         self.try_complete(id, seq);
     }
@@ -566,6 +622,7 @@ impl Broker {
                         self.backend.is_ready(),
                         &self.cert_expiry,
                         self.now.unix_secs,
+                        &self.cache.stats,
                     ),
                 );
                 r.headers[0].1 = "text/plain; version=0.0.4".into();
@@ -694,47 +751,112 @@ impl Broker {
     }
 
     fn pump_backend(&mut self) {
-        while let Some(out) = self.backend.poll_output() {
-            self.outputs.push_back(match out {
-                BackendOutput::PersistSoftKeys(b) => Output::PersistSoftKeys(b),
-                BackendOutput::Connect {
-                    link,
-                    host,
-                    port,
-                    security,
-                    connect_timeout,
-                } => Output::Connect {
-                    link,
-                    host,
-                    port,
-                    security,
-                    connect_timeout,
-                },
-                BackendOutput::Send { link, bytes } => Output::NetSend { link, bytes },
-                BackendOutput::Close { link } => Output::NetClose { link },
-            });
-        }
-        while let Some((op_id, result)) = self.backend.poll_reply() {
-            let Some((conn, seq, idx)) = self.ops.remove(&op_id) else {
-                continue;
-            };
-            let Some(slot) = self.slot_mut(conn, seq) else {
-                continue;
-            };
-            let SlotState::Waiting(job) = &mut slot.state else {
-                continue;
-            };
-            let value = result
-                .map(|r| api::reply_json(&r, &job.key_name))
-                .map_err(ApiError::from);
-            if let Some(cell) = job.items.get_mut(idx) {
-                if cell.is_none() {
-                    *cell = Some(value);
-                    job.remaining -= 1;
+        loop {
+            let mut progressed = false;
+            while let Some(out) = self
+                .backend
+                .poll_output()
+                .or_else(|| self.cache.poll_output())
+            {
+                self.outputs.push_back(match out {
+                    BackendOutput::PersistSoftKeys(b) => Output::PersistSoftKeys(b),
+                    BackendOutput::Connect {
+                        link,
+                        host,
+                        port,
+                        security,
+                        connect_timeout,
+                    } => Output::Connect {
+                        link,
+                        host,
+                        port,
+                        security,
+                        connect_timeout,
+                    },
+                    BackendOutput::Send { link, bytes } => Output::NetSend { link, bytes },
+                    BackendOutput::Close { link } => Output::NetClose { link },
+                });
+            }
+            while let Some(w) = self.cache.poll_warning() {
+                self.log("warn", w);
+            }
+            while let Some(CacheEvent::Looked(id, found)) = self.cache.poll_event() {
+                progressed = true;
+                match (found, self.deferred.remove(&id)) {
+                    (Some(p), Some(_)) => {
+                        self.cache_keys.remove(&id);
+                        self.immediate.push_back((id, Ok(Reply::Plaintext(p))));
+                    }
+                    (None, Some(op)) => self.backend.submit(self.now, id, op, &mut self.rng),
+                    _ => {}
                 }
             }
-            self.try_complete(conn, seq);
+            while let Some((op_id, result)) = self
+                .immediate
+                .pop_front()
+                .or_else(|| self.backend.poll_reply())
+            {
+                progressed = true;
+                if let (Some(ck), Ok(Reply::Plaintext(p))) =
+                    (self.cache_keys.remove(&op_id), &result)
+                {
+                    self.cache.store(self.now, ck, p);
+                }
+                self.complete_op(op_id, result);
+            }
+            if !progressed {
+                break;
+            }
         }
+    }
+
+    /// Starts one backend operation, answering decrypts from the cache when it can.
+    fn dispatch(&mut self, op_id: OpId, op: Op) {
+        if let Op::Decrypt {
+            key,
+            envelope,
+            context,
+        } = &op
+        {
+            let ck = cache::cache_key(key, &envelope.encode(), context);
+            match self.cache.lookup(self.now, op_id, ck) {
+                Lookup::Hit(p) => {
+                    self.immediate.push_back((op_id, Ok(Reply::Plaintext(p))));
+                    return;
+                }
+                Lookup::Miss => {
+                    self.cache_keys.insert(op_id, ck);
+                }
+                Lookup::Pending => {
+                    self.cache_keys.insert(op_id, ck);
+                    self.deferred.insert(op_id, op);
+                    return;
+                }
+            }
+        }
+        self.backend.submit(self.now, op_id, op, &mut self.rng);
+    }
+
+    fn complete_op(&mut self, op_id: OpId, result: Result<Reply, BackendError>) {
+        let Some((conn, seq, idx)) = self.ops.remove(&op_id) else {
+            return;
+        };
+        let Some(slot) = self.slot_mut(conn, seq) else {
+            return;
+        };
+        let SlotState::Waiting(job) = &mut slot.state else {
+            return;
+        };
+        let value = result
+            .map(|r| api::reply_json(&r, &job.key_name))
+            .map_err(ApiError::from);
+        if let Some(cell) = job.items.get_mut(idx) {
+            if cell.is_none() {
+                *cell = Some(value);
+                job.remaining -= 1;
+            }
+        }
+        self.try_complete(conn, seq);
     }
 
     fn try_complete(&mut self, id: ConnId, seq: u64) {

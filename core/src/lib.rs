@@ -9,6 +9,7 @@ pub mod api;
 pub mod authz;
 pub mod backend;
 pub mod broker;
+pub mod cache;
 pub mod config;
 pub mod drbg;
 pub mod envelope;

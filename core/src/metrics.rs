@@ -30,6 +30,7 @@ impl Metrics {
         backend_ready: bool,
         cert_expiry: &[(String, i64)],
         unix_now: i64,
+        cache: &crate::cache::CacheStats,
     ) -> String {
         let mut s = String::new();
         let _ = writeln!(
@@ -64,6 +65,22 @@ impl Metrics {
         let _ = writeln!(s, "keybroker_connections_open {}", self.connections_open);
         let _ = writeln!(s, "# TYPE keybroker_connection_timeouts_total counter");
         let _ = writeln!(s, "keybroker_connection_timeouts_total {}", self.timeouts);
+        let _ = writeln!(
+            s,
+            "# HELP keybroker_cache_total Decrypt cache lookups by result."
+        );
+        let _ = writeln!(s, "# TYPE keybroker_cache_total counter");
+        let _ = writeln!(s, "keybroker_cache_total{{result=\"hit\"}} {}", cache.hits);
+        let _ = writeln!(
+            s,
+            "keybroker_cache_total{{result=\"miss\"}} {}",
+            cache.misses
+        );
+        let _ = writeln!(
+            s,
+            "keybroker_cache_total{{result=\"error\"}} {}",
+            cache.errors
+        );
         let _ = writeln!(s, "# TYPE keybroker_backend_ready gauge");
         let _ = writeln!(s, "keybroker_backend_ready {}", u8::from(backend_ready));
         let _ = writeln!(s, "# HELP keybroker_certificate_expiry_days Days until each keystore certificate expires.");

@@ -73,6 +73,8 @@ pub struct Settings {
     pub cache_max_entries: usize,
     /// `keybroker.cache.redis.url`
     pub redis_url: Option<String>,
+    /// `keybroker.cache.redis.timeout-ms`
+    pub cache_redis_timeout: Duration,
     /// `keybroker.audit.file`
     pub audit_file: Option<String>,
     /// `kms.hsm.vault.namespace`
@@ -168,6 +170,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "keybroker.cache.ttl",
     "keybroker.cache.max-entries",
     "keybroker.cache.redis.url",
+    "keybroker.cache.redis.timeout-ms",
     "keybroker.audit.file",
     "keybroker.vault.mount",
     "keybroker.vault.key",
@@ -434,6 +437,11 @@ impl Settings {
             cache_ttl: l.secs("keybroker.cache.ttl", 300)?,
             cache_max_entries: l.parse("keybroker.cache.max-entries", 10_000, "a whole number")?,
             redis_url: l.opt("keybroker.cache.redis.url"),
+            cache_redis_timeout: Duration::from_millis(l.parse(
+                "keybroker.cache.redis.timeout-ms",
+                100,
+                "a whole number of milliseconds",
+            )?),
             audit_file: l.opt("keybroker.audit.file"),
             vault_namespace: l.opt("kms.hsm.vault.namespace"),
             vault_auth,
@@ -455,6 +463,21 @@ impl Settings {
             max_body: l.parse("keybroker.http.max-body", 1024 * 1024, "a size in bytes")?,
             max_connections: l.parse("keybroker.http.max-connections", 10_000, "a whole number")?,
         };
+        if settings.cache_type == CacheType::Distributed {
+            match &settings.redis_url {
+                None => {
+                    return Err(l.err(
+                        "keybroker.cache.redis.url",
+                        "is required for kms.cache.type=distributed (e.g. redis://:password@redis.example:6379/0)",
+                    ))
+                }
+                Some(u) => {
+                    if let Err(e) = crate::cache::RedisTarget::parse(u) {
+                        return Err(l.err("keybroker.cache.redis.url", e));
+                    }
+                }
+            }
+        }
         if settings.protocol == Protocol::Soft {
             warnings.push(Warning {
                 line: None,

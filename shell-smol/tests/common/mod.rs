@@ -1,6 +1,7 @@
 //! Test harness: a site (CA, certificates, PKCS12 keystore, kms.properties) and a real
 //! `keybroker serve` process on loopback, stopped when dropped.
 #![allow(dead_code)]
+pub mod peers;
 use keybroker::client::{self, Conn};
 use keybroker::demo::{pkcs12_keystore, Issued, Pki, Usage};
 use std::io::{BufRead, BufReader};
