@@ -604,3 +604,46 @@ fn sigterm_finishes_then_exits_cleanly() {
         "listener closed"
     );
 }
+
+#[test]
+fn local_cache_answers_repeated_decrypts_and_respects_context() {
+    let site = Site::new("kms.cache.type=local\n");
+    let node = Node::start(&site);
+    let mut c = node.connect(&site, "backend");
+    let ct = c
+        .request(
+            "POST",
+            "/v1/keys/default/encrypt",
+            Some(&json!({"plaintext": b64(b"cached"), "context": b64(b"a")})),
+        )
+        .unwrap()
+        .json()["ciphertext"]
+        .clone();
+    for _ in 0..3 {
+        let d = c
+            .request(
+                "POST",
+                "/v1/keys/default/decrypt",
+                Some(&json!({"ciphertext": ct, "context": b64(b"a")})),
+            )
+            .unwrap();
+        assert_eq!(d.json()["plaintext"], b64(b"cached"));
+    }
+    let wrong = c
+        .request(
+            "POST",
+            "/v1/keys/default/decrypt",
+            Some(&json!({"ciphertext": ct, "context": b64(b"b")})),
+        )
+        .unwrap();
+    assert_eq!(
+        wrong.status, 400,
+        "a cached plaintext is never served for another context"
+    );
+    let (_, m) = node.admin_get("/metrics");
+    assert!(m.contains("keybroker_cache_total{result=\"hit\"} 2"), "{m}");
+    assert!(
+        m.contains("keybroker_cache_total{result=\"miss\"} 2"),
+        "{m}"
+    );
+}
