@@ -152,6 +152,8 @@ pub struct KmipConfig {
     pub request_timeout: Duration,
     /// Connect + TLS handshake deadline (`keybroker.hsm.connect-timeout`).
     pub connect_timeout: Duration,
+    /// Highest protocol version offered (`keybroker.hsm.max-version`, default 1.4).
+    pub max_version: ProtocolVersion,
 }
 
 type JobId = u64;
@@ -442,6 +444,14 @@ impl KmipBackend {
         }
     }
 
+    /// The versions offered in DiscoverVersions: [`OFFERED`] up to the configured maximum.
+    fn offered(&self) -> Vec<ProtocolVersion> {
+        OFFERED
+            .into_iter()
+            .filter(|v| *v <= self.cfg.max_version)
+            .collect()
+    }
+
     /// The negotiated protocol version, once known.
     pub fn protocol_version(&self) -> Option<ProtocolVersion> {
         self.version
@@ -478,7 +488,12 @@ impl KmipBackend {
     fn begin_start(&mut self) {
         self.phase = Phase::Starting;
         self.missing.clear();
-        self.add_job(None, Task::Negotiate { stage: 0 }, true);
+        let stage = if self.cfg.max_version >= ProtocolVersion::V1_1 {
+            0
+        } else {
+            2
+        };
+        self.add_job(None, Task::Negotiate { stage }, true);
     }
 
     fn add_job(&mut self, owner: Option<OpId>, task: Task, control: bool) -> JobId {
@@ -890,37 +905,38 @@ impl KmipBackend {
         times.into_iter().filter(|t| *t > now).min()
     }
 
-    fn usable(&self, ep: usize) -> bool {
-        let now = self.now;
-        if self.eps[ep].open_until.is_some_and(|t| t > now) {
-            return false;
-        }
-        let stall = self.stall_after();
-        !self.links.values().any(|l| {
+    fn closed(&self, ep: usize) -> bool {
+        self.eps[ep].open_until.is_none_or(|t| t <= self.now)
+    }
+
+    fn stalled(&self, ep: usize) -> bool {
+        let (now, stall) = (self.now, self.stall_after());
+        self.links.values().any(|l| {
             l.ep == ep && matches!(l.state, LinkState::Busy { sent, .. } if sent + stall <= now)
         })
     }
 
+    fn idle_link(&self, ep: usize) -> Option<LinkId> {
+        self.links
+            .iter()
+            .find(|(_, l)| l.ep == ep && matches!(l.state, LinkState::Idle))
+            .map(|(id, _)| *id)
+    }
+
     /// An idle link to send on; `Err(true)` to wait (a link is coming), `Err(false)` if none can.
+    ///
+    /// Healthy endpoints first (breaker closed, not stalled), in configured order; a stalled
+    /// endpoint is used only when no healthy one exists (a slow answer is not a failure).
     fn pick_link(&mut self) -> Result<LinkId, bool> {
         let n = self.cfg.endpoints.len();
-        for ep in 0..n {
-            if !self.usable(ep) {
-                continue;
-            }
-            if let Some((id, _)) = self
-                .links
-                .iter()
-                .find(|(_, l)| l.ep == ep && matches!(l.state, LinkState::Idle))
-            {
-                return Ok(*id);
-            }
+        let healthy: Vec<usize> = (0..n)
+            .filter(|&ep| self.closed(ep) && !self.stalled(ep))
+            .collect();
+        if let Some(id) = healthy.iter().find_map(|&ep| self.idle_link(ep)) {
+            return Ok(id);
         }
         let mut waiting = false;
-        for ep in 0..n {
-            if !self.usable(ep) {
-                continue;
-            }
+        for &ep in &healthy {
             let mine = self.links.values().filter(|l| l.ep == ep);
             let (count, connecting) = mine.fold((0, false), |(c, k), l| {
                 (c + 1, k || matches!(l.state, LinkState::Connecting { .. }))
@@ -935,7 +951,24 @@ impl KmipBackend {
             }
             waiting = true;
         }
-        Err(waiting)
+        if waiting {
+            return Err(true);
+        }
+        let stalled: Vec<usize> = (0..n).filter(|&ep| self.closed(ep)).collect();
+        if let Some(id) = stalled.iter().find_map(|&ep| self.idle_link(ep)) {
+            return Ok(id);
+        }
+        for &ep in &stalled {
+            let mine = self.links.values().filter(|l| l.ep == ep);
+            let (count, connecting) = mine.fold((0, false), |(c, k), l| {
+                (c + 1, k || matches!(l.state, LinkState::Connecting { .. }))
+            });
+            if !connecting && count < self.cfg.pool_size.max(1) {
+                self.connect(ep);
+                return Err(true);
+            }
+        }
+        Err(!stalled.is_empty())
     }
 
     fn pump(&mut self, rng: &mut Drbg) {
@@ -1016,7 +1049,7 @@ impl KmipBackend {
             Task::Negotiate { stage: 0 } => {
                 return Ok(Request::single(
                     ProtocolVersion::V1_1,
-                    messages::discover_versions(&OFFERED),
+                    messages::discover_versions(&self.offered()),
                 ))
             }
             Task::Negotiate { stage } => {
@@ -1146,7 +1179,7 @@ impl KmipBackend {
                 } else if *stage == 0 {
                     r.protocol_versions()
                         .into_iter()
-                        .find(|p| OFFERED.contains(p))
+                        .find(|p| self.offered().contains(p))
                 } else if *stage == 1 {
                     Some(ProtocolVersion::V1_2)
                 } else {
@@ -1177,6 +1210,9 @@ impl KmipBackend {
                     }
                     None if *stage < 2 => {
                         *stage += 1;
+                        if self.cfg.max_version < ProtocolVersion::V1_2 {
+                            *stage = 2;
+                        }
                         Next::Again
                     }
                     None => {

@@ -162,6 +162,7 @@ pub fn backend(
                 pool_size: s.hsm_pool_size,
                 request_timeout: s.hsm_request_timeout,
                 connect_timeout: s.hsm_connect_timeout,
+                max_version: s.hsm_max_version,
             });
             Ok((Backend::Kmip(Box::new(k)), None))
         }

@@ -67,6 +67,8 @@ pub struct Settings {
     pub hsm_request_timeout: Duration,
     /// `keybroker.hsm.connect-timeout`: deadline of connect + TLS handshake.
     pub hsm_connect_timeout: Duration,
+    /// `keybroker.hsm.max-version`: highest KMIP version offered (1.0-1.4).
+    pub hsm_max_version: crate::kmip::messages::ProtocolVersion,
     /// `keybroker.soft.key-file`
     pub soft_key_file: String,
     /// `keybroker.keys`: extra key names served besides `default`.
@@ -172,6 +174,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "keybroker.hsm.pool-size",
     "keybroker.hsm.request-timeout",
     "keybroker.hsm.connect-timeout",
+    "keybroker.hsm.max-version",
     "keybroker.soft.key-file",
     "keybroker.keys",
     "keybroker.cache.ttl",
@@ -463,6 +466,22 @@ impl Settings {
             },
             hsm_request_timeout: l.duration("keybroker.hsm.request-timeout", 5_000)?,
             hsm_connect_timeout: l.duration("keybroker.hsm.connect-timeout", 2_000)?,
+            hsm_max_version: {
+                use crate::kmip::messages::ProtocolVersion as V;
+                match l.string("keybroker.hsm.max-version", "1.4").as_str() {
+                    "1.0" => V::V1_0,
+                    "1.1" => V::V1_1,
+                    "1.2" => V::V1_2,
+                    "1.3" => V::V1_3,
+                    "1.4" => V::V1_4,
+                    other => {
+                        return Err(l.err(
+                            "keybroker.hsm.max-version",
+                            format!("{other:?} is not one of 1.0, 1.1, 1.2, 1.3, 1.4"),
+                        ))
+                    }
+                }
+            },
             soft_key_file: l.string("keybroker.soft.key-file", "soft-keys.json"),
             extra_keys,
             cache_type,

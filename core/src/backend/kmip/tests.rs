@@ -273,6 +273,7 @@ fn cfg(n: usize, auto_create: bool) -> KmipConfig {
         pool_size: 2,
         request_timeout: Duration::from_secs(5),
         connect_timeout: Duration::from_secs(2),
+        max_version: ProtocolVersion::V1_4,
     }
 }
 
@@ -711,4 +712,40 @@ fn old_server_falls_back_to_1_2_and_cbc_binds_context() {
         .clone();
     insta::assert_snapshot!("encrypt_cbc_v12_with_digest", enc_req);
     assert!(h.sim.sent[1].contains("Query"));
+}
+
+#[test]
+fn a_slow_single_endpoint_is_waited_for_not_refused() {
+    let mut h = H::new(&[Mode::Normal], true);
+    h.start();
+    let (t, _) = token(h.call(enc("k", b"x", b"")));
+    h.sim.modes[0] = Mode::Silent;
+    h.b.submit(h.now, 1, dec(&t, b""), &mut h.rng);
+    h.run();
+    h.advance(Duration::from_millis(1500));
+    // The only endpoint is stalled: a new request still goes to it rather than failing 503.
+    h.b.submit(h.now, 2, dec(&t, b""), &mut h.rng);
+    h.run();
+    assert!(h.replies.is_empty(), "{:?}", h.replies);
+    h.advance(Duration::from_millis(3600));
+    let first = h
+        .replies
+        .iter()
+        .find(|r| r.0 == 1)
+        .expect("first timed out");
+    assert_eq!(first.1.as_ref().unwrap_err(), &BackendError::Timeout);
+    h.advance(Duration::from_secs(5));
+    let second = h
+        .replies
+        .iter()
+        .find(|r| r.0 == 2)
+        .expect("second answered");
+    assert!(
+        matches!(
+            second.1,
+            Err(BackendError::Timeout | BackendError::Unavailable { .. })
+        ),
+        "{:?}",
+        second.1
+    );
 }
