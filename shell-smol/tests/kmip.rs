@@ -334,7 +334,7 @@ fn fault_under_load(what: &str, node: &Node, site: &Site, fault: impl FnOnce()) 
     );
     assert!(failed.iter().all(|x| x.end >= at));
     assert!(failover <= Duration::from_secs(2), "{failed:?}");
-    assert!(slowest_new <= Duration::from_secs(1), "{slowest_new:?}");
+    assert!(slowest_new <= Duration::from_secs(2), "{slowest_new:?}");
     assert!(
         failed.iter().all(|x| [502, 503, 504].contains(&x.status)),
         "{failed:?}"
