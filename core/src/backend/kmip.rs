@@ -9,6 +9,7 @@
 //! When no object has the name and `keybroker.hsm.key.auto-create=true`, an AES-256 key is
 //! Created and Activated; otherwise the node is not ready (/readyz 503), logs why, and retries
 //! every 5 s. The endpoints are assumed to be one HSM cluster (same objects, same versions).
+//! A ready node re-Locates its keys every [`REFRESH_EVERY`] to learn rotations made elsewhere.
 //!
 //! # Ciphertexts
 //! With protocol ≥ 1.4 keybroker sends AES-GCM with its own 12-byte IV (from the [`Drbg`]),
@@ -65,6 +66,8 @@ const BREAKER_BASE: Duration = Duration::from_secs(1);
 const BREAKER_MAX: Duration = Duration::from_secs(30);
 const START_RETRY: Duration = Duration::from_secs(5);
 const INTERNAL_RETRIES: u32 = 3;
+/// How often a ready node re-Locates its keys to learn versions rotated by other nodes.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(60);
 
 // Result Reason values (KMIP 1.0–2.0).
 const R_ITEM_NOT_FOUND: u32 = 0x01;
@@ -223,6 +226,10 @@ enum Task {
     Describe {
         key: String,
     },
+    /// Periodic Locate while ready, to learn versions other nodes rotated in.
+    Refresh {
+        key: String,
+    },
 }
 
 /// What an Encrypt request was built with, to make the token from the answer.
@@ -245,7 +252,7 @@ impl Job {
     fn idempotent(&self) -> bool {
         match &self.task {
             Task::Negotiate { .. } | Task::Encrypt { .. } | Task::Decrypt { .. } => true,
-            Task::Describe { .. } => true,
+            Task::Describe { .. } | Task::Refresh { .. } => true,
             Task::Lookup { stage, .. } => matches!(stage, LookupStage::Locate),
             Task::Rotate { stage, .. } => matches!(stage, RotateStage::Locate(_)),
         }
@@ -265,7 +272,7 @@ impl Job {
             },
             Task::Encrypt { .. } => "Encrypt",
             Task::Decrypt { .. } => "Decrypt",
-            Task::Describe { .. } => "Locate",
+            Task::Describe { .. } | Task::Refresh { .. } => "Locate",
         }
     }
 }
@@ -302,6 +309,7 @@ pub struct KmipBackend {
     lookups_pending: usize,
     missing: Vec<String>,
     phase: Phase,
+    refresh_at: Option<Instant>,
     now: Instant,
     pub(crate) replies: ReplyQueue,
     pub(crate) outputs: VecDeque<BackendOutput>,
@@ -438,6 +446,7 @@ impl KmipBackend {
             lookups_pending: 0,
             missing: Vec::new(),
             phase: Phase::Idle,
+            refresh_at: None,
             now: Instant::default(),
             replies: VecDeque::new(),
             outputs: VecDeque::new(),
@@ -872,6 +881,12 @@ impl KmipBackend {
                 self.begin_start();
             }
         }
+        if self.phase == Phase::Ready && self.refresh_at.is_some_and(|r| r <= t) {
+            self.refresh_at = Some(t + REFRESH_EVERY);
+            for key in self.cfg.keys.clone() {
+                self.add_job(None, Task::Refresh { key }, true);
+            }
+        }
         self.pump(rng);
     }
 
@@ -901,6 +916,9 @@ impl KmipBackend {
         );
         if let Phase::NotReady { retry_at, .. } = self.phase {
             times.push(retry_at);
+        }
+        if self.phase == Phase::Ready {
+            times.extend(self.refresh_at);
         }
         times.into_iter().filter(|t| *t > now).min()
     }
@@ -995,7 +1013,12 @@ impl KmipBackend {
                         .filter_map(|e| e.open_until)
                         .min()
                         .map_or(BREAKER_BASE, |t| t.saturating_since(self.now));
-                    if from_control {
+                    if from_control && self.phase == Phase::Ready {
+                        // A refresh with nowhere to go: skip it, the next one will run.
+                        for id in self.control.drain(..).collect::<Vec<_>>() {
+                            self.jobs.remove(&id);
+                        }
+                    } else if from_control {
                         self.start_failed("no HSM endpoint reachable".into());
                     }
                     let waiting: Vec<JobId> = self.queue.drain(..).collect();
@@ -1073,7 +1096,7 @@ impl KmipBackend {
                 RotateStage::Activate(uid) => messages::activate(uid),
                 RotateStage::Locate(_) => messages::locate_by_name(v, key),
             },
-            Task::Describe { key } => messages::locate_by_name(v, key),
+            Task::Describe { key } | Task::Refresh { key } => messages::locate_by_name(v, key),
             Task::Encrypt {
                 key,
                 plaintext,
@@ -1269,6 +1292,7 @@ impl KmipBackend {
                 if self.lookups_pending == 0 && self.phase == Phase::Starting {
                     if self.missing.is_empty() {
                         self.phase = Phase::Ready;
+                        self.refresh_at = Some(self.now + REFRESH_EVERY);
                         let summary: Vec<String> = self
                             .keys
                             .iter()
@@ -1290,6 +1314,25 @@ impl KmipBackend {
                             "master key {m} not found on the HSM (Locate by Name) and keybroker.hsm.key.auto-create=false: create it on the HSM or set keybroker.hsm.key.auto-create=true"
                         ));
                     }
+                }
+                Next::Finished
+            }
+            Task::Refresh { key } => {
+                let mut uids: Vec<String> = r
+                    .unique_identifiers()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect();
+                uids.reverse();
+                let known = self.keys.get(key.as_str()).map_or(0, Vec::len);
+                // Only ever learn more versions: a failed or partial answer changes nothing.
+                if r.is_success() && uids.len() > known {
+                    let (name, n) = (key.clone(), uids.len());
+                    self.keys.insert(name.clone(), uids);
+                    self.log(
+                        "info",
+                        format!("kmip: key {name:?} now has {n} versions (rotated elsewhere)"),
+                    );
                 }
                 Next::Finished
             }

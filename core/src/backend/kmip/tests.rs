@@ -749,3 +749,23 @@ fn a_slow_single_endpoint_is_waited_for_not_refused() {
         second.1
     );
 }
+
+#[test]
+fn versions_rotated_by_another_node_are_learned_by_the_periodic_refresh() {
+    let mut h = H::new(&[Mode::Normal], true);
+    h.start();
+    assert_eq!(token(h.call(enc("k", b"x", b""))).1, 1);
+    // Another keybroker node rotates: a second object with the same name appears.
+    h.sim.objects.push(("2".into(), "k".into(), [2; 32]));
+    assert_eq!(token(h.call(enc("k", b"x", b""))).1, 1, "not yet seen");
+    assert!(h.b.poll_timeout().is_some());
+    h.advance(REFRESH_EVERY);
+    let (t, v) = token(h.call(enc("k", b"x", b"")));
+    assert_eq!(v, 2);
+    assert_eq!(plain(h.call(dec(&t, b""))), b"x");
+    assert!(
+        h.logs.iter().any(|l| l.contains("now has 2 versions")),
+        "{:?}",
+        h.logs
+    );
+}
