@@ -775,6 +775,7 @@ impl Broker {
                     },
                     BackendOutput::Send { link, bytes } => Output::NetSend { link, bytes },
                     BackendOutput::Close { link } => Output::NetClose { link },
+                    BackendOutput::Log { level, message } => Output::Log { level, message },
                 });
             }
             while let Some(w) = self.cache.poll_warning() {

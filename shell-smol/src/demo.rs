@@ -141,6 +141,19 @@ pub fn pkcs12_keystore(
     trusted: &[(&str, &Issued)],
 ) -> Result<Vec<u8>, String> {
     let pe = |e: p12_keystore::error::Error| e.to_string();
+    keystore_of(server_alias, server, ca, trusted)?
+        .writer(password)
+        .write()
+        .map_err(pe)
+}
+
+fn keystore_of(
+    server_alias: &str,
+    server: &Issued,
+    ca: &Issued,
+    trusted: &[(&str, &Issued)],
+) -> Result<KeyStore, String> {
+    let pe = |e: p12_keystore::error::Error| e.to_string();
     let mut ks = KeyStore::new();
     ks.add_entry(
         server_alias,
@@ -157,6 +170,34 @@ pub fn pkcs12_keystore(
         ks.add_entry(
             alias,
             KeyStoreEntry::Certificate(Certificate::from_der(&who.cert_der).map_err(pe)?),
+        );
+    }
+    Ok(ks)
+}
+
+/// Like [`pkcs12_keystore`], plus more private-key entries (alias, issued; chain leaf + CA),
+/// e.g. the `kmsClient` entry keybroker presents to a KMIP HSM.
+pub fn pkcs12_keystore_with_keys(
+    password: &str,
+    server_alias: &str,
+    server: &Issued,
+    ca: &Issued,
+    trusted: &[(&str, &Issued)],
+    keys: &[(&str, &Issued)],
+) -> Result<Vec<u8>, String> {
+    let pe = |e: p12_keystore::error::Error| e.to_string();
+    let mut ks = keystore_of(server_alias, server, ca, trusted)?;
+    for (alias, who) in keys {
+        ks.add_entry(
+            alias,
+            KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(
+                alias.as_bytes(),
+                PrivateKey::from_der(&who.key_der).map_err(pe)?,
+                [
+                    Certificate::from_der(&who.cert_der).map_err(pe)?,
+                    Certificate::from_der(&ca.cert_der).map_err(pe)?,
+                ],
+            )),
         );
     }
     ks.writer(password).write().map_err(pe)

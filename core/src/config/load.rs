@@ -5,7 +5,7 @@ use super::keystore::{EntryKind, Keystore};
 use super::properties;
 use super::settings::{Protocol, Settings, Warning};
 use crate::backend::soft::{SoftBackend, SoftKeys};
-use crate::backend::Backend;
+use crate::backend::{kmip, Backend};
 use crate::drbg::Drbg;
 use crate::secret::Secret;
 use std::fmt;
@@ -143,9 +143,29 @@ pub fn backend(
                 }
             }
         }
-        Protocol::Kmip => Err(LoadError(
-            "kms.hsm.protocol=kmip1: the KMIP backend is not built yet (issue 5); use soft for now".into(),
-        )),
+        Protocol::Kmip => {
+            let endpoints = kmip::parse_endpoints(&s.hsm_urls, s.hsm_port)
+                .map_err(|e| LoadError(format!("kms.hsm.server.url: {e}")))?;
+            let has_client_key = cfg.keystore.get(&s.client_alias).is_some_and(|e| {
+                matches!(&e.kind, EntryKind::PrivateKey { chain, .. } if !chain.is_empty())
+            });
+            if !has_client_key {
+                return Err(LoadError(format!(
+                    "{}: kms.keystore.alias {}: no private-key entry to present to the HSM",
+                    cfg.keystore_path, s.client_alias
+                )));
+            }
+            let k = kmip::KmipBackend::new(kmip::KmipConfig {
+                endpoints,
+                keys: s.served_keys(),
+                auto_create: s.hsm_key_auto_create,
+                pool_size: s.hsm_pool_size,
+                request_timeout: s.hsm_request_timeout,
+                connect_timeout: s.hsm_connect_timeout,
+                max_version: s.hsm_max_version,
+            });
+            Ok((Backend::Kmip(Box::new(k)), None))
+        }
         Protocol::Vault => Err(LoadError(
             "kms.hsm.protocol=VAULT: the Vault backend is not built yet (issue 6); use soft for now".into(),
         )),

@@ -61,6 +61,14 @@ pub struct Settings {
     pub hsm_key_name: String,
     /// `keybroker.hsm.key.auto-create`
     pub hsm_key_auto_create: bool,
+    /// `keybroker.hsm.pool-size`: kept-alive links per HSM endpoint.
+    pub hsm_pool_size: usize,
+    /// `keybroker.hsm.request-timeout`: deadline of one KMIP request.
+    pub hsm_request_timeout: Duration,
+    /// `keybroker.hsm.connect-timeout`: deadline of connect + TLS handshake.
+    pub hsm_connect_timeout: Duration,
+    /// `keybroker.hsm.max-version`: highest KMIP version offered (1.0-1.4).
+    pub hsm_max_version: crate::kmip::messages::ProtocolVersion,
     /// `keybroker.soft.key-file`
     pub soft_key_file: String,
     /// `keybroker.keys`: extra key names served besides `default`.
@@ -165,6 +173,10 @@ pub const KNOWN_KEYS: &[&str] = &[
     "keybroker.server.alias",
     "keybroker.hsm.key.name",
     "keybroker.hsm.key.auto-create",
+    "keybroker.hsm.pool-size",
+    "keybroker.hsm.request-timeout",
+    "keybroker.hsm.connect-timeout",
+    "keybroker.hsm.max-version",
     "keybroker.soft.key-file",
     "keybroker.keys",
     "keybroker.cache.ttl",
@@ -238,6 +250,26 @@ impl<'a> Lookup<'a> {
             default,
             "a whole number of seconds",
         )?))
+    }
+    /// Seconds (`5`, `1.5`) or milliseconds with an `ms` suffix (`500ms`); must be > 0.
+    fn duration(&self, key: &str, default_ms: u64) -> Result<Duration, SettingsError> {
+        let Some(p) = self.get(key) else {
+            return Ok(Duration::from_millis(default_ms));
+        };
+        let v = p.value.trim();
+        let d = if let Some(ms) = v.strip_suffix("ms") {
+            ms.trim().parse::<u64>().ok().map(Duration::from_millis)
+        } else {
+            v.strip_suffix('s')
+                .unwrap_or(v)
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s >= 0.0 && *s < 1e9)
+                .map(Duration::from_secs_f64)
+        };
+        d.filter(|d| !d.is_zero())
+            .ok_or_else(|| self.err(key, format!("{v:?} is not a duration (seconds, or NNNms)")))
     }
     fn list(&self, key: &str, default: &[&str]) -> Vec<String> {
         match self.get(key) {
@@ -431,6 +463,28 @@ impl Settings {
                 false,
                 "true or false",
             )?,
+            hsm_pool_size: match l.parse("keybroker.hsm.pool-size", 4usize, "a whole number")? {
+                0 => return Err(l.err("keybroker.hsm.pool-size", "must be at least 1")),
+                n => n,
+            },
+            hsm_request_timeout: l.duration("keybroker.hsm.request-timeout", 5_000)?,
+            hsm_connect_timeout: l.duration("keybroker.hsm.connect-timeout", 2_000)?,
+            hsm_max_version: {
+                use crate::kmip::messages::ProtocolVersion as V;
+                match l.string("keybroker.hsm.max-version", "1.4").as_str() {
+                    "1.0" => V::V1_0,
+                    "1.1" => V::V1_1,
+                    "1.2" => V::V1_2,
+                    "1.3" => V::V1_3,
+                    "1.4" => V::V1_4,
+                    other => {
+                        return Err(l.err(
+                            "keybroker.hsm.max-version",
+                            format!("{other:?} is not one of 1.0, 1.1, 1.2, 1.3, 1.4"),
+                        ))
+                    }
+                }
+            },
             soft_key_file: l.string("keybroker.soft.key-file", "soft-keys.json"),
             extra_keys,
             cache_type,

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 pub mod peers;
 use keybroker::client::{self, Conn};
-use keybroker::demo::{pkcs12_keystore, Issued, Pki, Usage};
+use keybroker::demo::{pkcs12_keystore_with_keys, Issued, Pki, Usage};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,6 +30,16 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 impl Site {
     /// A fresh site; `extra` lines are appended to kms.properties.
     pub fn new(extra: &str) -> Site {
+        Self::build(extra, false)
+    }
+
+    /// A site whose keystore also holds the `kmsClient` private-key entry (EKU clientAuth,
+    /// CN kmsClient) that keybroker presents to a KMIP HSM, as the seed's guide makes it.
+    pub fn with_kms_client(extra: &str) -> Site {
+        Self::build(extra, true)
+    }
+
+    fn build(extra: &str, kms_client: bool) -> Site {
         let dir = std::env::temp_dir().join(format!(
             "keybroker-test-{}-{}",
             std::process::id(),
@@ -65,8 +75,20 @@ impl Site {
                 pki.issue("cmxDeviceOld.test", Usage::Client, -1).unwrap(),
             ),
         ];
+        let mut certs = certs;
+        if kms_client {
+            certs.push((
+                "kmsClient".to_string(),
+                pki.issue("kmsClient", Usage::Client, 2).unwrap(),
+            ));
+        }
         let site = Site { dir, pki, certs };
-        let ks = pkcs12_keystore(
+        let keys: Vec<(&str, &Issued)> = if kms_client {
+            vec![("kmsClient", site.cert("kmsClient"))]
+        } else {
+            vec![]
+        };
+        let ks = pkcs12_keystore_with_keys(
             PASSWORD,
             "kmsServer",
             site.cert("server"),
@@ -78,6 +100,7 @@ impl Site {
                 ("cmxDevice20190512", site.cert("device2")),
                 ("cmxDeviceOld", site.cert("expired")),
             ],
+            &keys,
         )
         .unwrap();
         std::fs::write(site.dir.join("kmsKeystore.p12"), ks).unwrap();
@@ -217,3 +240,4 @@ impl Drop for Node {
         let _ = self.child.wait();
     }
 }
+pub mod pykmip;
