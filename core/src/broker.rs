@@ -295,6 +295,12 @@ impl Broker {
         self.conns.len()
     }
 
+    /// Requests read from `conn` and not yet answered; while this is above zero an answer can
+    /// come from another event (a backend reply), so a blocking shell must watch for it.
+    pub fn in_flight(&self, conn: ConnId) -> usize {
+        self.conns.get(&conn).map_or(0, |c| c.slots.len())
+    }
+
     /// Whether the shell should read more bytes from `conn` now.
     pub fn wants_read(&self, conn: ConnId) -> bool {
         self.conns.get(&conn).is_some_and(|c| {

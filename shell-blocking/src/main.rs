@@ -1,2 +1,60 @@
-//! keybroker-lite: the blocking server.
-fn main() {}
+//! keybroker-lite: the same broker, config and API as `keybroker`, on std threads.
+use keybroker::node::{self, log};
+use keybroker_blocking::serve::Server;
+use std::time::Duration;
+
+/// Usage text for `--help` and usage errors.
+const USAGE: &str = "usage:
+  keybroker-lite serve --config PATH/kms.properties
+  (check-config, keystore list, ttlv, demo: use `keybroker`)";
+
+fn serve(config: &str) -> i32 {
+    let server = match Server::bind(config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("keybroker-lite: {e}");
+            return 1;
+        }
+    };
+    let (addr, admin) = server.addrs();
+    log("info", &format!("listening client={addr} admin={admin}"));
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel();
+    let shared = server.shared();
+    node::install_signals(
+        move || {
+            let _ = stop_tx.send(());
+        },
+        move || shared.reload(),
+    );
+    server.run(stop_rx, Duration::from_secs(30));
+    0
+}
+
+fn run(args: &[String]) -> i32 {
+    match args {
+        [h] if h == "--help" || h == "-h" || h == "help" => {
+            println!("{USAGE}");
+            0
+        }
+        [v] if v == "--version" => {
+            println!("keybroker-lite {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        [s, c, path] if s == "serve" && c == "--config" => serve(path),
+        [s, ..] if s == "serve" => {
+            eprintln!("keybroker-lite: serve needs --config PATH\n{USAGE}");
+            2
+        }
+        _ => {
+            eprintln!("keybroker-lite: unknown command\n{USAGE}");
+            2
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let code = run(&args);
+    // Exit at once: accept threads are still blocked in accept().
+    std::process::exit(code);
+}

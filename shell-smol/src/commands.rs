@@ -1,12 +1,10 @@
 //! The command line of CONTRACT §3 (except `demo`, in its own module).
 use crate::files;
-use crate::serve::{self, Server, Shared};
 use crate::tls;
 use keybroker_core::authz::CertInfo;
 use keybroker_core::config::keystore::EntryKind;
 use keybroker_core::config::load;
 use keybroker_core::config::Protocol;
-use smol::channel::Sender;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -19,29 +17,10 @@ pub const USAGE: &str = "usage:
   keybroker ttlv decode [--hex HEX | < stdin]
   keybroker ttlv encode < tree";
 
-/// SIGTERM/SIGINT stop the server gracefully; SIGHUP reloads the keystore.
-pub fn install_signals(stop: Sender<()>, shared: Arc<Shared>) {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]) {
-        Ok(s) => s,
-        Err(e) => {
-            serve::log("warn", &format!("cannot install signal handlers: {e}"));
-            return;
-        }
-    };
-    std::thread::spawn(move || {
-        for sig in signals.forever() {
-            if sig == SIGHUP {
-                shared.reload();
-            } else {
-                let _ = stop.send_blocking(());
-            }
-        }
-    });
-}
-
 /// `keybroker serve --config PATH`.
+#[cfg(feature = "server")]
 pub fn serve(config: &str) -> i32 {
+    use crate::serve::{self, Server};
     let server = match Server::bind(config) {
         Ok(s) => s,
         Err(e) => {
@@ -52,8 +31,14 @@ pub fn serve(config: &str) -> i32 {
     let (addr, admin) = server.addrs();
     serve::log("info", &format!("listening client={addr} admin={admin}"));
     let (stop_tx, stop_rx) = smol::channel::bounded(1);
-    install_signals(stop_tx, server.shared());
-    server.run(stop_rx, Duration::from_secs(30));
+    let shared = server.shared();
+    crate::node::install_signals(
+        move || {
+            let _ = stop_tx.send_blocking(());
+        },
+        move || shared.reload(),
+    );
+    server.run(stop_rx, std::time::Duration::from_secs(30));
     0
 }
 

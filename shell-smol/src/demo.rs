@@ -1,7 +1,7 @@
 //! `keybroker demo`: dev certificates, a PKCS12 keystore, a soft master key, and a live server.
 use crate::client::{self, Conn};
 use crate::files;
-use crate::serve::{self, Server};
+use crate::node as serve;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain};
@@ -11,7 +11,7 @@ use rcgen::{
 };
 use serde_json::json;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 /// The demo keystore password (dev only; it is written in kms.properties anyway).
 pub const DEMO_PASSWORD: &str = "keybroker-demo";
@@ -254,7 +254,8 @@ pub fn provision(dir: &Path, port: u16, admin_port: u16) -> Result<String, Strin
     Ok(dir.join("kms.properties").to_string_lossy().into_owned())
 }
 
-fn curl_lines(dir: &str, port: u16, admin: u16) -> String {
+/// The ready-to-paste curl commands the demo prints.
+pub fn curl_lines(dir: &str, port: u16, admin: u16) -> String {
     let base = format!("https://localhost:{port}/v1/keys/default");
     let c = |who: &str| {
         format!("curl -sS --cacert {dir}/ca.crt --cert {dir}/{who}.crt --key {dir}/{who}.key -H 'Content-Type: application/json'")
@@ -275,6 +276,7 @@ fn curl_lines(dir: &str, port: u16, admin: u16) -> String {
 }
 
 /// Runs `keybroker demo`; returns the process exit code.
+#[cfg(feature = "server")]
 pub fn run(opts: DemoOptions) -> i32 {
     let dir = Path::new(&opts.dir);
     let admin_port = if opts.port == 0 {
@@ -289,6 +291,7 @@ pub fn run(opts: DemoOptions) -> i32 {
             return 1;
         }
     };
+    use crate::serve::Server;
     let server = match Server::bind(&props) {
         Ok(s) => s,
         Err(e) => {
@@ -301,7 +304,8 @@ pub fn run(opts: DemoOptions) -> i32 {
     let dir_s = dir_abs.to_string_lossy().into_owned();
     let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
     if opts.self_test {
-        let handle = std::thread::spawn(move || server.run(stop_rx, Duration::from_secs(5)));
+        let handle =
+            std::thread::spawn(move || server.run(stop_rx, std::time::Duration::from_secs(5)));
         let ok = self_test(&dir_s, addr.port());
         let _ = stop_tx.send_blocking(());
         let _ = handle.join();
@@ -314,8 +318,14 @@ pub fn run(opts: DemoOptions) -> i32 {
     );
     println!("files in {dir_s}; soft master key: NOT for production\n");
     println!("{}", curl_lines(&dir_s, addr.port(), admin.port()));
-    crate::commands::install_signals(stop_tx, server.shared());
-    server.run(stop_rx, Duration::from_secs(10));
+    let shared = server.shared();
+    crate::node::install_signals(
+        move || {
+            let _ = stop_tx.send_blocking(());
+        },
+        move || shared.reload(),
+    );
+    server.run(stop_rx, std::time::Duration::from_secs(10));
     0
 }
 

@@ -1,9 +1,8 @@
 //! The smol shell: sockets, TLS, timers and signals around one `Broker`.
-use crate::files;
+use crate::node::{self, now_since, Effects};
 use crate::tls;
 use futures_rustls::TlsAcceptor;
 use keybroker_core::backend::{LinkId, LinkSecurity, NetEvent};
-use keybroker_core::config::load::{self, NodeConfig};
 use keybroker_core::{Broker, ConnId, Input, Listener, Now, Output};
 use smol::channel::{unbounded, Receiver, Sender};
 use smol::future::FutureExt;
@@ -11,32 +10,17 @@ use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use smol::net::{TcpListener, TcpStream};
 use smol::Timer;
 use std::collections::HashMap;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, SystemTime};
-
-/// What tells a changed file apart: modification time and length.
-type FileStamp = (SystemTime, u64);
-
-fn stamp(path: &str) -> Option<FileStamp> {
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok()?, m.len()))
-}
+use std::time::Duration;
 
 enum ConnMsg {
     Data(Vec<u8>),
     Close,
 }
 
-/// TLS client configurations for backend links, built once from the keystore.
-pub struct LinkTls {
-    /// For KMIP HSMs.
-    pub kmip: Option<Arc<rustls::ClientConfig>>,
-    /// For Vault.
-    pub vault: Option<Arc<rustls::ClientConfig>>,
-}
+pub use crate::node::{log, LinkTls};
 
 /// State shared by every task of one server.
 pub struct Shared {
@@ -44,14 +28,10 @@ pub struct Shared {
     conns: Mutex<HashMap<ConnId, Sender<ConnMsg>>>,
     epoch: std::time::Instant,
     next_conn: AtomicU64,
-    soft_key_path: String,
-    audit: Mutex<Option<std::fs::File>>,
-    properties_path: String,
+    effects: Effects,
     links: Mutex<HashMap<LinkId, Sender<ConnMsg>>>,
     link_tls: LinkTls,
     server_tls: Mutex<TlsAcceptor>,
-    keystore_path: String,
-    keystore_stamp: Mutex<Option<FileStamp>>,
     executor: OnceLock<Arc<smol::Executor<'static>>>,
 }
 
@@ -71,6 +51,9 @@ impl Shared {
     }
 
     fn carry_out(self: &Arc<Self>, out: Output) {
+        let Some(out) = self.effects.local(out) else {
+            return;
+        };
         match out {
             Output::Send { conn, bytes } => {
                 if let Some(tx) = self.conns.lock().expect("conns").get(&conn) {
@@ -82,24 +65,6 @@ impl Shared {
                     let _ = tx.try_send(ConnMsg::Close);
                 }
             }
-            Output::PersistSoftKeys(bytes) => {
-                if let Err(e) = files::write_atomic(&self.soft_key_path, &bytes) {
-                    log(
-                        "error",
-                        &format!("keybroker.soft.key-file {}: {e}", self.soft_key_path),
-                    );
-                }
-            }
-            Output::Audit(line) => {
-                let mut a = self.audit.lock().expect("audit");
-                match a.as_mut() {
-                    Some(f) => {
-                        let _ = writeln!(f, "{line}");
-                    }
-                    None => log("audit", &line),
-                }
-            }
-            Output::Log { level, message } => log(level, &message),
             Output::Connect {
                 link,
                 host,
@@ -110,11 +75,7 @@ impl Shared {
                 let (tx, rx) = unbounded();
                 self.links.lock().expect("links").insert(link, tx);
                 let me = self.clone();
-                let tls = match security {
-                    LinkSecurity::KmipTls => self.link_tls.kmip.clone(),
-                    LinkSecurity::VaultTls => self.link_tls.vault.clone(),
-                    _ => None,
-                };
+                let tls = self.link_tls.for_link(security);
                 let task = link_task(me, link, host, port, security, tls, connect_timeout, rx);
                 if let Some(ex) = self.executor.get() {
                     ex.spawn(task).detach();
@@ -130,6 +91,7 @@ impl Shared {
                     let _ = tx.try_send(ConnMsg::Close);
                 }
             }
+            _ => {}
         }
     }
 
@@ -142,69 +104,17 @@ impl Shared {
     /// New identities take effect for new connections; open connections keep theirs. A new
     /// server certificate is served from the next handshake on.
     pub fn reload(&self) {
-        *self.keystore_stamp.lock().expect("stamp") = stamp(&self.keystore_path);
-        let result = std::fs::read(&self.properties_path)
-            .map_err(|e| format!("{}: {e}", self.properties_path))
-            .and_then(|bytes| {
-                load::load(&self.properties_path, &bytes, &mut files::read)
-                    .map_err(|e| e.to_string())
-            })
-            .and_then(|cfg| {
-                let tls = tls::server_config(&cfg.server_chain, cfg.server_key.expose()).map_err(
-                    |e| format!("{}: {}: {e}", cfg.keystore_path, cfg.settings.server_alias),
-                )?;
-                Ok((cfg, tls))
-            });
-        match result {
-            Ok((cfg, tls_cfg)) => {
-                let n = cfg.keystore.entries.len();
-                self.broker
-                    .lock()
-                    .expect("broker")
-                    .set_keystore(&cfg.keystore);
-                *self.server_tls.lock().expect("tls") = TlsAcceptor::from(tls_cfg);
-                log(
-                    "info",
-                    &format!("reloaded {} ({n} entries)", cfg.keystore_path),
-                );
-            }
-            Err(e) => log(
-                "error",
-                &format!("reload failed, still serving the previous keystore: {e}"),
-            ),
+        if let Some(cfg) = self.effects.reload(&self.broker) {
+            *self.server_tls.lock().expect("tls") = TlsAcceptor::from(cfg);
         }
     }
 
     /// Reloads when the keystore file has changed since the last load.
     fn reload_if_changed(&self) {
-        let now = stamp(&self.keystore_path);
-        let changed = *self.keystore_stamp.lock().expect("stamp") != now;
-        if changed && now.is_some() {
-            log("info", &format!("{} changed on disk", self.keystore_path));
+        if self.effects.keystore_changed() {
             self.reload();
         }
     }
-}
-
-/// The core's view of the time, with `epoch` as its monotonic zero.
-fn now_since(epoch: std::time::Instant) -> Now {
-    let unix = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    Now {
-        mono: keybroker_core::Instant::from_epoch(epoch.elapsed()),
-        unix_secs: unix,
-    }
-}
-
-/// Writes one log line to stderr.
-pub fn log(level: &str, message: &str) {
-    let ts = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
-    eprintln!("{ts:.3} {level} {message}");
 }
 
 /// A configured but not yet started server.
@@ -217,73 +127,20 @@ pub struct Server {
 impl Server {
     /// Loads config from `properties_path`, binds both listeners.
     pub fn bind(properties_path: &str) -> Result<Server, String> {
-        let bytes =
-            std::fs::read(properties_path).map_err(|e| format!("{properties_path}: {e}"))?;
-        let cfg: NodeConfig =
-            load::load(properties_path, &bytes, &mut files::read).map_err(|e| e.to_string())?;
-        for w in &cfg.warnings {
-            match w.line {
-                Some(l) => log("warn", &format!("{properties_path}:{l}: {}", w.message)),
-                None => log("warn", &w.message),
-            }
-        }
-        let config_dir = properties_path
-            .rsplit_once('/')
-            .map(|(d, _)| d)
-            .unwrap_or(".");
-        let mut seed = [0u8; 32];
-        tls::random(&mut seed);
-        let mut rng = keybroker_core::drbg::Drbg::new();
-        rng.reseed(&seed);
-        let (backend, new_file) = load::backend(&cfg, config_dir, &mut files::read, &mut rng)
-            .map_err(|e| e.to_string())?;
-        if let Some((path, file)) = new_file {
-            files::write_atomic(&path, &file)
-                .map_err(|e| format!("keybroker.soft.key-file {path}: {e}"))?;
-            log("info", &format!("wrote soft master keys to {path}"));
-        }
-        let soft_key_path = load::resolve(config_dir, &cfg.settings.soft_key_file);
-        let tls_cfg = tls::server_config(&cfg.server_chain, cfg.server_key.expose())
-            .map_err(|e| format!("{}: {}: {e}", cfg.keystore_path, cfg.settings.server_alias))?;
-        let audit = match &cfg.settings.audit_file {
-            Some(p) => {
-                let p = load::resolve(config_dir, p);
-                Some(
-                    std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(&p)
-                        .map_err(|e| format!("keybroker.audit.file {p}: {e}"))?,
-                )
-            }
-            None => None,
-        };
-        let listen = cfg.settings.listen.clone();
-        let admin_listen = cfg.settings.admin_listen.clone();
-        let client = smol::block_on(TcpListener::bind(listen.as_str()))
-            .map_err(|e| format!("keybroker.listen {listen}: {e}"))?;
-        let admin = smol::block_on(TcpListener::bind(admin_listen.as_str()))
-            .map_err(|e| format!("keybroker.admin.listen {admin_listen}: {e}"))?;
-        let link_tls = tls::link_configs(&cfg);
-        let cfg_keystore_path = cfg.keystore_path.clone();
-        let epoch = std::time::Instant::now();
-        let mut broker = Broker::new(cfg.settings, &cfg.keystore, backend);
-        let mut seed2 = [0u8; 32];
-        tls::random(&mut seed2);
-        broker.handle_input(now_since(epoch), Input::Entropy(&seed2));
+        let p = node::prepare(properties_path)?;
+        let client = smol::block_on(TcpListener::bind(p.listen.as_str()))
+            .map_err(|e| format!("keybroker.listen {}: {e}", p.listen))?;
+        let admin = smol::block_on(TcpListener::bind(p.admin_listen.as_str()))
+            .map_err(|e| format!("keybroker.admin.listen {}: {e}", p.admin_listen))?;
         let shared = Arc::new(Shared {
-            broker: Mutex::new(broker),
+            broker: Mutex::new(p.broker),
             conns: Mutex::new(HashMap::new()),
-            epoch,
+            epoch: p.epoch,
             next_conn: AtomicU64::new(1),
-            soft_key_path,
-            audit: Mutex::new(audit),
-            properties_path: properties_path.to_owned(),
+            effects: p.effects,
             links: Mutex::new(HashMap::new()),
-            link_tls,
-            server_tls: Mutex::new(TlsAcceptor::from(tls_cfg)),
-            keystore_stamp: Mutex::new(stamp(&cfg_keystore_path)),
-            keystore_path: cfg_keystore_path,
+            link_tls: p.link_tls,
+            server_tls: Mutex::new(TlsAcceptor::from(p.server_tls)),
             executor: OnceLock::new(),
         });
         Ok(Server {

@@ -105,7 +105,7 @@ pub fn server_config(chain: &[Vec<u8>], key_pkcs8: &[u8]) -> Result<Arc<ServerCo
 }
 
 /// TLS client configurations for backend links (KMIP with the HSM client certificate, Vault).
-pub fn link_configs(cfg: &keybroker_core::config::load::NodeConfig) -> crate::serve::LinkTls {
+pub fn link_configs(cfg: &keybroker_core::config::load::NodeConfig) -> crate::node::LinkTls {
     use keybroker_core::config::keystore::EntryKind;
     let mut roots = rustls::RootCertStore::empty();
     for e in &cfg.keystore.entries {
@@ -150,7 +150,7 @@ pub fn link_configs(cfg: &keybroker_core::config::load::NodeConfig) -> crate::se
             .with_root_certificates(vault_roots)
             .with_no_client_auth(),
     ));
-    crate::serve::LinkTls { kmip, vault }
+    crate::node::LinkTls { kmip, vault }
 }
 
 /// Whether a PKCS#8 private key belongs to the certificate (same public key).

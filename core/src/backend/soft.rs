@@ -334,6 +334,12 @@ impl SoftBackend {
         if !rng.fill(&mut iv) {
             return Err(no_entropy());
         }
+        // The simulator's test that it has teeth builds core with this planted bug.
+        let context: &[u8] = if cfg!(feature = "planted-bug-ignore-context") {
+            &[]
+        } else {
+            context
+        };
         let aad = Envelope::aad(BackendKind::Soft, key, version, context);
         let cipher = Aes256Gcm::new_from_slice(k.expose()).expect("32-byte key");
         let ct = cipher
@@ -375,6 +381,11 @@ impl SoftBackend {
             return Err(bad());
         }
         let (iv, ct) = env.reference.split_at(IV_LEN);
+        let context: &[u8] = if cfg!(feature = "planted-bug-ignore-context") {
+            &[]
+        } else {
+            context
+        };
         let aad = Envelope::aad(BackendKind::Soft, key, env.key_version, context);
         let cipher = Aes256Gcm::new_from_slice(k.expose()).expect("32-byte key");
         cipher

@@ -130,7 +130,7 @@ pub fn haproxy(dir: &Path, nodes: &[(u16, u16)]) -> Peer {
     let mut cfg = format!(
         "global\n  maxconn 4096\ndefaults\n  mode tcp\n  timeout connect 1s\n  timeout client 30s\n  timeout server 30s\n\
          frontend kms\n  bind 127.0.0.1:{port}\n  default_backend nodes\n\
-         backend nodes\n  balance roundrobin\n  option httpchk GET /readyz\n  default-server inter 200ms fall 1 rise 1\n"
+         backend nodes\n  balance roundrobin\n  retries 3\n  option redispatch\n  option httpchk GET /readyz\n  default-server inter 200ms fall 1 rise 1\n"
     );
     for (i, (client, admin)) in nodes.iter().enumerate() {
         cfg.push_str(&format!(

@@ -1,0 +1,259 @@
+//! What every shell does the same way, with no runtime: load a node, carry out the outputs
+//! that are not about sockets (soft-key file, audit, logs), reload, signals, the clock.
+//!
+//! Both `keybroker` (smol) and `keybroker-lite` (std threads) build on this module, so the
+//! only code a shell owns is how it moves bytes and time.
+use crate::files;
+use crate::tls;
+use keybroker_core::config::load::{self, NodeConfig};
+use keybroker_core::{Broker, Input, Now, Output};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+/// TLS client configurations for backend links, built once from the keystore.
+pub struct LinkTls {
+    /// For KMIP HSMs.
+    pub kmip: Option<Arc<rustls::ClientConfig>>,
+    /// For Vault.
+    pub vault: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl LinkTls {
+    /// The client configuration for a link secured as `security` (None for plain TCP).
+    pub fn for_link(
+        &self,
+        security: keybroker_core::backend::LinkSecurity,
+    ) -> Option<Arc<rustls::ClientConfig>> {
+        use keybroker_core::backend::LinkSecurity;
+        match security {
+            LinkSecurity::KmipTls => self.kmip.clone(),
+            LinkSecurity::VaultTls => self.vault.clone(),
+            _ => None,
+        }
+    }
+}
+
+/// What tells a changed file apart: modification time and length.
+type FileStamp = (SystemTime, u64);
+
+fn stamp(path: &str) -> Option<FileStamp> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+/// The outputs a shell carries out the same way whatever its runtime.
+pub struct Effects {
+    soft_key_path: String,
+    audit: Mutex<Option<std::fs::File>>,
+    properties_path: String,
+    keystore_path: String,
+    keystore_stamp: Mutex<Option<FileStamp>>,
+}
+
+impl Effects {
+    /// Carries out file and log outputs; hands back the ones about sockets.
+    pub fn local(&self, out: Output) -> Option<Output> {
+        match out {
+            Output::PersistSoftKeys(bytes) => {
+                if let Err(e) = files::write_atomic(&self.soft_key_path, &bytes) {
+                    log(
+                        "error",
+                        &format!("keybroker.soft.key-file {}: {e}", self.soft_key_path),
+                    );
+                }
+                None
+            }
+            Output::Audit(line) => {
+                let mut a = self.audit.lock().expect("audit");
+                match a.as_mut() {
+                    Some(f) => {
+                        let _ = writeln!(f, "{line}");
+                    }
+                    None => log("audit", &line),
+                }
+                None
+            }
+            Output::Log { level, message } => {
+                log(level, &message);
+                None
+            }
+            other => Some(other),
+        }
+    }
+
+    /// Re-reads the configuration and keystore into `broker`; on any error the old one keeps
+    /// serving. Returns the new TLS server configuration for the shell to use from the next
+    /// handshake on (open connections keep theirs).
+    pub fn reload(&self, broker: &Mutex<Broker>) -> Option<Arc<rustls::ServerConfig>> {
+        *self.keystore_stamp.lock().expect("stamp") = stamp(&self.keystore_path);
+        let result = std::fs::read(&self.properties_path)
+            .map_err(|e| format!("{}: {e}", self.properties_path))
+            .and_then(|bytes| {
+                load::load(&self.properties_path, &bytes, &mut files::read)
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|cfg| {
+                let tls = tls::server_config(&cfg.server_chain, cfg.server_key.expose()).map_err(
+                    |e| format!("{}: {}: {e}", cfg.keystore_path, cfg.settings.server_alias),
+                )?;
+                Ok((cfg, tls))
+            });
+        match result {
+            Ok((cfg, tls_cfg)) => {
+                let n = cfg.keystore.entries.len();
+                broker.lock().expect("broker").set_keystore(&cfg.keystore);
+                log(
+                    "info",
+                    &format!("reloaded {} ({n} entries)", cfg.keystore_path),
+                );
+                Some(tls_cfg)
+            }
+            Err(e) => {
+                log(
+                    "error",
+                    &format!("reload failed, still serving the previous keystore: {e}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Whether the keystore file changed on disk since it was last loaded (then reload).
+    pub fn keystore_changed(&self) -> bool {
+        let now = stamp(&self.keystore_path);
+        let changed = now.is_some() && *self.keystore_stamp.lock().expect("stamp") != now;
+        if changed {
+            log("info", &format!("{} changed on disk", self.keystore_path));
+        }
+        changed
+    }
+}
+
+/// A loaded node, ready for a shell to bind its listeners and serve.
+pub struct Prepared {
+    /// The broker, seeded with entropy (not started).
+    pub broker: Broker,
+    /// TLS server configuration for the client listener.
+    pub server_tls: Arc<rustls::ServerConfig>,
+    /// TLS client configurations for backend links.
+    pub link_tls: LinkTls,
+    /// File and log outputs.
+    pub effects: Effects,
+    /// The monotonic zero of the broker's clock.
+    pub epoch: std::time::Instant,
+    /// `keybroker.listen`.
+    pub listen: String,
+    /// `keybroker.admin.listen`.
+    pub admin_listen: String,
+}
+
+/// Loads `properties_path` and everything it names; errors are one line for the operator.
+pub fn prepare(properties_path: &str) -> Result<Prepared, String> {
+    let bytes = std::fs::read(properties_path).map_err(|e| format!("{properties_path}: {e}"))?;
+    let cfg: NodeConfig =
+        load::load(properties_path, &bytes, &mut files::read).map_err(|e| e.to_string())?;
+    for w in &cfg.warnings {
+        match w.line {
+            Some(l) => log("warn", &format!("{properties_path}:{l}: {}", w.message)),
+            None => log("warn", &w.message),
+        }
+    }
+    let config_dir = properties_path
+        .rsplit_once('/')
+        .map(|(d, _)| d)
+        .unwrap_or(".");
+    let mut seed = [0u8; 32];
+    tls::random(&mut seed);
+    let mut rng = keybroker_core::drbg::Drbg::new();
+    rng.reseed(&seed);
+    let (backend, new_file) =
+        load::backend(&cfg, config_dir, &mut files::read, &mut rng).map_err(|e| e.to_string())?;
+    if let Some((path, file)) = new_file {
+        files::write_atomic(&path, &file)
+            .map_err(|e| format!("keybroker.soft.key-file {path}: {e}"))?;
+        log("info", &format!("wrote soft master keys to {path}"));
+    }
+    let soft_key_path = load::resolve(config_dir, &cfg.settings.soft_key_file);
+    let server_tls = tls::server_config(&cfg.server_chain, cfg.server_key.expose())
+        .map_err(|e| format!("{}: {}: {e}", cfg.keystore_path, cfg.settings.server_alias))?;
+    let audit = match &cfg.settings.audit_file {
+        Some(p) => {
+            let p = load::resolve(config_dir, p);
+            Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&p)
+                    .map_err(|e| format!("keybroker.audit.file {p}: {e}"))?,
+            )
+        }
+        None => None,
+    };
+    let listen = cfg.settings.listen.clone();
+    let admin_listen = cfg.settings.admin_listen.clone();
+    let link_tls = tls::link_configs(&cfg);
+    let cfg_keystore_path = cfg.keystore_path.clone();
+    let epoch = std::time::Instant::now();
+    let mut broker = Broker::new(cfg.settings, &cfg.keystore, backend);
+    let mut seed2 = [0u8; 32];
+    tls::random(&mut seed2);
+    broker.handle_input(now_since(epoch), Input::Entropy(&seed2));
+    Ok(Prepared {
+        broker,
+        server_tls,
+        link_tls,
+        effects: Effects {
+            soft_key_path,
+            audit: Mutex::new(audit),
+            properties_path: properties_path.to_owned(),
+            keystore_stamp: Mutex::new(stamp(&cfg_keystore_path)),
+            keystore_path: cfg_keystore_path,
+        },
+        epoch,
+        listen,
+        admin_listen,
+    })
+}
+
+/// The core's view of the time, with `epoch` as its monotonic zero.
+pub fn now_since(epoch: std::time::Instant) -> Now {
+    let unix = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    Now {
+        mono: keybroker_core::Instant::from_epoch(epoch.elapsed()),
+        unix_secs: unix,
+    }
+}
+
+/// Writes one log line to stderr.
+pub fn log(level: &str, message: &str) {
+    let ts = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    eprintln!("{ts:.3} {level} {message}");
+}
+
+/// SIGTERM/SIGINT call `stop`; SIGHUP calls `reload` (on a signal thread).
+pub fn install_signals(stop: impl Fn() + Send + 'static, reload: impl Fn() + Send + 'static) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]) {
+        Ok(s) => s,
+        Err(e) => {
+            log("warn", &format!("cannot install signal handlers: {e}"));
+            return;
+        }
+    };
+    std::thread::spawn(move || {
+        for sig in signals.forever() {
+            if sig == SIGHUP {
+                reload();
+            } else {
+                stop();
+            }
+        }
+    });
+}

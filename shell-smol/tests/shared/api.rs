@@ -1,0 +1,654 @@
+// The HTTP API of CONTRACT §4 over real mTLS, for every identity and every error row the
+// soft backend can produce, against a real server process.
+//
+// One suite, two shells: this file is `include!`d by shell-smol/tests/api.rs (BIN = keybroker)
+// and shell-blocking/tests/api.rs (BIN = keybroker-lite). Each includer declares `mod common`
+// and `BIN` from its own `CARGO_BIN_EXE_*`, which cargo sets only for a package's own binaries
+// and builds before the tests; both test crates are named `api`, so insta finds the same
+// snapshots (shell-smol/tests/shared/snapshots/api__*.snap) from either package.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use common::{Node, Site};
+use keybroker::client::Answer;
+use serde_json::{json, Value};
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+fn b64(s: &[u8]) -> String {
+    B64.encode(s)
+}
+
+/// Masks the values that differ per run, so the shape can be snapshotted.
+fn shape(a: &Answer) -> Value {
+    fn mask(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m.iter_mut() {
+                    match k.as_str() {
+                        "ciphertext" => *x = json!("kb1:[masked]"),
+                        "plaintext" => *x = json!("[masked]"),
+                        "request_id" => *x = json!("[id]"),
+                        _ => mask(x),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(mask),
+            _ => {}
+        }
+    }
+    let mut body = a.json();
+    mask(&mut body);
+    let mut headers: Vec<String> = a
+        .headers
+        .iter()
+        .filter(|(n, _)| n != "x-request-id" && n != "content-length")
+        .map(|(n, v)| format!("{n}: {v}"))
+        .collect();
+    headers.sort();
+    assert!(
+        a.header("x-request-id").is_some(),
+        "every answer has X-Request-Id"
+    );
+    json!({"status": a.status, "headers": headers, "body": body})
+}
+
+#[test]
+fn backend_uses_every_endpoint() {
+    let site = Site::new("");
+    let node = Node::start_bin(BIN, &site);
+    let mut c = node.connect(&site, "backend");
+    let ctx = b64(b"tenant=7");
+
+    let g = c
+        .request(
+            "POST",
+            "/v1/keys/default/generate",
+            Some(&json!({"bytes": 16, "context": ctx})),
+        )
+        .unwrap();
+    insta::assert_json_snapshot!("generate", shape(&g));
+    let gj = g.json();
+    assert_eq!(
+        B64.decode(gj["plaintext"].as_str().unwrap()).unwrap().len(),
+        16
+    );
+    let d = c
+        .request(
+            "POST",
+            "/v1/keys/default/decrypt",
+            Some(&json!({"ciphertext": gj["ciphertext"], "context": ctx})),
+        )
+        .unwrap();
+    assert_eq!(
+        d.json()["plaintext"],
+        gj["plaintext"],
+        "generated ciphertext decrypts to the generated key"
+    );
+
+    let e = c
+        .request(
+            "POST",
+            "/v1/keys/default/encrypt",
+            Some(&json!({"plaintext": b64(b"secret data"), "context": ctx})),
+        )
+        .unwrap();
+    insta::assert_json_snapshot!("encrypt", shape(&e));
+    let ct = e.json()["ciphertext"].as_str().unwrap().to_owned();
+    assert_eq!(e.json()["key_version"], 1);
+
+    let d = c
+        .request(
+            "POST",
+            "/v1/keys/default/decrypt",
+            Some(&json!({"ciphertext": ct, "context": ctx})),
+        )
+        .unwrap();
+    insta::assert_json_snapshot!("decrypt", shape(&d));
+    assert_eq!(d.json()["plaintext"], b64(b"secret data"));
+
+    let r = c
+        .request("POST", "/v1/keys/default/rotate", Some(&json!({})))
+        .unwrap();
+    insta::assert_json_snapshot!("rotate", shape(&r));
+    assert_eq!(r.json()["key_version"], 2);
+
+    let w = c
+        .request(
+            "POST",
+            "/v1/keys/default/rewrap",
+            Some(&json!({"ciphertext": ct, "context": ctx})),
+        )
+        .unwrap();
+    insta::assert_json_snapshot!("rewrap", shape(&w));
+    assert_eq!(w.json()["key_version"], 2);
+    let ct2 = w.json()["ciphertext"].as_str().unwrap().to_owned();
+    for token in [&ct, &ct2] {
+        let d = c
+            .request(
+                "POST",
+                "/v1/keys/default/decrypt",
+                Some(&json!({"ciphertext": token, "context": ctx})),
+            )
+            .unwrap();
+        assert_eq!(
+            d.json()["plaintext"],
+            b64(b"secret data"),
+            "old and new versions decrypt"
+        );
+    }
+
+    let k = c.request("GET", "/v1/keys/default", None).unwrap();
+    insta::assert_json_snapshot!("describe", shape(&k));
+    assert_eq!(k.json()["versions"], json!([1, 2]));
+
+    // The rotation survives a restart: it was persisted to the soft-key file.
+    drop(c);
+    drop(node);
+    let node = Node::start_bin(BIN, &site);
+    let mut c = node.connect(&site, "backend");
+    let d = c
+        .request(
+            "POST",
+            "/v1/keys/default/decrypt",
+            Some(&json!({"ciphertext": ct2, "context": ctx})),
+        )
+        .unwrap();
+    assert_eq!(d.json()["plaintext"], b64(b"secret data"));
+}
+
+#[test]
+fn batches_answer_per_item() {
+    let site = Site::new("");
+    let node = Node::start_bin(BIN, &site);
+    let mut c = node.connect(&site, "backend");
+    let e = c
+        .request("POST", "/v1/keys/default/encrypt", Some(&json!({"batch": [
+            {"plaintext": b64(b"one")}, {"plaintext": "not base64!"}, {"plaintext": b64(b"three"), "context": b64(b"c")}
+        ]})))
+        .unwrap();
+    insta::assert_json_snapshot!("encrypt_batch", shape(&e));
+    let items = e.json()["batch"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[1]["error"]["code"], "bad_base64");
+    let d = c
+        .request(
+            "POST",
+            "/v1/keys/default/decrypt",
+            Some(&json!({"batch": [
+                {"ciphertext": items[0]["ciphertext"]},
+                {"ciphertext": items[2]["ciphertext"]},
+                {"ciphertext": items[2]["ciphertext"], "context": b64(b"c")},
+            ]})),
+        )
+        .unwrap();
+    insta::assert_json_snapshot!("decrypt_batch", shape(&d));
+    let out = d.json()["batch"].as_array().unwrap().clone();
+    assert_eq!(out[0]["plaintext"], b64(b"one"));
+    assert_eq!(
+        out[1]["error"]["code"], "bad_ciphertext",
+        "wrong context fails per item"
+    );
+    assert_eq!(out[2]["plaintext"], b64(b"three"));
+}
+
+#[test]
+fn roles_and_identities() {
+    let site = Site::new("");
+    let node = Node::start_bin(BIN, &site);
+    let mut b = node.connect(&site, "backend");
+    let ct = b
+        .request(
+            "POST",
+            "/v1/keys/default/encrypt",
+            Some(&json!({"plaintext": b64(b"x")})),
+        )
+        .unwrap()
+        .json()["ciphertext"]
+        .clone();
+
+    for dev in ["device", "device2"] {
+        let mut d = node.connect(&site, dev);
+        for (m, p, body, want) in [
+            ("POST", "generate", json!({}), 200),
+            ("POST", "encrypt", json!({"plaintext": b64(b"y")}), 200),
+            ("POST", "decrypt", json!({"ciphertext": ct}), 200),
+            ("POST", "rewrap", json!({"ciphertext": ct}), 403),
+            ("POST", "rotate", json!({}), 403),
+        ] {
+            let a = d
+                .request(m, &format!("/v1/keys/default/{p}"), Some(&body))
+                .unwrap();
+            assert_eq!(
+                a.status,
+                want,
+                "{dev} {p}: {}",
+                String::from_utf8_lossy(&a.body)
+            );
+        }
+        let a = d.request("GET", "/v1/keys/default", None).unwrap();
+        assert_eq!(a.status, 403);
+        if dev == "device" {
+            insta::assert_json_snapshot!("device_forbidden", shape(&a));
+        }
+    }
+    for (who, code) in [
+        ("stranger", "unknown_client"),
+        ("expired", "certificate_expired"),
+        ("server", "server_identity"),
+    ] {
+        let mut s = node.connect(&site, who);
+        let a = s
+            .request(
+                "POST",
+                "/v1/keys/default/decrypt",
+                Some(&json!({"ciphertext": ct})),
+            )
+            .unwrap();
+        assert_eq!(a.status, 403, "{who}");
+        assert_eq!(a.json()["error"]["code"], code, "{who}");
+        insta::assert_json_snapshot!(format!("refused_{who}"), shape(&a));
+    }
+    let no_cert =
+        keybroker::client::Conn::connect(&node.client.to_string(), "localhost", site.tls(None))
+            .and_then(|mut c| c.request("GET", "/v1/keys/default", None));
+    assert!(
+        no_cert.is_err(),
+        "a client without a certificate is refused at the TLS level"
+    );
+}
+
+#[test]
+fn error_rows() {
+    let site = Site::new("keybroker.http.max-body=4096\n");
+    let node = Node::start_bin(BIN, &site);
+    let mut c = node.connect(&site, "backend");
+    let ct = c
+        .request(
+            "POST",
+            "/v1/keys/default/encrypt",
+            Some(&json!({"plaintext": b64(b"x"), "context": b64(b"a")})),
+        )
+        .unwrap()
+        .json()["ciphertext"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut tampered = ct.clone().into_bytes();
+    let i = tampered.len() - 5;
+    tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+
+    type Case<'a> = (&'a str, &'a str, &'a str, Option<Value>, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "bad_json",
+            "POST",
+            "/v1/keys/default/encrypt",
+            None,
+            400,
+            "bad_json",
+        ),
+        (
+            "bad_base64",
+            "POST",
+            "/v1/keys/default/encrypt",
+            Some(json!({"plaintext": "%%%"})),
+            400,
+            "bad_base64",
+        ),
+        (
+            "missing_field",
+            "POST",
+            "/v1/keys/default/encrypt",
+            Some(json!({})),
+            400,
+            "missing_field",
+        ),
+        (
+            "unknown_field",
+            "POST",
+            "/v1/keys/default/encrypt",
+            Some(json!({"plaintext": "", "colour": 1})),
+            400,
+            "unknown_field",
+        ),
+        (
+            "tampered",
+            "POST",
+            "/v1/keys/default/decrypt",
+            Some(json!({"ciphertext": tampered, "context": b64(b"a")})),
+            400,
+            "bad_ciphertext",
+        ),
+        (
+            "wrong_context",
+            "POST",
+            "/v1/keys/default/decrypt",
+            Some(json!({"ciphertext": ct, "context": b64(b"b")})),
+            400,
+            "bad_ciphertext",
+        ),
+        (
+            "not_kb1",
+            "POST",
+            "/v1/keys/default/decrypt",
+            Some(json!({"ciphertext": "vault:v1:abc"})),
+            400,
+            "bad_ciphertext",
+        ),
+        (
+            "unknown_key",
+            "POST",
+            "/v1/keys/nosuchkey/encrypt",
+            Some(json!({"plaintext": ""})),
+            404,
+            "unknown_key",
+        ),
+        (
+            "not_found",
+            "POST",
+            "/v1/other",
+            Some(json!({})),
+            404,
+            "not_found",
+        ),
+        (
+            "method",
+            "GET",
+            "/v1/keys/default/encrypt",
+            None,
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "generate_too_big",
+            "POST",
+            "/v1/keys/default/generate",
+            Some(json!({"bytes": 100000})),
+            400,
+            "bad_field",
+        ),
+    ];
+    for (name, m, p, body, status, code) in cases {
+        let a = match (name, body) {
+            ("bad_json", _) => {
+                c.send_raw(b"POST /v1/keys/default/encrypt HTTP/1.1\r\ncontent-type: application/json\r\ncontent-length: 5\r\n\r\n{\"pla").unwrap();
+                c.read_answer().unwrap()
+            }
+            (_, b) => c.request(m, p, b.as_ref()).unwrap(),
+        };
+        assert_eq!(
+            a.status,
+            status,
+            "{name}: {}",
+            String::from_utf8_lossy(&a.body)
+        );
+        assert_eq!(a.json()["error"]["code"], code, "{name}");
+        assert_eq!(
+            a.json()["error"]["request_id"].as_str(),
+            a.header("x-request-id"),
+            "{name}"
+        );
+        insta::assert_json_snapshot!(format!("error_{name}"), shape(&a));
+    }
+
+    // 415: not JSON.
+    c.send_raw(b"POST /v1/keys/default/encrypt HTTP/1.1\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nhi").unwrap();
+    let a = c.read_answer().unwrap();
+    assert_eq!(a.status, 415);
+    insta::assert_json_snapshot!("error_unsupported_media_type", shape(&a));
+
+    // The client's own X-Request-Id is echoed.
+    c.send_raw(b"GET /v1/keys/default HTTP/1.1\r\nx-request-id: trace-123\r\n\r\n")
+        .unwrap();
+    assert_eq!(
+        c.read_answer().unwrap().header("x-request-id"),
+        Some("trace-123")
+    );
+
+    // 413: body over keybroker.http.max-body; the connection is closed after.
+    let mut c2 = node.connect(&site, "backend");
+    c2.send_raw(b"POST /v1/keys/default/encrypt HTTP/1.1\r\ncontent-type: application/json\r\ncontent-length: 5000\r\n\r\n").unwrap();
+    let a = c2.read_answer().unwrap();
+    assert_eq!(a.status, 413);
+    assert_eq!(a.header("connection"), Some("close"));
+    insta::assert_json_snapshot!("error_body_too_large", shape(&a));
+
+    // 431: header block over 16 KiB.
+    let mut c3 = node.connect(&site, "backend");
+    let big = format!(
+        "GET /v1/keys/default HTTP/1.1\r\nx-big: {}\r\n\r\n",
+        "a".repeat(17 * 1024)
+    );
+    let _ = c3.send_raw(big.as_bytes());
+    let a = c3.read_answer().unwrap();
+    assert_eq!(a.status, 431);
+    insta::assert_json_snapshot!("error_headers_too_large", shape(&a));
+}
+
+#[test]
+fn pipelined_requests_answer_in_order() {
+    let site = Site::new("");
+    let node = Node::start_bin(BIN, &site);
+    let mut c = node.connect(&site, "backend");
+    let mut batch = Vec::new();
+    for i in 0..5 {
+        let body = json!({"plaintext": b64(format!("msg{i}").as_bytes())}).to_string();
+        batch.extend_from_slice(format!("POST /v1/keys/default/encrypt HTTP/1.1\r\nx-request-id: r{i}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len()).as_bytes());
+    }
+    c.send_raw(&batch).unwrap();
+    let answers: Vec<Answer> = (0..5).map(|_| c.read_answer().unwrap()).collect();
+    for (i, a) in answers.iter().enumerate() {
+        assert_eq!(a.status, 200);
+        assert_eq!(a.header("x-request-id"), Some(format!("r{i}").as_str()));
+        let d = c.request(
+            "POST",
+            "/v1/keys/default/decrypt",
+            Some(&json!({"ciphertext": a.json()["ciphertext"]})),
+        );
+        assert_eq!(
+            d.unwrap().json()["plaintext"],
+            b64(format!("msg{i}").as_bytes())
+        );
+    }
+}
+
+#[test]
+fn slow_loris_is_cut_at_the_header_timeout() {
+    let site = Site::new("keybroker.http.header-timeout=2\n");
+    let node = Node::start_bin(BIN, &site);
+    let mut c = node.connect(&site, "backend");
+    let start = Instant::now();
+    let req = b"GET /v1/keys/default HTTP/1.1\r\nhost: slow\r\nx-pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    // One byte every 250 ms for 1.5 s (the whole request would take ~20 s), then silence.
+    // The header timeout (2 s) counts from the first byte: a timer restarted by every byte
+    // would fire only at ~3.5 s.
+    for b in req.iter() {
+        c.send_raw(&[*b]).unwrap();
+        std::thread::sleep(Duration::from_millis(250));
+        if start.elapsed() > Duration::from_millis(1500) {
+            break;
+        }
+    }
+    let a = c
+        .read_answer()
+        .expect("the server answers the slow client before closing");
+    let elapsed = start.elapsed();
+    assert_eq!(a.status, 408);
+    assert_eq!(a.header("connection"), Some("close"));
+    assert!(
+        elapsed >= Duration::from_secs(2) && elapsed < Duration::from_millis(3200),
+        "cut after {elapsed:?}"
+    );
+    insta::assert_json_snapshot!("error_request_timeout", shape(&a));
+}
+
+#[test]
+fn a_thousand_idle_connections_do_not_block_a_client() {
+    let site = Site::new("");
+    let node = Node::start_bin(BIN, &site);
+    let idle: Vec<std::net::TcpStream> = (0..1000)
+        .map(|_| std::net::TcpStream::connect(node.client).unwrap())
+        .collect();
+    let mut tls_idle: Vec<keybroker::client::Conn> =
+        (0..20).map(|_| node.connect(&site, "device")).collect();
+    let start = Instant::now();
+    let mut c = node.connect(&site, "backend");
+    let a = c
+        .request(
+            "POST",
+            "/v1/keys/default/encrypt",
+            Some(&json!({"plaintext": b64(b"x")})),
+        )
+        .unwrap();
+    assert_eq!(a.status, 200);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "served in {:?}",
+        start.elapsed()
+    );
+    let (_, metrics) = node.admin_get("/metrics");
+    let open: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("keybroker_connections_open "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(open >= 21, "open connections {open}");
+    drop(idle);
+    tls_idle.clear();
+}
+
+#[test]
+fn admin_listener_and_audit_log() {
+    let site = Site::new("");
+    let node = Node::start_bin(BIN, &site);
+    assert_eq!(node.admin_get("/healthz"), (200, "ok\n".into()));
+    assert_eq!(node.admin_get("/readyz").0, 200);
+    let mut c = node.connect(&site, "device");
+    let secret = b"very secret plaintext";
+    c.request(
+        "POST",
+        "/v1/keys/default/encrypt",
+        Some(&json!({"plaintext": b64(secret)})),
+    )
+    .unwrap();
+    c.request("POST", "/v1/keys/default/rotate", Some(&json!({})))
+        .unwrap();
+    let (status, m) = node.admin_get("/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        m.contains("keybroker_requests_total{op=\"encrypt\",status=\"200\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("keybroker_requests_total{op=\"rotate\",status=\"403\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("keybroker_certificate_expiry_days{alias=\"cmxDevice\""),
+        "{m}"
+    );
+    assert_eq!(node.admin_get("/nope").0, 404);
+    let mut audit = String::new();
+    std::fs::File::open(site.dir.join("audit.log"))
+        .unwrap()
+        .read_to_string(&mut audit)
+        .unwrap();
+    let lines: Vec<Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["op"] == "encrypt" && l["alias"] == "cmxDevice" && l["status"] == 200),
+        "{audit}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["op"] == "rotate" && l["status"] == 403 && l["error"] == "forbidden"),
+        "{audit}"
+    );
+    assert!(
+        !audit.contains(&b64(secret)),
+        "no plaintext in the audit log"
+    );
+    let log = node.log.lock().unwrap().join("\n");
+    assert!(
+        !log.contains(&b64(secret)) && !log.contains(common::PASSWORD),
+        "no secret in the server log"
+    );
+}
+
+#[test]
+fn sigterm_finishes_then_exits_cleanly() {
+    let site = Site::new("");
+    let mut node = Node::start_bin(BIN, &site);
+    let mut c = node.connect(&site, "backend");
+    assert_eq!(
+        c.request("GET", "/v1/keys/default", None).unwrap().status,
+        200
+    );
+    // A request whose body is still arriving when SIGTERM comes is finished, then closed.
+    let body = json!({"plaintext": b64(b"late")}).to_string();
+    c.send_raw(format!("POST /v1/keys/default/encrypt HTTP/1.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", body.len()).as_bytes()).unwrap();
+    node.signal("TERM");
+    assert!(node.wait_log("shutting down", Duration::from_secs(5)));
+    c.send_raw(body.as_bytes()).unwrap();
+    let a = c.read_answer().unwrap();
+    assert_eq!(a.status, 200, "in-flight request finished");
+    assert_eq!(a.header("connection"), Some("close"));
+    let status = node.child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        std::net::TcpStream::connect(node.client).is_err(),
+        "listener closed"
+    );
+}
+
+#[test]
+fn local_cache_answers_repeated_decrypts_and_respects_context() {
+    let site = Site::new("kms.cache.type=local\n");
+    let node = Node::start_bin(BIN, &site);
+    let mut c = node.connect(&site, "backend");
+    let ct = c
+        .request(
+            "POST",
+            "/v1/keys/default/encrypt",
+            Some(&json!({"plaintext": b64(b"cached"), "context": b64(b"a")})),
+        )
+        .unwrap()
+        .json()["ciphertext"]
+        .clone();
+    for _ in 0..3 {
+        let d = c
+            .request(
+                "POST",
+                "/v1/keys/default/decrypt",
+                Some(&json!({"ciphertext": ct, "context": b64(b"a")})),
+            )
+            .unwrap();
+        assert_eq!(d.json()["plaintext"], b64(b"cached"));
+    }
+    let wrong = c
+        .request(
+            "POST",
+            "/v1/keys/default/decrypt",
+            Some(&json!({"ciphertext": ct, "context": b64(b"b")})),
+        )
+        .unwrap();
+    assert_eq!(
+        wrong.status, 400,
+        "a cached plaintext is never served for another context"
+    );
+    let (_, m) = node.admin_get("/metrics");
+    assert!(m.contains("keybroker_cache_total{result=\"hit\"} 2"), "{m}");
+    assert!(
+        m.contains("keybroker_cache_total{result=\"miss\"} 2"),
+        "{m}"
+    );
+}
