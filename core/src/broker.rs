@@ -712,6 +712,7 @@ impl Broker {
                 },
                 BackendOutput::Send { link, bytes } => Output::NetSend { link, bytes },
                 BackendOutput::Close { link } => Output::NetClose { link },
+                BackendOutput::Log { level, message } => Output::Log { level, message },
             });
         }
         while let Some((op_id, result)) = self.backend.poll_reply() {

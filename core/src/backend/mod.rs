@@ -4,6 +4,7 @@
 //! [`Reply`] from [`Backend::poll_reply`]. The soft backend answers at once; network backends
 //! (KMIP, Vault) answer after the shell has carried their bytes.
 pub mod soft;
+pub mod vault;
 
 use crate::drbg::Drbg;
 use crate::envelope::{BackendKind, Envelope};
@@ -187,6 +188,13 @@ pub enum BackendOutput {
         /// Which link.
         link: LinkId,
     },
+    /// A log line for operators (never a secret).
+    Log {
+        /// `error`, `warn`, `info`.
+        level: &'static str,
+        /// The message.
+        message: String,
+    },
 }
 
 /// What happened on a backend link, fed back by the shell.
@@ -218,6 +226,8 @@ pub enum NetEvent {
 pub enum Backend {
     /// Software keys (dev/test).
     Soft(soft::SoftBackend),
+    /// Vault / OpenBao transit.
+    Vault(Box<vault::VaultBackend>),
 }
 
 impl Backend {
@@ -225,30 +235,35 @@ impl Backend {
     pub fn kind(&self) -> BackendKind {
         match self {
             Backend::Soft(_) => BackendKind::Soft,
+            Backend::Vault(_) => BackendKind::Vault,
         }
     }
     /// Starts an operation; its reply comes from [`Backend::poll_reply`].
     pub fn submit(&mut self, now: Now, id: OpId, op: Op, rng: &mut Drbg) {
         match self {
             Backend::Soft(s) => s.submit(now, id, op, rng),
+            Backend::Vault(v) => v.submit(now, id, op, rng),
         }
     }
     /// The next finished operation.
     pub fn poll_reply(&mut self) -> Option<(OpId, Result<Reply, BackendError>)> {
         match self {
             Backend::Soft(s) => s.replies.pop_front(),
+            Backend::Vault(v) => v.replies.pop_front(),
         }
     }
     /// The next thing the shell must do for the backend.
     pub fn poll_output(&mut self) -> Option<BackendOutput> {
         match self {
             Backend::Soft(s) => s.outputs.pop_front(),
+            Backend::Vault(v) => v.poll_output(),
         }
     }
     /// Whether the backend can serve requests (for /readyz).
     pub fn is_ready(&self) -> bool {
         match self {
             Backend::Soft(_) => true,
+            Backend::Vault(v) => v.is_ready(),
         }
     }
     /// Starts background work (connections, key lookup); called once when the broker starts.
@@ -257,6 +272,7 @@ impl Backend {
             Backend::Soft(_) => {
                 let _ = (now, rng);
             }
+            Backend::Vault(v) => v.start(now),
         }
     }
     /// Feeds an event on one of the backend's links.
@@ -265,6 +281,7 @@ impl Backend {
             Backend::Soft(_) => {
                 let _ = (now, event, rng);
             }
+            Backend::Vault(v) => v.handle_net(now, event),
         }
     }
     /// Lets deadlines up to `now` fire (request timeouts, reconnects, token renewal).
@@ -273,12 +290,14 @@ impl Backend {
             Backend::Soft(_) => {
                 let _ = (now, rng);
             }
+            Backend::Vault(v) => v.handle_timeout(now),
         }
     }
     /// When the backend next needs [`Backend::handle_timeout`].
     pub fn poll_timeout(&self) -> Option<crate::time::Instant> {
         match self {
             Backend::Soft(_) => None,
+            Backend::Vault(v) => v.poll_timeout(),
         }
     }
 }
