@@ -215,3 +215,5 @@ impl Drop for Node {
         let _ = self.child.wait();
     }
 }
+pub mod imds;
+pub mod openbao;
