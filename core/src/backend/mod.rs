@@ -249,7 +249,7 @@ impl Backend {
     pub fn poll_reply(&mut self) -> Option<(OpId, Result<Reply, BackendError>)> {
         match self {
             Backend::Soft(s) => s.replies.pop_front(),
-            Backend::Vault(v) => v.replies.pop_front(),
+            Backend::Vault(v) => v.poll_reply(),
         }
     }
     /// The next thing the shell must do for the backend.

@@ -929,18 +929,23 @@ impl VaultBackend {
         }
         if let Some(tok) = &self.token {
             at(tok.renew_at);
-            if let Some(e) = tok.expires {
+            if let Some(e) = tok.expires.filter(|e| *e > self.now.mono) {
                 at(Some(e));
-                if !tok.can_renew && !self.warned_expiry {
-                    at(Some(Instant::from_epoch(
-                        e.since_epoch().saturating_sub(self.cfg.renew_before),
-                    )));
+                let warn =
+                    Instant::from_epoch(e.since_epoch().saturating_sub(self.cfg.renew_before));
+                if !tok.can_renew && !self.warned_expiry && warn > self.now.mono {
+                    at(Some(warn));
                 }
             }
         }
         at(self.auth_retry_at);
         at(self.probe_at);
         t
+    }
+
+    /// The next finished operation.
+    pub fn poll_reply(&mut self) -> Option<(OpId, Result<Reply, BackendError>)> {
+        self.replies.pop_front()
     }
 
     /// Drains one output (flushing batched work first).
