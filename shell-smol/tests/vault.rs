@@ -461,3 +461,61 @@ fn imds_double_follows_azure_api() {
     let i = get("/metadata/instance?api-version=2021-02-01", true);
     assert!(i.contains("\"subscriptionId\""), "{i}");
 }
+
+/// Measurement, not a check (`--ignored`): decrypts/s over one connection for 3 s, through
+/// keybroker vs straight to OpenBao, both over TLS on this machine.
+#[test]
+#[ignore]
+fn measure_decrypt_throughput() {
+    let bao = Bao::start(true);
+    bao.policy(None, "kms-app", SEED_POLICY);
+    let token = bao.token(None, "kms-app", &[]);
+    let s = site(&bao, &token, "");
+    let node = Node::start(&s);
+    assert!(wait_ready(&node, Duration::from_secs(10)));
+    let mut c = node.connect(&s, "backend");
+    let e = post(
+        &mut c,
+        "/v1/keys/default/encrypt",
+        json!({"plaintext": b64(&[7; 32])}),
+    );
+    let body = json!({"ciphertext": e.json()["ciphertext"]});
+    let span = Duration::from_secs(3);
+    let (start, mut n) = (Instant::now(), 0u32);
+    while start.elapsed() < span {
+        assert_eq!(
+            post(&mut c, "/v1/keys/default/decrypt", body.clone()).status,
+            200
+        );
+        n += 1;
+    }
+    let via = n as f64 / start.elapsed().as_secs_f64();
+    // direct: the same transit decrypt (no AAD) on one keep-alive TLS connection
+    let ca = std::fs::read(bao.ca()).unwrap();
+    let cfg = keybroker::client::config(&ca, None).unwrap();
+    let mut d = Conn::connect(&format!("127.0.0.1:{}", bao.port), "localhost", cfg).unwrap();
+    let enc = format!("{{\"plaintext\":\"{}\"}}", b64(&[7; 32]));
+    let raw = |path: &str, body: &str| {
+        format!("POST {path} HTTP/1.1\r\nhost: localhost\r\nx-vault-token: {token}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len())
+    };
+    d.send_raw(raw("/v1/transit/encrypt/kms", &enc).as_bytes())
+        .unwrap();
+    let ct = d.read_answer().unwrap().json()["data"]["ciphertext"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let req = raw(
+        "/v1/transit/decrypt/kms",
+        &format!("{{\"ciphertext\":\"{ct}\"}}"),
+    );
+    let (start, mut m) = (Instant::now(), 0u32);
+    while start.elapsed() < span {
+        d.send_raw(req.as_bytes()).unwrap();
+        assert_eq!(d.read_answer().unwrap().status, 200);
+        m += 1;
+    }
+    let direct = m as f64 / start.elapsed().as_secs_f64();
+    eprintln!(
+        "MEASURE decrypt/s on 1 connection: via keybroker {via:.0}, direct to OpenBao {direct:.0}"
+    );
+}
