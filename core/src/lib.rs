@@ -18,6 +18,7 @@ pub mod kmip;
 pub mod metrics;
 pub mod secret;
 pub mod time;
+pub mod vault;
 
 pub use broker::{Broker, ConnId, Input, Listener, Output};
 pub use secret::Secret;

@@ -167,8 +167,14 @@ pub fn prepare(properties_path: &str) -> Result<Prepared, String> {
     tls::random(&mut seed);
     let mut rng = keybroker_core::drbg::Drbg::new();
     rng.reseed(&seed);
-    let (backend, new_file) =
-        load::backend(&cfg, config_dir, &mut files::read, &mut rng).map_err(|e| e.to_string())?;
+    let (backend, new_file) = load::backend(
+        &cfg,
+        config_dir,
+        &mut files::read,
+        &|k: &str| std::env::var(k).ok(),
+        &mut rng,
+    )
+    .map_err(|e| e.to_string())?;
     if let Some((path, file)) = new_file {
         files::write_atomic(&path, &file)
             .map_err(|e| format!("keybroker.soft.key-file {path}: {e}"))?;

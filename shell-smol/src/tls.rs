@@ -138,6 +138,14 @@ pub fn link_configs(cfg: &keybroker_core::config::load::NodeConfig) -> crate::no
             _ => None,
         });
     let mut vault_roots = roots.clone();
+    // The system roots too (CONTRACT §7 / issue 6): a Vault with a publicly or corporately
+    // issued certificate must work without copying its CA into the keystore. rustls-native-certs
+    // reads the OS trust store (and SSL_CERT_FILE), so operators' own CAs installed there count,
+    // which an embedded list (webpki-roots) would miss.
+    let native = rustls_native_certs::load_native_certs();
+    for c in native.certs {
+        let _ = vault_roots.add(c);
+    }
     if let Some(path) = &cfg.settings.vault_ca_file {
         if let Ok(pem) = std::fs::read(path) {
             for c in rustls_pki_types::pem::PemObject::pem_slice_iter(&pem).flatten() {

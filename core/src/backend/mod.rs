@@ -5,6 +5,7 @@
 //! (KMIP, Vault) answer after the shell has carried their bytes.
 pub mod kmip;
 pub mod soft;
+pub mod vault;
 
 use crate::drbg::Drbg;
 use crate::envelope::{BackendKind, Envelope};
@@ -228,6 +229,8 @@ pub enum Backend {
     Soft(soft::SoftBackend),
     /// A KMIP HSM (`kmip1`).
     Kmip(Box<kmip::KmipBackend>),
+    /// Vault / OpenBao transit.
+    Vault(Box<vault::VaultBackend>),
 }
 
 impl Backend {
@@ -236,6 +239,7 @@ impl Backend {
         match self {
             Backend::Soft(_) => BackendKind::Soft,
             Backend::Kmip(_) => BackendKind::Kmip,
+            Backend::Vault(_) => BackendKind::Vault,
         }
     }
     /// Starts an operation; its reply comes from [`Backend::poll_reply`].
@@ -243,6 +247,7 @@ impl Backend {
         match self {
             Backend::Soft(s) => s.submit(now, id, op, rng),
             Backend::Kmip(k) => k.submit(now, id, op, rng),
+            Backend::Vault(v) => v.submit(now, id, op, rng),
         }
     }
     /// The next finished operation.
@@ -250,6 +255,7 @@ impl Backend {
         match self {
             Backend::Soft(s) => s.replies.pop_front(),
             Backend::Kmip(k) => k.replies.pop_front(),
+            Backend::Vault(v) => v.poll_reply(),
         }
     }
     /// The next thing the shell must do for the backend.
@@ -257,6 +263,7 @@ impl Backend {
         match self {
             Backend::Soft(s) => s.outputs.pop_front(),
             Backend::Kmip(k) => k.outputs.pop_front(),
+            Backend::Vault(v) => v.poll_output(),
         }
     }
     /// Whether the backend can serve requests (for /readyz).
@@ -264,6 +271,7 @@ impl Backend {
         match self {
             Backend::Soft(_) => true,
             Backend::Kmip(k) => k.is_ready(),
+            Backend::Vault(v) => v.is_ready(),
         }
     }
     /// Starts background work (connections, key lookup); called once when the broker starts.
@@ -273,6 +281,7 @@ impl Backend {
                 let _ = (now, rng);
             }
             Backend::Kmip(k) => k.start(now, rng),
+            Backend::Vault(v) => v.start(now),
         }
     }
     /// Feeds an event on one of the backend's links.
@@ -282,6 +291,7 @@ impl Backend {
                 let _ = (now, event, rng);
             }
             Backend::Kmip(k) => k.handle_net(now, event, rng),
+            Backend::Vault(v) => v.handle_net(now, event),
         }
     }
     /// Lets deadlines up to `now` fire (request timeouts, reconnects, token renewal).
@@ -291,6 +301,7 @@ impl Backend {
                 let _ = (now, rng);
             }
             Backend::Kmip(k) => k.handle_timeout(now, rng),
+            Backend::Vault(v) => v.handle_timeout(now),
         }
     }
     /// When the backend next needs [`Backend::handle_timeout`].
@@ -298,6 +309,7 @@ impl Backend {
         match self {
             Backend::Soft(_) => None,
             Backend::Kmip(k) => k.poll_timeout(),
+            Backend::Vault(v) => v.poll_timeout(),
         }
     }
 }

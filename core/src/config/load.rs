@@ -105,10 +105,12 @@ pub type NewFile = (String, Vec<u8>);
 /// The backend for these settings; for `soft`, opens the key file or makes one.
 ///
 /// Returns the backend and, when a new soft-key file was made, its bytes for the shell to write.
+/// `env(name)` reads an environment variable (the Vault token: `VAULT_TOKEN`, `BAO_TOKEN`).
 pub fn backend(
     cfg: &NodeConfig,
     config_dir: &str,
     read: &mut dyn FnMut(&str) -> Result<Vec<u8>, String>,
+    env: &dyn Fn(&str) -> Option<String>,
     rng: &mut Drbg,
 ) -> Result<(Backend, Option<NewFile>), LoadError> {
     let s = &cfg.settings;
@@ -124,12 +126,17 @@ pub fn backend(
                     let mut added = false;
                     for n in &names {
                         if keys.latest(n).is_none() {
-                            keys.add_version(n, rng).map_err(|e| LoadError(e.to_string()))?;
+                            keys.add_version(n, rng)
+                                .map_err(|e| LoadError(e.to_string()))?;
                             added = true;
                         }
                     }
                     let write = if added {
-                        Some((path, keys.seal(pass.expose(), rng).map_err(|e| LoadError(e.to_string()))?))
+                        Some((
+                            path,
+                            keys.seal(pass.expose(), rng)
+                                .map_err(|e| LoadError(e.to_string()))?,
+                        ))
                     } else {
                         None
                     };
@@ -137,18 +144,24 @@ pub fn backend(
                 }
                 Err(_) => {
                     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-                    let keys = SoftKeys::generate(&refs, rng).map_err(|e| LoadError(e.to_string()))?;
-                    let file = keys.seal(pass.expose(), rng).map_err(|e| LoadError(e.to_string()))?;
-                    Ok((Backend::Soft(SoftBackend::new(keys, pass)), Some((path, file))))
+                    let keys =
+                        SoftKeys::generate(&refs, rng).map_err(|e| LoadError(e.to_string()))?;
+                    let file = keys
+                        .seal(pass.expose(), rng)
+                        .map_err(|e| LoadError(e.to_string()))?;
+                    Ok((
+                        Backend::Soft(SoftBackend::new(keys, pass)),
+                        Some((path, file)),
+                    ))
                 }
             }
         }
         Protocol::Kmip => {
             let endpoints = kmip::parse_endpoints(&s.hsm_urls, s.hsm_port)
                 .map_err(|e| LoadError(format!("kms.hsm.server.url: {e}")))?;
-            let has_client_key = cfg.keystore.get(&s.client_alias).is_some_and(|e| {
-                matches!(&e.kind, EntryKind::PrivateKey { chain, .. } if !chain.is_empty())
-            });
+            let has_client_key = cfg.keystore.get(&s.client_alias).is_some_and(
+                |e| matches!(&e.kind, EntryKind::PrivateKey { chain, .. } if !chain.is_empty()),
+            );
             if !has_client_key {
                 return Err(LoadError(format!(
                     "{}: kms.keystore.alias {}: no private-key entry to present to the HSM",
@@ -166,8 +179,109 @@ pub fn backend(
             });
             Ok((Backend::Kmip(Box::new(k)), None))
         }
-        Protocol::Vault => Err(LoadError(
-            "kms.hsm.protocol=VAULT: the Vault backend is not built yet (issue 6); use soft for now".into(),
-        )),
+        Protocol::Vault => vault_backend(s, config_dir, read, env).map(|b| (b, None)),
     }
+}
+
+/// `(scheme is https, host, port)` of a URL like `https://host:port/…`; `port` overrides.
+pub fn split_url(url: &str, port: Option<u16>) -> Result<(bool, String, u16), String> {
+    let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
+        (true, r)
+    } else if let Some(r) = url.strip_prefix("http://") {
+        (false, r)
+    } else {
+        return Err(format!("{url:?} must start with https:// or http://"));
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    let (host, url_port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6.split_once(']').ok_or("unclosed [ in host")?;
+        (h.to_owned(), after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_owned(), Some(p)),
+            None => (authority.to_owned(), None),
+        }
+    };
+    if host.is_empty() {
+        return Err(format!("{url:?} has no host"));
+    }
+    let url_port = match url_port {
+        Some(p) => Some(p.parse::<u16>().map_err(|_| format!("{url:?}: bad port"))?),
+        None => None,
+    };
+    let port = port.or(url_port).unwrap_or(if tls { 443 } else { 80 });
+    Ok((tls, host, port))
+}
+
+fn vault_backend(
+    s: &super::settings::Settings,
+    config_dir: &str,
+    read: &mut dyn FnMut(&str) -> Result<Vec<u8>, String>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Backend, LoadError> {
+    use super::settings::VaultAuth;
+    use crate::backend::vault::{AzureConfig, VaultAuthConfig, VaultBackend, VaultConfig};
+    use crate::backend::LinkSecurity;
+    let url = s.hsm_urls.first().ok_or_else(|| {
+        LoadError("kms.hsm.server.url: is required for kms.hsm.protocol=VAULT".into())
+    })?;
+    let (tls, host, port) =
+        split_url(url, s.hsm_port).map_err(|e| LoadError(format!("kms.hsm.server.url: {e}")))?;
+    let auth = match s.vault_auth {
+        VaultAuth::Token => {
+            let token = match &s.vault_token_file {
+                Some(f) => {
+                    let path = resolve(config_dir, f);
+                    let bytes = Secret::new(read(&path).map_err(|e| LoadError(format!("keybroker.vault.token-file {path}: {e}")))?);
+                    let t = std::str::from_utf8(bytes.expose()).map_err(|_| LoadError(format!("keybroker.vault.token-file {path}: not UTF-8")))?.trim().to_owned();
+                    if t.is_empty() {
+                        return Err(LoadError(format!("keybroker.vault.token-file {path}: the file is empty")));
+                    }
+                    t
+                }
+                None => env("VAULT_TOKEN").or_else(|| env("BAO_TOKEN")).filter(|t| !t.trim().is_empty()).map(|t| t.trim().to_owned()).ok_or_else(|| LoadError("kms.hsm.vault.auth=token: no token; set VAULT_TOKEN (or BAO_TOKEN) or keybroker.vault.token-file".into()))?,
+            };
+            VaultAuthConfig::Token(Secret::new(token))
+        }
+        VaultAuth::Azure => {
+            let role = s.azure_role.clone().ok_or_else(|| {
+                LoadError(
+                    "kms.hsm.vault.auth.azure.role: is required when kms.hsm.vault.auth=azure"
+                        .into(),
+                )
+            })?;
+            let (_, imds_host, imds_port) = split_url(&s.azure_imds_url, None)
+                .map_err(|e| LoadError(format!("keybroker.vault.azure.imds-url: {e}")))?;
+            let path = if s.azure_path.starts_with('/') {
+                s.azure_path.clone()
+            } else {
+                format!("/{}", s.azure_path)
+            };
+            VaultAuthConfig::Azure(AzureConfig {
+                role,
+                path,
+                resource: s.azure_resource.clone(),
+                imds_host,
+                imds_port,
+            })
+        }
+    };
+    Ok(Backend::Vault(Box::new(VaultBackend::new(VaultConfig {
+        host,
+        port,
+        security: if tls {
+            LinkSecurity::VaultTls
+        } else {
+            LinkSecurity::Plain
+        },
+        namespace: s.vault_namespace.clone().filter(|n| !n.is_empty()),
+        mount: s.vault_mount.trim_matches('/').to_owned(),
+        keys: s.served_keys(),
+        auto_create: s.vault_key_auto_create,
+        renew_before: s.vault_renew_before,
+        request_timeout: s.vault_timeout,
+        connect_timeout: s.vault_timeout,
+        max_links: s.vault_max_links,
+        auth,
+    }))))
 }

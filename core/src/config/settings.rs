@@ -101,6 +101,12 @@ pub struct Settings {
     pub vault_mount: String,
     /// `keybroker.vault.key`
     pub vault_key: String,
+    /// `keybroker.vault.key.auto-create`
+    pub vault_key_auto_create: bool,
+    /// `keybroker.vault.timeout`: answer deadline for one Vault request.
+    pub vault_timeout: Duration,
+    /// `keybroker.vault.max-connections`: keep-alive links to Vault.
+    pub vault_max_links: usize,
     /// `keybroker.vault.ca-file`
     pub vault_ca_file: Option<String>,
     /// `keybroker.vault.token-file`
@@ -187,6 +193,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "keybroker.vault.mount",
     "keybroker.vault.key",
     "keybroker.vault.key.auto-create",
+    "keybroker.vault.timeout",
+    "keybroker.vault.max-connections",
     "keybroker.vault.ca-file",
     "keybroker.vault.token-file",
     "keybroker.vault.azure.imds-url",
@@ -508,6 +516,13 @@ impl Settings {
             ),
             vault_mount: l.string("keybroker.vault.mount", "transit"),
             vault_key,
+            vault_key_auto_create: l.parse(
+                "keybroker.vault.key.auto-create",
+                false,
+                "true or false",
+            )?,
+            vault_timeout: l.secs("keybroker.vault.timeout", 10)?,
+            vault_max_links: l.parse("keybroker.vault.max-connections", 8, "a whole number")?,
             vault_ca_file: l.opt("keybroker.vault.ca-file"),
             vault_token_file: l.opt("keybroker.vault.token-file"),
             azure_imds_url: l.string("keybroker.vault.azure.imds-url", "http://169.254.169.254"),

@@ -249,4 +249,6 @@ impl Drop for Node {
         let _ = self.child.wait();
     }
 }
+pub mod imds;
+pub mod openbao;
 pub mod pykmip;

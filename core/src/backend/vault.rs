@@ -1,0 +1,1459 @@
+//! The `VAULT` backend: Vault / OpenBao transit, with token or Azure managed-identity auth.
+//!
+//! Operations become transit requests (built in [`crate::vault`]) carried by the shell over
+//! keep-alive links; several items submitted in one broker step go as one `batch_input`.
+//! Every ciphertext is bound with transit's `associated_data` to
+//! [`Envelope::aad`]`(Vault, key, version, context)`; encrypt pins `key_version` to the version
+//! in that AAD. `generate` is random bytes from the [`Drbg`] + encrypt and `rewrap` is decrypt +
+//! encrypt inside keybroker (seed 001's policy has neither `datakey` nor `rewrap`, and transit's
+//! `rewrap` cannot carry associated data), the plaintext zeroized after.
+//!
+//! Auth: a token is looked up, then renewed `renew-before-expiry` seconds before it ends; with
+//! Azure, an IMDS token + instance metadata log in, renewal or re-login keep a token. No request
+//! is ever sent without a token that is valid at that instant; work that arrives while there is
+//! none waits (bounded by the request timeout).
+use super::{
+    BackendError, BackendOutput, LinkId, LinkSecurity, NetEvent, Op, OpId, Reply, ReplyQueue,
+};
+use crate::drbg::Drbg;
+use crate::envelope::{BackendKind, Envelope};
+use crate::secret::Secret;
+use crate::time::{Instant, Now};
+use crate::vault::http::{HttpResponse, ResponseParser};
+use crate::vault::{self, Auth, DecryptItem, EncryptItem, Headers, VaultRequest};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+use std::time::Duration;
+
+/// Most items in one `batch_input`.
+pub const MAX_BATCH: usize = 1000;
+/// Wait suggested to clients while Vault is sealed or unreachable.
+pub const RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// Azure managed-identity login settings.
+#[derive(Clone, Debug)]
+pub struct AzureConfig {
+    /// `kms.hsm.vault.auth.azure.role`
+    pub role: String,
+    /// `kms.hsm.vault.auth.azure.path`
+    pub path: String,
+    /// `kms.hsm.vault.auth.azure.resource`
+    pub resource: String,
+    /// IMDS host (from `keybroker.vault.azure.imds-url`).
+    pub imds_host: String,
+    /// IMDS port.
+    pub imds_port: u16,
+}
+
+/// How the backend gets its Vault token.
+#[derive(Clone, Debug)]
+pub enum VaultAuthConfig {
+    /// A token handed in by the shell (VAULT_TOKEN, BAO_TOKEN or the token file).
+    Token(Secret<String>),
+    /// Azure managed identity.
+    Azure(AzureConfig),
+}
+
+/// Everything the Vault backend needs.
+#[derive(Clone, Debug)]
+pub struct VaultConfig {
+    /// Vault host name or IP literal.
+    pub host: String,
+    /// Vault port.
+    pub port: u16,
+    /// TLS (`https`) or plain (`http`).
+    pub security: LinkSecurity,
+    /// `X-Vault-Namespace`
+    pub namespace: Option<String>,
+    /// Transit mount path.
+    pub mount: String,
+    /// Keys served (checked at start).
+    pub keys: Vec<String>,
+    /// Create missing keys at start.
+    pub auto_create: bool,
+    /// Renew this long before the token expires.
+    pub renew_before: Duration,
+    /// Answer deadline for one request, and the longest wait for a token.
+    pub request_timeout: Duration,
+    /// Connect + handshake deadline.
+    pub connect_timeout: Duration,
+    /// Most concurrent links to Vault.
+    pub max_links: usize,
+    /// Auth method.
+    pub auth: VaultAuthConfig,
+}
+
+type CallId = u64;
+type PendingEnc = (Instant, EncItem, Secret<Vec<u8>>);
+type PendingDec = (Instant, DecItem, String, Vec<u8>);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    Vault,
+    Imds,
+}
+
+enum Work {
+    Encrypt {
+        op: OpId,
+        key: String,
+        plaintext: Secret<Vec<u8>>,
+        context: Vec<u8>,
+        generated: bool,
+    },
+    Decrypt {
+        op: OpId,
+        key: String,
+        envelope: Envelope,
+        context: Vec<u8>,
+        rewrap: bool,
+    },
+    Rotate {
+        op: OpId,
+        key: String,
+    },
+    Describe {
+        op: OpId,
+        key: String,
+    },
+}
+
+struct EncItem {
+    op: OpId,
+    key: String,
+    version: u32,
+    context: Vec<u8>,
+    generated: Option<Secret<Vec<u8>>>,
+}
+
+struct DecItem {
+    op: OpId,
+    key: String,
+    context: Vec<u8>,
+    rewrap: bool,
+}
+
+enum CallKind {
+    Encrypt(Vec<EncItem>),
+    Decrypt(Vec<DecItem>),
+    ReadKey {
+        key: String,
+        op: Option<OpId>,
+        rotated: bool,
+    },
+    CreateKey {
+        key: String,
+    },
+    Rotate {
+        key: String,
+        op: OpId,
+    },
+    Lookup,
+    Renew,
+    ImdsToken,
+    ImdsInstance {
+        jwt: Secret<String>,
+    },
+    Login,
+}
+
+impl CallKind {
+    fn ops(&self) -> Vec<OpId> {
+        match self {
+            CallKind::Encrypt(i) => i.iter().map(|i| i.op).collect(),
+            CallKind::Decrypt(i) => i.iter().map(|i| i.op).collect(),
+            CallKind::ReadKey { op, .. } => op.iter().copied().collect(),
+            CallKind::Rotate { op, .. } => vec![*op],
+            _ => Vec::new(),
+        }
+    }
+}
+
+struct Call {
+    req: VaultRequest,
+    kind: CallKind,
+    target: Target,
+    /// Give up waiting in the queue at this instant.
+    wait_until: Instant,
+    /// Answer deadline once sent.
+    answer_by: Option<Instant>,
+    retried: bool,
+}
+
+struct Link {
+    target: Target,
+    connected: bool,
+    busy: Option<CallId>,
+    parser: ResponseParser,
+    served: u32,
+}
+
+struct Token {
+    token: Secret<String>,
+    /// lookup-self or a login confirmed it.
+    verified: bool,
+    /// `None`: never expires.
+    expires: Option<Instant>,
+    renew_at: Option<Instant>,
+    can_renew: bool,
+}
+
+/// The Vault transit backend state machine.
+pub struct VaultBackend {
+    cfg: VaultConfig,
+    now: Now,
+    links: BTreeMap<LinkId, Link>,
+    next_link: LinkId,
+    calls: HashMap<CallId, Call>,
+    queue: VecDeque<CallId>,
+    next_call: CallId,
+    fresh: VecDeque<(Instant, Work)>,
+    versions: HashMap<String, u32>,
+    reading: Vec<String>,
+    token: Option<Token>,
+    /// A lookup/login/renew is in flight.
+    auth_busy: bool,
+    auth_retry_at: Option<Instant>,
+    healthy: bool,
+    probe_at: Option<Instant>,
+    warned_expiry: bool,
+    pub(crate) replies: ReplyQueue,
+    pub(crate) outputs: VecDeque<BackendOutput>,
+    /// Requests sent with a token, as (instant, token expiry) — for tests of the auth life cycle.
+    pub sent_with_token: Vec<(Instant, Option<Instant>)>,
+}
+
+impl fmt::Debug for VaultBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VaultBackend")
+            .field("host", &self.cfg.host)
+            .field("port", &self.cfg.port)
+            .field("links", &self.links.len())
+            .field("calls", &self.calls.len())
+            .field("has_token", &self.token.is_some())
+            .finish()
+    }
+}
+
+fn status_ok(s: u16) -> bool {
+    (200..300).contains(&s)
+}
+
+impl VaultBackend {
+    /// A backend that does nothing until [`VaultBackend::start`].
+    pub fn new(cfg: VaultConfig) -> Self {
+        VaultBackend {
+            cfg,
+            now: Now::default(),
+            links: BTreeMap::new(),
+            next_link: 1,
+            calls: HashMap::new(),
+            queue: VecDeque::new(),
+            next_call: 1,
+            fresh: VecDeque::new(),
+            versions: HashMap::new(),
+            reading: Vec::new(),
+            token: None,
+            auth_busy: false,
+            auth_retry_at: None,
+            healthy: false,
+            probe_at: None,
+            warned_expiry: false,
+            replies: VecDeque::new(),
+            outputs: VecDeque::new(),
+            sent_with_token: Vec::new(),
+        }
+    }
+
+    fn log(&mut self, level: &'static str, message: String) {
+        self.outputs
+            .push_back(BackendOutput::Log { level, message });
+    }
+
+    fn token_valid(&self) -> bool {
+        self.token
+            .as_ref()
+            .is_some_and(|t| t.verified && t.expires.is_none_or(|e| self.now.mono < e))
+    }
+
+    fn may_send(&self, call: &Call) -> bool {
+        match call.req.auth {
+            Auth::Token if matches!(call.kind, CallKind::Lookup) => self
+                .token
+                .as_ref()
+                .is_some_and(|t| !t.verified || t.expires.is_none_or(|e| self.now.mono < e)),
+            Auth::Token => self.token_valid(),
+            _ => true,
+        }
+    }
+
+    /// Whether a valid token is held, Vault answered last time, and expiry is not near.
+    pub fn is_ready(&self) -> bool {
+        self.healthy
+            && self.token.as_ref().is_some_and(|t| match t.expires {
+                None => true,
+                Some(e) if t.can_renew => self.now.mono < e,
+                Some(e) => self.now.mono + self.cfg.renew_before < e,
+            })
+    }
+
+    /// Starts auth (token lookup or Azure login) and the key check.
+    pub fn start(&mut self, now: Now) {
+        self.now = now;
+        if self.cfg.security == LinkSecurity::Plain {
+            self.log(
+                "warn",
+                format!(
+                    "Vault at http://{}:{} is plain HTTP: tokens and data keys cross the network unencrypted; use https outside tests",
+                    self.cfg.host, self.cfg.port
+                ),
+            );
+        }
+        self.begin_auth();
+        for key in self.cfg.keys.clone() {
+            self.read_key(key, None, false);
+        }
+        self.dispatch();
+    }
+
+    fn begin_auth(&mut self) {
+        if self.auth_busy {
+            return;
+        }
+        self.auth_busy = true;
+        match &self.cfg.auth {
+            VaultAuthConfig::Token(t) => {
+                if self.token.is_none() {
+                    self.token = Some(Token {
+                        token: t.clone(),
+                        verified: false,
+                        expires: None,
+                        renew_at: None,
+                        can_renew: false,
+                    });
+                }
+                self.push_call(vault::lookup_self(), CallKind::Lookup, Target::Vault, true);
+            }
+            VaultAuthConfig::Azure(a) => {
+                let req = vault::imds_token(&a.resource);
+                self.push_call(req, CallKind::ImdsToken, Target::Imds, false);
+            }
+        }
+    }
+
+    fn push_call(
+        &mut self,
+        req: VaultRequest,
+        kind: CallKind,
+        target: Target,
+        front: bool,
+    ) -> CallId {
+        let id = self.next_call;
+        self.next_call += 1;
+        self.calls.insert(
+            id,
+            Call {
+                req,
+                kind,
+                target,
+                wait_until: self.now.mono + self.cfg.request_timeout,
+                answer_by: None,
+                retried: false,
+            },
+        );
+        if front {
+            self.queue.push_front(id);
+        } else {
+            self.queue.push_back(id);
+        }
+        id
+    }
+
+    fn read_key(&mut self, key: String, op: Option<OpId>, rotated: bool) {
+        if op.is_none() {
+            if self.reading.contains(&key) {
+                return;
+            }
+            self.reading.push(key.clone());
+        }
+        let req = vault::read_key(&self.cfg.mount, &key);
+        self.push_call(
+            req,
+            CallKind::ReadKey { key, op, rotated },
+            Target::Vault,
+            false,
+        );
+    }
+
+    /// Takes an operation; replies come later via the reply queue.
+    pub fn submit(&mut self, now: Now, id: OpId, op: Op, rng: &mut Drbg) {
+        self.now = now;
+        let until = now.mono + self.cfg.request_timeout;
+        let work = match op {
+            Op::Encrypt {
+                key,
+                plaintext,
+                context,
+            } => Work::Encrypt {
+                op: id,
+                key,
+                plaintext,
+                context,
+                generated: false,
+            },
+            Op::Generate {
+                key,
+                bytes,
+                context,
+            } => {
+                let mut pt = Secret::new(vec![0u8; bytes]);
+                if !rng.fill(pt.expose_mut()) {
+                    self.replies.push_back((
+                        id,
+                        Err(BackendError::Unavailable {
+                            reason: "no entropy yet".into(),
+                            retry_after: Duration::from_secs(1),
+                        }),
+                    ));
+                    return;
+                }
+                Work::Encrypt {
+                    op: id,
+                    key,
+                    plaintext: pt,
+                    context,
+                    generated: true,
+                }
+            }
+            Op::Decrypt {
+                key,
+                envelope,
+                context,
+            } => Work::Decrypt {
+                op: id,
+                key,
+                envelope,
+                context,
+                rewrap: false,
+            },
+            Op::Rewrap {
+                key,
+                envelope,
+                context,
+            } => Work::Decrypt {
+                op: id,
+                key,
+                envelope,
+                context,
+                rewrap: true,
+            },
+            Op::Rotate { key } => Work::Rotate { op: id, key },
+            Op::Describe { key } => Work::Describe { op: id, key },
+        };
+        self.fresh.push_back((until, work));
+    }
+
+    /// Turns submitted work into (batched) calls; called before outputs are drained.
+    fn flush(&mut self) {
+        let mut enc: BTreeMap<(String, u32), Vec<PendingEnc>> = BTreeMap::new();
+        let mut dec: BTreeMap<String, Vec<PendingDec>> = BTreeMap::new();
+        let mut keep = VecDeque::new();
+        let fresh = std::mem::take(&mut self.fresh);
+        for (until, w) in fresh {
+            match w {
+                Work::Encrypt {
+                    op,
+                    key,
+                    plaintext,
+                    context,
+                    generated,
+                } => {
+                    let Some(&version) = self.versions.get(&key) else {
+                        if until <= self.now.mono {
+                            self.replies.push_back((op, Err(BackendError::Timeout)));
+                        } else {
+                            if !self.reading.contains(&key) {
+                                self.read_key(key.clone(), None, false);
+                            }
+                            keep.push_back((
+                                until,
+                                Work::Encrypt {
+                                    op,
+                                    key,
+                                    plaintext,
+                                    context,
+                                    generated,
+                                },
+                            ));
+                        }
+                        continue;
+                    };
+                    let item = EncItem {
+                        op,
+                        key: key.clone(),
+                        version,
+                        context,
+                        generated: generated.then(|| plaintext.clone()),
+                    };
+                    enc.entry((key, version))
+                        .or_default()
+                        .push((until, item, plaintext));
+                }
+                Work::Decrypt {
+                    op,
+                    key,
+                    envelope,
+                    context,
+                    rewrap,
+                } => {
+                    let ct = match std::str::from_utf8(&envelope.reference) {
+                        Ok(ct) if vault::ciphertext_version(ct) == Some(envelope.key_version) => {
+                            ct.to_owned()
+                        }
+                        _ => {
+                            self.replies.push_back((
+                                op,
+                                Err(BackendError::BadCiphertext(
+                                    "ciphertext does not authenticate under this key and context"
+                                        .into(),
+                                )),
+                            ));
+                            continue;
+                        }
+                    };
+                    let aad =
+                        Envelope::aad(BackendKind::Vault, &key, envelope.key_version, &context);
+                    dec.entry(key.clone()).or_default().push((
+                        until,
+                        DecItem {
+                            op,
+                            key,
+                            context,
+                            rewrap,
+                        },
+                        ct,
+                        aad,
+                    ));
+                }
+                Work::Rotate { op, key } => {
+                    let req = vault::rotate_key(&self.cfg.mount, &key);
+                    self.push_call(req, CallKind::Rotate { key, op }, Target::Vault, false);
+                }
+                Work::Describe { op, key } => self.read_key(key, Some(op), false),
+            }
+        }
+        self.fresh = keep;
+        for ((key, version), items) in enc {
+            for chunk in items.chunks(MAX_BATCH) {
+                let aads: Vec<Vec<u8>> = chunk
+                    .iter()
+                    .map(|(_, i, _)| Envelope::aad(BackendKind::Vault, &key, version, &i.context))
+                    .collect();
+                let reqs: Vec<EncryptItem<'_>> = chunk
+                    .iter()
+                    .zip(&aads)
+                    .map(|((_, _, pt), aad)| EncryptItem {
+                        plaintext: pt.expose(),
+                        aad,
+                    })
+                    .collect();
+                let req = vault::encrypt(&self.cfg.mount, &key, version, &reqs);
+                let until = chunk.iter().map(|c| c.0).min().unwrap_or(self.now.mono);
+                let _ = until;
+                let kind = CallKind::Encrypt(
+                    chunk
+                        .iter()
+                        .map(|(_, i, _)| EncItem {
+                            op: i.op,
+                            key: i.key.clone(),
+                            version: i.version,
+                            context: i.context.clone(),
+                            generated: i.generated.clone(),
+                        })
+                        .collect(),
+                );
+                self.push_call(req, kind, Target::Vault, false);
+            }
+        }
+        for (key, items) in dec {
+            for chunk in items.chunks(MAX_BATCH) {
+                let reqs: Vec<DecryptItem<'_>> = chunk
+                    .iter()
+                    .map(|(_, _, ct, aad)| DecryptItem {
+                        ciphertext: ct,
+                        aad,
+                    })
+                    .collect();
+                let req = vault::decrypt(&self.cfg.mount, &key, &reqs);
+                let kind = CallKind::Decrypt(
+                    chunk
+                        .iter()
+                        .map(|(_, i, _, _)| DecItem {
+                            op: i.op,
+                            key: i.key.clone(),
+                            context: i.context.clone(),
+                            rewrap: i.rewrap,
+                        })
+                        .collect(),
+                );
+                self.push_call(req, kind, Target::Vault, false);
+            }
+        }
+    }
+
+    fn headers(&self, target: Target) -> (String, Option<String>) {
+        match (target, &self.cfg.auth) {
+            (Target::Imds, VaultAuthConfig::Azure(a)) => {
+                (format!("{}:{}", a.imds_host, a.imds_port), None)
+            }
+            _ => (
+                format!("{}:{}", self.cfg.host, self.cfg.port),
+                self.cfg.namespace.clone(),
+            ),
+        }
+    }
+
+    /// Sends queued calls on idle links, opening links as needed.
+    fn dispatch(&mut self) {
+        self.flush();
+        let mut waiting = [0usize; 2];
+        let queue: Vec<CallId> = self.queue.iter().copied().collect();
+        for id in queue {
+            let Some(call) = self.calls.get(&id) else {
+                continue;
+            };
+            let target = call.target;
+            if !self.may_send(call) {
+                continue;
+            }
+            let idle = self
+                .links
+                .iter()
+                .find(|(_, l)| l.target == target && l.connected && l.busy.is_none())
+                .map(|(id, _)| *id);
+            match idle {
+                Some(link) => self.send(link, id),
+                None => waiting[target as usize] += 1,
+            }
+        }
+        for target in [Target::Vault, Target::Imds] {
+            let connecting = self
+                .links
+                .values()
+                .filter(|l| l.target == target && !l.connected)
+                .count();
+            let total = self.links.values().filter(|l| l.target == target).count();
+            let max = if target == Target::Vault {
+                self.cfg.max_links.max(1)
+            } else {
+                1
+            };
+            let want = waiting[target as usize]
+                .saturating_sub(connecting)
+                .min(max.saturating_sub(total));
+            for _ in 0..want {
+                self.open(target);
+            }
+        }
+    }
+
+    fn open(&mut self, target: Target) {
+        let link = self.next_link;
+        self.next_link += 1;
+        let (host, port, security) = match (target, &self.cfg.auth) {
+            (Target::Imds, VaultAuthConfig::Azure(a)) => {
+                (a.imds_host.clone(), a.imds_port, LinkSecurity::Plain)
+            }
+            _ => (self.cfg.host.clone(), self.cfg.port, self.cfg.security),
+        };
+        self.links.insert(
+            link,
+            Link {
+                target,
+                connected: false,
+                busy: None,
+                parser: ResponseParser::new(),
+                served: 0,
+            },
+        );
+        self.outputs.push_back(BackendOutput::Connect {
+            link,
+            host,
+            port,
+            security,
+            connect_timeout: self.cfg.connect_timeout,
+        });
+    }
+
+    fn send(&mut self, link: LinkId, id: CallId) {
+        let (host, ns) = self.headers(self.calls[&id].target);
+        let h = Headers {
+            host: &host,
+            namespace: ns.as_deref(),
+        };
+        let call = self.calls.get_mut(&id).expect("queued call exists");
+        let bytes = if call.req.auth == Auth::Token {
+            let t = self.token.as_ref().expect("checked valid");
+            self.sent_with_token.push((self.now.mono, t.expires));
+            call.req.render(&h, Some(t.token.expose()))
+        } else {
+            call.req.render(&h, None)
+        };
+        call.answer_by = Some(self.now.mono + self.cfg.request_timeout);
+        self.queue.retain(|c| *c != id);
+        let l = self.links.get_mut(&link).expect("idle link exists");
+        l.busy = Some(id);
+        l.parser.head_request = false;
+        self.outputs.push_back(BackendOutput::Send { link, bytes });
+    }
+
+    /// Feeds a link event.
+    pub fn handle_net(&mut self, now: Now, ev: NetEvent) {
+        self.now = now;
+        match ev {
+            NetEvent::Connected { link } => {
+                if let Some(l) = self.links.get_mut(&link) {
+                    l.connected = true;
+                }
+            }
+            NetEvent::Received { link, bytes } => {
+                let Some(l) = self.links.get_mut(&link) else {
+                    return;
+                };
+                l.parser.push(&bytes);
+                while let Some(l) = self.links.get_mut(&link) {
+                    match l.parser.next(false) {
+                        Ok(Some(resp)) => {
+                            l.served += 1;
+                            let call = l.busy.take();
+                            if resp.closes() || l.target == Target::Imds {
+                                self.links.remove(&link);
+                                self.outputs.push_back(BackendOutput::Close { link });
+                            }
+                            if let Some(c) = call {
+                                self.complete(c, Ok(resp));
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            let call = l.busy.take();
+                            self.links.remove(&link);
+                            self.outputs.push_back(BackendOutput::Close { link });
+                            if let Some(c) = call {
+                                self.complete(c, Err(e.to_string()));
+                            }
+                            break;
+                        }
+                    }
+                }
+            }
+            NetEvent::Closed { link, reason } => {
+                let Some(mut l) = self.links.remove(&link) else {
+                    return;
+                };
+                if let Some(c) = l.busy.take() {
+                    match l.parser.next(true) {
+                        Ok(Some(resp)) => self.complete(c, Ok(resp)),
+                        _ => {
+                            // A reused keep-alive link may have been closed by Vault while idle:
+                            // send once more on a fresh link.
+                            let retry =
+                                l.served > 0 && self.calls.get(&c).is_some_and(|c| !c.retried);
+                            if retry {
+                                if let Some(call) = self.calls.get_mut(&c) {
+                                    call.retried = true;
+                                    call.answer_by = None;
+                                }
+                                self.queue.push_front(c);
+                            } else {
+                                self.complete(c, Err(format!("connection closed: {reason}")));
+                            }
+                        }
+                    }
+                } else if !l.connected {
+                    self.connect_failed(l.target, &reason);
+                }
+            }
+        }
+        self.dispatch();
+    }
+
+    fn connect_failed(&mut self, target: Target, reason: &str) {
+        if self
+            .links
+            .values()
+            .any(|l| l.target == target && l.connected)
+        {
+            return;
+        }
+        if target == Target::Vault {
+            self.healthy = false;
+        }
+        let where_ = match target {
+            Target::Vault => format!("Vault at {}:{}", self.cfg.host, self.cfg.port),
+            Target::Imds => "the Azure IMDS".to_owned(),
+        };
+        self.log("warn", format!("cannot reach {where_}: {reason}"));
+        let ids: Vec<CallId> = self
+            .queue
+            .iter()
+            .copied()
+            .filter(|c| self.calls.get(c).is_some_and(|c| c.target == target))
+            .collect();
+        for c in ids {
+            self.queue.retain(|q| *q != c);
+            self.complete(c, Err(format!("cannot reach {where_}: {reason}")));
+        }
+    }
+
+    /// Lets deadlines fire.
+    pub fn handle_timeout(&mut self, now: Now) {
+        self.now = now;
+        let mut expired_sent = Vec::new();
+        for (link, l) in &self.links {
+            if let Some(c) = l.busy {
+                if self
+                    .calls
+                    .get(&c)
+                    .and_then(|c| c.answer_by)
+                    .is_some_and(|t| t <= now.mono)
+                {
+                    expired_sent.push((*link, c));
+                }
+            }
+        }
+        for (link, c) in expired_sent {
+            self.links.remove(&link);
+            self.outputs.push_back(BackendOutput::Close { link });
+            self.complete(c, Err("timeout".into()));
+        }
+        let stale: Vec<CallId> = self
+            .queue
+            .iter()
+            .copied()
+            .filter(|c| self.calls.get(c).is_some_and(|c| c.wait_until <= now.mono))
+            .collect();
+        for c in stale {
+            self.queue.retain(|q| *q != c);
+            let msg = if self.token_valid() {
+                "timeout"
+            } else {
+                "no valid Vault token (login or renewal did not finish in time)"
+            };
+            self.complete(c, Err(msg.into()));
+        }
+        let fresh = std::mem::take(&mut self.fresh);
+        for (until, w) in fresh {
+            if until <= now.mono {
+                let op = match &w {
+                    Work::Encrypt { op, .. }
+                    | Work::Decrypt { op, .. }
+                    | Work::Rotate { op, .. }
+                    | Work::Describe { op, .. } => *op,
+                };
+                self.replies.push_back((op, Err(BackendError::Timeout)));
+            } else {
+                self.fresh.push_back((until, w));
+            }
+        }
+        // Token life cycle.
+        if let Some(t) = &self.token {
+            if !self.auth_busy {
+                if let Some(e) = t.expires {
+                    if now.mono >= e
+                        && t.renew_at.is_none()
+                        && !matches!(self.cfg.auth, VaultAuthConfig::Token(_))
+                    {
+                        // Azure token ran out: log in again.
+                        self.token = None;
+                        self.begin_auth();
+                    }
+                }
+            }
+        }
+        if let Some(t) = &self.token {
+            if t.renew_at.is_some_and(|r| r <= now.mono) && !self.auth_busy && t.can_renew {
+                if let Some(t) = self.token.as_mut() {
+                    t.renew_at = None;
+                }
+                self.auth_busy = true;
+                self.push_call(vault::renew_self(), CallKind::Renew, Target::Vault, true);
+            }
+        }
+        if let Some(t) = &self.token {
+            if let Some(e) = t.expires {
+                if !t.can_renew
+                    && now.mono + self.cfg.renew_before >= e
+                    && !self.warned_expiry
+                    && self.healthy
+                {
+                    self.warned_expiry = true;
+                    let left = e.saturating_since(now.mono).as_secs();
+                    self.log("error", format!("VAULT TOKEN EXPIRES IN {left}s AND CANNOT BE RENEWED: readiness now fails; give keybroker a new token (VAULT_TOKEN/BAO_TOKEN or keybroker.vault.token-file) and restart"));
+                }
+            }
+        }
+        if self.auth_retry_at.is_some_and(|r| r <= now.mono) {
+            self.auth_retry_at = None;
+            if matches!(self.cfg.auth, VaultAuthConfig::Azure(_)) && self.token.is_none() {
+                self.begin_auth();
+            } else if !self.auth_busy {
+                self.auth_busy = true;
+                self.push_call(vault::lookup_self(), CallKind::Lookup, Target::Vault, true);
+            }
+        }
+        if self.probe_at.is_some_and(|p| p <= now.mono) {
+            self.probe_at = None;
+            if !self.healthy && !self.auth_busy && self.token_valid() {
+                self.auth_busy = true;
+                self.push_call(vault::lookup_self(), CallKind::Lookup, Target::Vault, true);
+            }
+        }
+        self.dispatch();
+    }
+
+    /// When [`VaultBackend::handle_timeout`] is next needed.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut t: Option<Instant> = None;
+        let mut at = |i: Option<Instant>| {
+            if let Some(i) = i {
+                t = Some(t.map_or(i, |t| t.min(i)));
+            }
+        };
+        for c in self.calls.values() {
+            at(c.answer_by);
+            at(Some(c.wait_until));
+        }
+        for (u, _) in &self.fresh {
+            at(Some(*u));
+        }
+        if let Some(tok) = &self.token {
+            at(tok.renew_at);
+            if let Some(e) = tok.expires.filter(|e| *e > self.now.mono) {
+                at(Some(e));
+                let warn =
+                    Instant::from_epoch(e.since_epoch().saturating_sub(self.cfg.renew_before));
+                if !tok.can_renew && !self.warned_expiry && warn > self.now.mono {
+                    at(Some(warn));
+                }
+            }
+        }
+        at(self.auth_retry_at);
+        at(self.probe_at);
+        t
+    }
+
+    /// The next finished operation.
+    pub fn poll_reply(&mut self) -> Option<(OpId, Result<Reply, BackendError>)> {
+        self.replies.pop_front()
+    }
+
+    /// Drains one output (flushing batched work first).
+    pub fn poll_output(&mut self) -> Option<BackendOutput> {
+        if !self.fresh.is_empty() {
+            self.dispatch();
+        }
+        self.outputs.pop_front()
+    }
+
+    fn set_token(&mut self, token: Secret<String>, lease_secs: u64, renewable: bool) {
+        let now = self.now.mono;
+        let expires = (lease_secs > 0).then(|| now + Duration::from_secs(lease_secs));
+        let renew_at = match (expires, renewable) {
+            (Some(_), true) => {
+                let lease = Duration::from_secs(lease_secs);
+                let before = self.cfg.renew_before;
+                Some(if before < lease {
+                    now + (lease - before)
+                } else {
+                    now + lease / 2
+                })
+            }
+            _ => None,
+        };
+        self.token = Some(Token {
+            token,
+            verified: true,
+            expires,
+            renew_at,
+            can_renew: renewable && expires.is_some(),
+        });
+    }
+
+    fn no_longer_renewable(&mut self, why: &str) {
+        match &self.cfg.auth {
+            VaultAuthConfig::Azure(_) => {
+                self.log(
+                    "warn",
+                    format!("Vault token cannot be renewed ({why}): logging in again"),
+                );
+                self.begin_auth();
+            }
+            VaultAuthConfig::Token(_) => {
+                let left = self
+                    .token
+                    .as_ref()
+                    .and_then(|t| t.expires)
+                    .map(|e| e.saturating_since(self.now.mono).as_secs())
+                    .unwrap_or(0);
+                self.log("error", format!("VAULT TOKEN CANNOT BE RENEWED ({why}); it expires in {left}s, and readiness fails {}s before that", self.cfg.renew_before.as_secs()));
+                if let Some(t) = self.token.as_mut() {
+                    t.can_renew = false;
+                    t.renew_at = None;
+                }
+            }
+        }
+    }
+
+    fn map_error(
+        &self,
+        req: &VaultRequest,
+        resp: &HttpResponse,
+        decrypting: bool,
+        key: &str,
+    ) -> BackendError {
+        let msg = vault::errors(&resp.body);
+        let path = req
+            .path
+            .trim_start_matches("/v1/")
+            .split('?')
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        let lower = msg.to_ascii_lowercase();
+        match resp.status {
+            403 if lower.contains("permission denied") => {
+                let cap = if req.method == "GET" {
+                    "read"
+                } else {
+                    "update"
+                };
+                let ns = self
+                    .cfg
+                    .namespace
+                    .as_deref()
+                    .map(|n| format!(" in namespace {n:?}"))
+                    .unwrap_or_default();
+                BackendError::Failed(format!(
+                    "Vault denied {} {}: permission denied; the token's policy needs {cap:?} on path \"{path}\"{ns}",
+                    req.method, req.path
+                ))
+            }
+            503 | 429 | 500
+                if resp.status != 500 || lower.contains("sealed") || lower.contains("standby") =>
+            {
+                let ra = resp
+                    .header("retry-after")
+                    .and_then(|s| s.parse().ok())
+                    .map(Duration::from_secs)
+                    .unwrap_or(RETRY_AFTER);
+                let reason = if lower.contains("sealed") {
+                    "Vault is sealed".to_owned()
+                } else if lower.contains("standby") {
+                    "Vault node is a standby".to_owned()
+                } else {
+                    format!("Vault answered {}: {msg}", resp.status)
+                };
+                BackendError::Unavailable {
+                    reason,
+                    retry_after: ra,
+                }
+            }
+            404 => BackendError::UnknownKey(key.to_owned()),
+            400 if decrypting => BackendError::BadCiphertext(
+                "ciphertext does not authenticate under this key and context".into(),
+            ),
+            400 if lower.contains("not found") || lower.contains("no existing key") => {
+                BackendError::UnknownKey(key.to_owned())
+            }
+            400 => BackendError::BadRequest(format!(
+                "Vault refused {} {}: {msg}",
+                req.method, req.path
+            )),
+            s => BackendError::Failed(format!(
+                "Vault answered {s} to {} {}: {msg}",
+                req.method, req.path
+            )),
+        }
+    }
+
+    fn fail_ops(&mut self, ops: Vec<OpId>, e: BackendError) {
+        for op in ops {
+            self.replies.push_back((op, Err(e.clone())));
+        }
+    }
+
+    fn complete(&mut self, id: CallId, result: Result<HttpResponse, String>) {
+        let Some(call) = self.calls.remove(&id) else {
+            return;
+        };
+        self.queue.retain(|c| *c != id);
+        let resp = match result {
+            Ok(r) => r,
+            Err(why) => {
+                let e = if why == "timeout" {
+                    BackendError::Timeout
+                } else {
+                    BackendError::Unavailable {
+                        reason: why.clone(),
+                        retry_after: RETRY_AFTER,
+                    }
+                };
+                self.call_failed(call, e, &why);
+                return;
+            }
+        };
+        if call.target == Target::Vault {
+            let down = resp.status == 503
+                || vault::errors(&resp.body)
+                    .to_ascii_lowercase()
+                    .contains("sealed");
+            let was = self.healthy;
+            self.healthy = !down;
+            if down {
+                self.probe_at = Some(self.now.mono + RETRY_AFTER);
+                if was {
+                    self.log(
+                        "warn",
+                        format!("Vault is unavailable: {}", vault::errors(&resp.body)),
+                    );
+                }
+            } else if !was && self.token.is_some() {
+                self.log("info", "Vault answers again".into());
+            }
+        }
+        let ok = status_ok(resp.status);
+        match call.kind {
+            CallKind::Encrypt(items) => {
+                let key = items.first().map(|i| i.key.clone()).unwrap_or_default();
+                if !(ok
+                    || resp.status == 400
+                        && items.len() > 1
+                        && resp.body.windows(13).any(|w| w == b"batch_results"))
+                {
+                    let e = self.map_error(&call.req, &resp, false, &key);
+                    return self.fail_ops(items.iter().map(|i| i.op).collect(), e);
+                }
+                match vault::parse_encrypt(&resp.body, items.len()) {
+                    Err(why) => self.fail_ops(
+                        items.iter().map(|i| i.op).collect(),
+                        BackendError::Failed(why),
+                    ),
+                    Ok(results) => {
+                        for (item, r) in items.into_iter().zip(results) {
+                            let reply = match r {
+                                Ok((ct, v)) if v == item.version => {
+                                    let token = Envelope {
+                                        backend: BackendKind::Vault,
+                                        key_name: item.key.clone(),
+                                        key_version: v,
+                                        reference: ct.into_bytes(),
+                                    }
+                                    .encode();
+                                    Ok(match item.generated {
+                                        Some(pt) => Reply::Generated {
+                                            plaintext: pt,
+                                            token,
+                                            key_version: v,
+                                        },
+                                        None => Reply::Ciphertext {
+                                            token,
+                                            key_version: v,
+                                        },
+                                    })
+                                }
+                                Ok((_, v)) => Err(BackendError::Failed(format!(
+                                    "Vault encrypted with key version {v}, not the requested {}",
+                                    item.version
+                                ))),
+                                Err(e) => Err(BackendError::BadRequest(format!(
+                                    "Vault refused the item: {e}"
+                                ))),
+                            };
+                            self.replies.push_back((item.op, reply));
+                        }
+                    }
+                }
+            }
+            CallKind::Decrypt(items) => {
+                let key = items.first().map(|i| i.key.clone()).unwrap_or_default();
+                if !(ok
+                    || resp.status == 400
+                        && items.len() > 1
+                        && resp.body.windows(13).any(|w| w == b"batch_results"))
+                {
+                    let e = self.map_error(&call.req, &resp, true, &key);
+                    return self.fail_ops(items.iter().map(|i| i.op).collect(), e);
+                }
+                match vault::parse_decrypt(&resp.body, items.len()) {
+                    Err(why) => self.fail_ops(
+                        items.iter().map(|i| i.op).collect(),
+                        BackendError::Failed(why),
+                    ),
+                    Ok(results) => {
+                        for (item, r) in items.into_iter().zip(results) {
+                            match r {
+                                Ok(pt) if item.rewrap => {
+                                    let until = self.now.mono + self.cfg.request_timeout;
+                                    self.fresh.push_back((
+                                        until,
+                                        Work::Encrypt {
+                                            op: item.op,
+                                            key: item.key,
+                                            plaintext: pt,
+                                            context: item.context,
+                                            generated: false,
+                                        },
+                                    ));
+                                }
+                                Ok(pt) => self.replies.push_back((item.op, Ok(Reply::Plaintext(pt)))),
+                                Err(_) => self.replies.push_back((
+                                    item.op,
+                                    Err(BackendError::BadCiphertext(
+                                        "ciphertext does not authenticate under this key and context".into(),
+                                    )),
+                                )),
+                            }
+                        }
+                    }
+                }
+            }
+            CallKind::ReadKey { key, op, rotated } => {
+                if op.is_none() {
+                    self.reading.retain(|k| *k != key);
+                }
+                if ok {
+                    match vault::parse_key(&resp.body) {
+                        Ok(info) => {
+                            if !info.aead && op.is_none() {
+                                self.log("error", format!("Vault transit key {key:?} is not an AES-GCM/ChaCha20 key: associated data (context binding) needs one"));
+                            }
+                            self.versions.insert(key.clone(), info.latest);
+                            if let Some(op) = op {
+                                let reply = if rotated {
+                                    Reply::Rotated {
+                                        key_version: info.latest,
+                                    }
+                                } else {
+                                    Reply::Described {
+                                        backend: BackendKind::Vault,
+                                        latest_version: info.latest,
+                                        versions: info.versions,
+                                    }
+                                };
+                                self.replies.push_back((op, Ok(reply)));
+                            }
+                        }
+                        Err(why) => {
+                            self.fail_ops(op.into_iter().collect(), BackendError::Failed(why))
+                        }
+                    }
+                } else if resp.status == 404 && op.is_none() && self.cfg.auto_create {
+                    self.log("info", format!("creating Vault transit key {key:?} (keybroker.vault.key.auto-create=true)"));
+                    let req = vault::create_key(&self.cfg.mount, &key);
+                    self.push_call(req, CallKind::CreateKey { key }, Target::Vault, true);
+                } else {
+                    let e = self.map_error(&call.req, &resp, false, &key);
+                    if op.is_none() {
+                        self.log("error", format!("Vault transit key {key:?}: {e}"));
+                        // Work waiting for this key's version cannot proceed.
+                        let fresh = std::mem::take(&mut self.fresh);
+                        for (u, w) in fresh {
+                            match w {
+                                Work::Encrypt { op, key: k, .. } if k == key => {
+                                    self.replies.push_back((op, Err(e.clone())))
+                                }
+                                w => self.fresh.push_back((u, w)),
+                            }
+                        }
+                    }
+                    self.fail_ops(op.into_iter().collect(), e);
+                }
+            }
+            CallKind::CreateKey { key } => {
+                if ok {
+                    self.read_key(key, None, false);
+                } else {
+                    let e = self.map_error(&call.req, &resp, false, &key);
+                    self.log(
+                        "error",
+                        format!("cannot create Vault transit key {key:?}: {e}"),
+                    );
+                }
+            }
+            CallKind::Rotate { key, op } => {
+                if ok {
+                    self.read_key(key, Some(op), true);
+                } else {
+                    let e = self.map_error(&call.req, &resp, false, &key);
+                    self.fail_ops(vec![op], e);
+                }
+            }
+            CallKind::Lookup => {
+                self.auth_busy = false;
+                if ok {
+                    match vault::parse_lookup(&resp.body) {
+                        Ok((ttl, renewable)) => {
+                            let tok = self.token.as_ref().map(|t| t.token.clone());
+                            if let Some(tok) = tok {
+                                let first = self.token.as_ref().is_some_and(|t| !t.verified);
+                                self.set_token(tok, ttl, renewable);
+                                if first {
+                                    self.log(
+                                        "info",
+                                        format!(
+                                            "Vault token accepted: ttl {}, renewable {renewable}",
+                                            if ttl == 0 {
+                                                "none".to_string()
+                                            } else {
+                                                format!("{ttl}s")
+                                            }
+                                        ),
+                                    );
+                                }
+                                if ttl > 0 && !renewable && first {
+                                    self.no_longer_renewable("it is not renewable");
+                                }
+                            }
+                        }
+                        Err(why) => self.log("error", format!("Vault token lookup: {why}")),
+                    }
+                } else if resp.status == 403 {
+                    self.log("error", "VAULT TOKEN REJECTED: auth/token/lookup-self answered permission denied (token invalid, expired or revoked); readiness fails".into());
+                    self.token = None;
+                } else {
+                    self.auth_retry_at = Some(self.now.mono + RETRY_AFTER);
+                }
+            }
+            CallKind::Renew => {
+                self.auth_busy = false;
+                if ok {
+                    match vault::parse_auth(&resp.body) {
+                        Ok(g) => {
+                            let prev = self.token.as_ref().and_then(|t| t.expires);
+                            self.set_token(g.token, g.lease_secs, g.renewable);
+                            let new = self.token.as_ref().and_then(|t| t.expires);
+                            if g.lease_secs > 0
+                                && (g.lease_secs <= self.cfg.renew_before.as_secs() || new <= prev)
+                            {
+                                self.no_longer_renewable("its max TTL is reached");
+                            }
+                        }
+                        Err(why) => self.no_longer_renewable(&why),
+                    }
+                } else if resp.status == 503 || resp.status == 429 {
+                    if let Some(t) = self.token.as_mut() {
+                        t.renew_at = Some(self.now.mono + RETRY_AFTER);
+                    }
+                } else {
+                    let why = vault::errors(&resp.body);
+                    self.no_longer_renewable(&why);
+                }
+            }
+            CallKind::ImdsToken => {
+                if ok {
+                    match vault::parse_imds_token(&resp.body) {
+                        Ok((jwt, _)) => {
+                            self.push_call(
+                                vault::imds_instance(),
+                                CallKind::ImdsInstance { jwt },
+                                Target::Imds,
+                                true,
+                            );
+                        }
+                        Err(why) => self.auth_failed(&why),
+                    }
+                } else {
+                    let why = format!("IMDS token request answered {}", resp.status);
+                    self.auth_failed(&why);
+                }
+            }
+            CallKind::ImdsInstance { jwt } => {
+                let meta = if ok {
+                    vault::parse_imds_instance(&resp.body)
+                } else {
+                    Err(format!("IMDS instance request answered {}", resp.status))
+                };
+                match (meta, &self.cfg.auth) {
+                    (Ok(meta), VaultAuthConfig::Azure(a)) => {
+                        let req = vault::azure_login(&a.path, &a.role, jwt.expose(), &meta);
+                        self.push_call(req, CallKind::Login, Target::Vault, true);
+                    }
+                    (Err(why), _) => self.auth_failed(&why),
+                    _ => {}
+                }
+            }
+            CallKind::Login => {
+                self.auth_busy = false;
+                let grant = if ok {
+                    vault::parse_auth(&resp.body)
+                } else {
+                    Err(format!("{} {}", resp.status, vault::errors(&resp.body)))
+                };
+                match grant {
+                    Ok(g) => {
+                        let lease = g.lease_secs;
+                        self.set_token(g.token, lease, g.renewable);
+                        self.log(
+                            "info",
+                            format!(
+                                "logged in to Vault with Azure managed identity: lease {lease}s"
+                            ),
+                        );
+                    }
+                    Err(why) => {
+                        self.auth_busy = true;
+                        self.auth_failed(&format!("Vault login refused: {why}"));
+                    }
+                }
+            }
+        }
+    }
+
+    fn auth_failed(&mut self, why: &str) {
+        self.auth_busy = false;
+        self.log(
+            "error",
+            format!(
+                "Azure login to Vault failed: {why}; retrying in {}s",
+                RETRY_AFTER.as_secs()
+            ),
+        );
+        self.auth_retry_at = Some(self.now.mono + RETRY_AFTER);
+        if !self.token_valid() {
+            self.token = None;
+        }
+    }
+
+    fn call_failed(&mut self, call: Call, e: BackendError, why: &str) {
+        match call.kind {
+            CallKind::Lookup | CallKind::Renew => {
+                self.auth_busy = false;
+                if matches!(call.kind, CallKind::Renew) {
+                    if let Some(t) = self.token.as_mut() {
+                        t.renew_at = Some(self.now.mono + RETRY_AFTER);
+                    }
+                } else {
+                    self.auth_retry_at = Some(self.now.mono + RETRY_AFTER);
+                }
+            }
+            CallKind::ImdsToken | CallKind::ImdsInstance { .. } | CallKind::Login => {
+                self.auth_failed(why)
+            }
+            CallKind::ReadKey { key, op: None, .. } => {
+                self.reading.retain(|k| *k != key);
+                let fresh = std::mem::take(&mut self.fresh);
+                for (u, w) in fresh {
+                    match w {
+                        Work::Encrypt { op, key: k, .. } if k == key => {
+                            self.replies.push_back((op, Err(e.clone())))
+                        }
+                        w => self.fresh.push_back((u, w)),
+                    }
+                }
+            }
+            CallKind::CreateKey { .. } => {}
+            kind => self.fail_ops(kind.ops(), e),
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! VaultBackend behaviour with scripted Vault answers: error mapping, timeouts, keep-alive
+//! reuse, batching, and waiting for a token.
+use keybroker_core::backend::vault::{VaultAuthConfig, VaultBackend, VaultConfig};
+use keybroker_core::backend::{BackendError, BackendOutput, LinkSecurity, NetEvent, Op, Reply};
+use keybroker_core::config::load::split_url;
+use keybroker_core::drbg::Drbg;
+use keybroker_core::envelope::{BackendKind, Envelope};
+use keybroker_core::{Instant, Now, Secret};
+use std::time::Duration;
+
+fn at(s: f64) -> Now {
+    Now {
+        mono: Instant::from_epoch(Duration::from_secs_f64(s)),
+        unix_secs: 1_700_000_000,
+    }
+}
+
+fn resp(status: u16, body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {status} X\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+struct T {
+    b: VaultBackend,
+    rng: Drbg,
+    sent: Vec<(u64, String)>,
+    connects: u32,
+}
+
+impl T {
+    fn new() -> T {
+        let mut b = VaultBackend::new(VaultConfig {
+            host: "vault.test".into(),
+            port: 8200,
+            security: LinkSecurity::VaultTls,
+            namespace: Some("eng".into()),
+            mount: "transit".into(),
+            keys: vec!["kms".into()],
+            auto_create: false,
+            renew_before: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            max_links: 4,
+            auth: VaultAuthConfig::Token(Secret::new("s.SECRET-TOKEN".into())),
+        });
+        let mut rng = Drbg::new();
+        rng.reseed(&[1; 32]);
+        b.start(at(0.0));
+        T {
+            b,
+            rng,
+            sent: vec![],
+            connects: 0,
+        }
+    }
+    /// Carries outputs: connects succeed at once; sent requests are recorded.
+    fn pump(&mut self, now: f64) {
+        while let Some(o) = self.b.poll_output() {
+            match o {
+                BackendOutput::Connect { link, .. } => {
+                    self.connects += 1;
+                    self.b.handle_net(at(now), NetEvent::Connected { link });
+                }
+                BackendOutput::Send { link, bytes } => {
+                    let s = String::from_utf8(bytes).unwrap();
+                    assert!(s.contains("x-vault-namespace: eng\r\n"));
+                    self.sent.push((link, s));
+                }
+                _ => {}
+            }
+        }
+    }
+    /// Answers the oldest unanswered request whose first line contains `path`.
+    fn answer(&mut self, now: f64, path: &str, status: u16, body: &str) {
+        let i = self
+            .sent
+            .iter()
+            .position(|(_, s)| s.lines().next().unwrap().contains(path))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no request for {path}: {:?}",
+                    self.sent
+                        .iter()
+                        .map(|s| s.1.lines().next().unwrap().to_owned())
+                        .collect::<Vec<_>>()
+                )
+            });
+        let (link, _) = self.sent.remove(i);
+        self.b.handle_net(
+            at(now),
+            NetEvent::Received {
+                link,
+                bytes: resp(status, body),
+            },
+        );
+        self.pump(now);
+    }
+    fn ready(&mut self) {
+        self.pump(0.0);
+        self.answer(
+            0.1,
+            "lookup-self",
+            200,
+            r#"{"data":{"ttl":0,"renewable":false}}"#,
+        );
+        self.answer(0.1, "/keys/kms", 200, r#"{"data":{"latest_version":3,"min_decryption_version":1,"keys":{"1":1,"2":2,"3":3},"type":"aes256-gcm96"}}"#);
+        assert!(self.b.is_ready());
+    }
+    fn encrypt(&mut self, now: f64, id: u64) {
+        self.b.submit(
+            at(now),
+            id,
+            Op::Encrypt {
+                key: "kms".into(),
+                plaintext: Secret::new(b"pt".to_vec()),
+                context: b"ctx".to_vec(),
+            },
+            &mut self.rng,
+        );
+        self.pump(now);
+    }
+    fn reply(&mut self) -> (u64, Result<Reply, BackendError>) {
+        self.b.poll_reply().expect("a reply")
+    }
+}
+
+#[test]
+fn work_waits_for_the_token_lookup_then_goes() {
+    let mut t = T::new();
+    t.pump(0.0);
+    t.encrypt(0.0, 1);
+    assert_eq!(
+        t.sent.len(),
+        1,
+        "only lookup-self is out before the token is confirmed"
+    );
+    t.answer(
+        0.1,
+        "lookup-self",
+        200,
+        r#"{"data":{"ttl":0,"renewable":false}}"#,
+    );
+    t.answer(
+        0.1,
+        "/keys/kms",
+        200,
+        r#"{"data":{"latest_version":3,"keys":{"3":3},"type":"aes256-gcm96"}}"#,
+    );
+    let req = &t.sent[0].1;
+    assert!(req.starts_with("POST /v1/transit/encrypt/kms "));
+    assert!(req.contains("\"key_version\":3"));
+    let aad = Envelope::aad(BackendKind::Vault, "kms", 3, b"ctx");
+    use base64::Engine;
+    assert!(req.contains(&base64::engine::general_purpose::STANDARD.encode(aad)));
+    t.answer(
+        0.2,
+        "encrypt",
+        200,
+        r#"{"data":{"ciphertext":"vault:v3:QUJD","key_version":3}}"#,
+    );
+    let (id, r) = t.reply();
+    let Ok(Reply::Ciphertext {
+        token,
+        key_version: 3,
+    }) = r
+    else {
+        panic!("{r:?}")
+    };
+    assert_eq!(id, 1);
+    let env = Envelope::decode(&token).unwrap();
+    assert_eq!(env.reference, b"vault:v3:QUJD");
+    assert!(!format!("{:?}", t.b).contains("SECRET"));
+}
+
+#[test]
+fn items_of_one_step_go_as_one_batch_and_links_are_reused() {
+    let mut t = T::new();
+    t.ready();
+    for i in 0..5 {
+        t.b.submit(
+            at(1.0),
+            i,
+            Op::Encrypt {
+                key: "kms".into(),
+                plaintext: Secret::new(vec![i as u8]),
+                context: vec![],
+            },
+            &mut t.rng,
+        );
+    }
+    t.pump(1.0);
+    assert_eq!(t.sent.len(), 1);
+    assert!(t.sent[0].1.contains("\"batch_input\""));
+    assert!(t.sent[0]
+        .1
+        .contains("\"partial_failure_response_code\":200"));
+    let items: Vec<String> = (0..5)
+        .map(|_| r#"{"ciphertext":"vault:v3:QUJD","key_version":3}"#.into())
+        .collect();
+    t.answer(
+        1.1,
+        "encrypt",
+        200,
+        &format!(r#"{{"data":{{"batch_results":[{}]}}}}"#, items.join(",")),
+    );
+    for _ in 0..5 {
+        assert!(t.reply().1.is_ok());
+    }
+    let before = t.connects;
+    for i in 10..13 {
+        t.encrypt(2.0 + i as f64, i);
+        t.answer(
+            2.1 + i as f64,
+            "encrypt",
+            200,
+            r#"{"data":{"ciphertext":"vault:v3:QUJD","key_version":3}}"#,
+        );
+    }
+    assert_eq!(
+        t.connects, before,
+        "sequential requests reuse a keep-alive link"
+    );
+}
+
+#[test]
+fn permission_denied_names_the_policy_path_and_sealed_is_503() {
+    let mut t = T::new();
+    t.ready();
+    let env = Envelope {
+        backend: BackendKind::Vault,
+        key_name: "kms".into(),
+        key_version: 3,
+        reference: b"vault:v3:QUJD".to_vec(),
+    };
+    t.b.submit(
+        at(1.0),
+        7,
+        Op::Decrypt {
+            key: "kms".into(),
+            envelope: env.clone(),
+            context: vec![],
+        },
+        &mut t.rng,
+    );
+    t.pump(1.0);
+    t.answer(
+        1.1,
+        "decrypt",
+        403,
+        r#"{"errors":["1 error occurred:\n\t* permission denied\n\n"]}"#,
+    );
+    let (_, r) = t.reply();
+    let Err(BackendError::Failed(m)) = r else {
+        panic!("{r:?}")
+    };
+    assert!(
+        m.contains("\"update\" on path \"transit/decrypt/kms\" in namespace \"eng\""),
+        "{m}"
+    );
+    t.encrypt(2.0, 8);
+    let mut sealed = resp(503, r#"{"errors":["Vault is sealed"]}"#);
+    sealed.splice(16..16, b"Retry-After: 9\r\n".iter().copied());
+    let link = t.sent.remove(0).0;
+    t.b.handle_net(
+        at(2.1),
+        NetEvent::Received {
+            link,
+            bytes: sealed,
+        },
+    );
+    let (_, r) = t.reply();
+    assert_eq!(
+        r.unwrap_err(),
+        BackendError::Unavailable {
+            reason: "Vault is sealed".into(),
+            retry_after: Duration::from_secs(9)
+        }
+    );
+    assert!(!t.b.is_ready());
+    // a wrong context / tampered ciphertext is a 400, and a version mismatch never reaches Vault
+    t.b.submit(
+        at(3.0),
+        9,
+        Op::Decrypt {
+            key: "kms".into(),
+            envelope: env.clone(),
+            context: vec![],
+        },
+        &mut t.rng,
+    );
+    t.pump(3.0);
+    t.answer(
+        3.1,
+        "decrypt",
+        400,
+        r#"{"errors":["cipher: message authentication failed"]}"#,
+    );
+    assert!(matches!(t.reply().1, Err(BackendError::BadCiphertext(_))));
+    let forged = Envelope {
+        key_version: 2,
+        ..env
+    };
+    t.b.submit(
+        at(4.0),
+        10,
+        Op::Decrypt {
+            key: "kms".into(),
+            envelope: forged,
+            context: vec![],
+        },
+        &mut t.rng,
+    );
+    t.pump(4.0);
+    assert!(matches!(t.reply().1, Err(BackendError::BadCiphertext(_))));
+}
+
+#[test]
+fn no_answer_in_time_is_a_timeout() {
+    let mut t = T::new();
+    t.ready();
+    t.encrypt(1.0, 1);
+    assert!(t.b.poll_timeout().unwrap() <= at(11.0).mono);
+    t.b.handle_timeout(at(11.0));
+    t.pump(11.0);
+    let (id, r) = t.reply();
+    assert_eq!((id, r.unwrap_err()), (1, BackendError::Timeout));
+}
+
+#[test]
+fn urls_split() {
+    assert_eq!(
+        split_url("https://vault.example.com", None).unwrap(),
+        (true, "vault.example.com".into(), 443)
+    );
+    assert_eq!(
+        split_url("http://127.0.0.1:8200/", Some(9)).unwrap(),
+        (false, "127.0.0.1".into(), 9)
+    );
+    assert_eq!(
+        split_url("https://[::1]:8200", None).unwrap(),
+        (true, "::1".into(), 8200)
+    );
+    assert!(split_url("vault:8200", None).is_err());
+}
