@@ -505,6 +505,26 @@ mod tests {
     }
 
     proptest! {
+        /// Flipping any single bit of a kb1 token is refused (400), never other plaintext.
+        #[test]
+        fn any_bit_flip_of_a_token_is_refused(pt in proptest::collection::vec(any::<u8>(), 0..64), ctx in proptest::collection::vec(any::<u8>(), 0..8), pos in any::<proptest::sample::Index>(), bit in 0u8..8) {
+            let (mut b, mut r) = backend();
+            let Reply::Ciphertext { token, .. } = run(&mut b, Op::Encrypt { key: "k".into(), plaintext: Secret::new(pt), context: ctx.clone() }, &mut r).unwrap() else { panic!() };
+            let mut bytes = token.into_bytes();
+            let i = pos.index(bytes.len());
+            bytes[i] ^= 1 << bit;
+            // Not UTF-8: the JSON layer refuses it (400) before it is a token at all.
+            let Ok(flipped) = String::from_utf8(bytes) else { return Ok(()) };
+            let api_error = match Envelope::decode(&flipped) {
+                Err(_) => crate::api::ApiError::bad("bad_ciphertext", "malformed"),
+                Ok(env) => match run(&mut b, Op::Decrypt { key: "k".into(), envelope: env, context: ctx }, &mut r) {
+                    Ok(_) => panic!("a flipped token decrypted: byte {i} bit {bit}"),
+                    Err(e) => crate::api::ApiError::from(e),
+                },
+            };
+            prop_assert_eq!(api_error.status, 400);
+        }
+
         #[test]
         fn decrypt_encrypt_identity_and_context_binding(pt in proptest::collection::vec(any::<u8>(), 0..200), ctx in proptest::collection::vec(any::<u8>(), 0..20)) {
             let (mut b, mut r) = backend();
