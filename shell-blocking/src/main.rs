@@ -1,4 +1,5 @@
 //! keybroker-lite: the same broker, config and API as `keybroker`, on std threads.
+use keybroker::commands;
 use keybroker::node::{self, log};
 use keybroker_blocking::serve::Server;
 use std::time::Duration;
@@ -6,7 +7,9 @@ use std::time::Duration;
 /// Usage text for `--help` and usage errors.
 const USAGE: &str = "usage:
   keybroker-lite serve --config PATH/kms.properties
-  (check-config, keystore list, ttlv, demo: use `keybroker`)";
+  keybroker-lite check-config --config PATH/kms.properties [--probe]
+  keybroker-lite keystore list --config PATH/kms.properties
+  (ttlv, demo: use `keybroker`)";
 
 fn serve(config: &str) -> i32 {
     let server = match Server::bind(config) {
@@ -41,6 +44,16 @@ fn run(args: &[String]) -> i32 {
             0
         }
         [s, c, path] if s == "serve" && c == "--config" => serve(path),
+        // The operator's config checks, shared with `keybroker` (runtime-free).
+        [s, c, path] if s == "check-config" && c == "--config" => {
+            commands::check_config(path, false)
+        }
+        [s, c, path, p] if s == "check-config" && c == "--config" && p == "--probe" => {
+            commands::check_config(path, true)
+        }
+        [k, l, c, path] if k == "keystore" && l == "list" && c == "--config" => {
+            commands::keystore_list(path)
+        }
         [s, ..] if s == "serve" => {
             eprintln!("keybroker-lite: serve needs --config PATH\n{USAGE}");
             2

@@ -372,15 +372,20 @@ fn serve_conn<S: Read + Write>(
     shared.drive(Input::Accepted { conn: id, listener });
     let mut buf = vec![0u8; 16 * 1024];
     let gone = loop {
+        // Ask the broker first, then drain: outputs are queued under the broker lock, so an
+        // answer that completed before this look is in the channel by now, and one that
+        // completes after it finds `busy` set (the read below polls). Draining first would
+        // let a backend reply slip in between and leave the thread blocked in `read` with
+        // the answer queued (the client waits forever).
+        let (wants, busy) = {
+            let b = shared.broker.lock().expect("broker");
+            (b.wants_read(id), b.in_flight(id) > 0)
+        };
         match drain(stream, &rx) {
             Flow::Go => {}
             Flow::Done => break false,
             Flow::Broken => break true,
         }
-        let (wants, busy) = {
-            let b = shared.broker.lock().expect("broker");
-            (b.wants_read(id), b.in_flight(id) > 0)
-        };
         if !wants {
             // Held back (pipeline full, closing): wait for the broker to answer.
             match rx.recv_timeout(Duration::from_millis(250)) {

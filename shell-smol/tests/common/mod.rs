@@ -149,14 +149,6 @@ pub struct Node {
 }
 
 impl Node {
-    pub fn start(site: &Site) -> Node {
-        // option_env!: shell-blocking's tests include this module and start keybroker-lite.
-        match option_env!("CARGO_BIN_EXE_keybroker") {
-            Some(bin) => Self::start_with(bin, &site.properties()),
-            None => panic!("Node::start is for shell-smol's tests; use start_bin"),
-        }
-    }
-
     /// Starts `bin serve --config` with the site's properties.
     pub fn start_bin(bin: &str, site: &Site) -> Node {
         Self::start_with(bin, &site.properties())

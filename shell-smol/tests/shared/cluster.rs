@@ -1,0 +1,272 @@
+// Several nodes behind HAProxy with a Redis-backed decrypt cache (issue 7): node loss under
+// load, cross-node cache hits, a Redis outage, and no plaintext ever stored in Redis.
+//
+// One suite, two shells: `include!`d by shell-smol/tests/cluster.rs (BIN = keybroker) and
+// shell-blocking/tests/cluster.rs (BIN = keybroker-lite), each declaring `mod common` and `BIN`.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use common::peers::{self, Peer};
+use common::{Node, Site};
+use keybroker::client::Conn;
+use serde_json::json;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const REDIS_PW: &str = "redis-test-pw";
+
+struct Cluster {
+    site: Site,
+    redis: Peer,
+    nodes: Vec<Option<Node>>,
+    ports: Vec<(u16, u16)>,
+}
+
+impl Cluster {
+    fn start(n: usize) -> Cluster {
+        let redis = peers::redis(REDIS_PW);
+        let site = Site::new(&format!(
+            "kms.cache.type=distributed\nkeybroker.cache.redis.url=redis://:{REDIS_PW}@127.0.0.1:{}/0\nkeybroker.cache.ttl=60\n",
+            redis.port
+        ));
+        let ports: Vec<(u16, u16)> = (0..n)
+            .map(|_| (peers::free_port(), peers::free_port()))
+            .collect();
+        let mut c = Cluster {
+            site,
+            redis,
+            nodes: Vec::new(),
+            ports,
+        };
+        for i in 0..n {
+            // One after the other: the first creates the shared soft-key file.
+            let node = c.start_node(i);
+            c.nodes.push(Some(node));
+        }
+        c
+    }
+
+    /// Each node has its own kms.properties naming its ports; keystore and soft keys shared.
+    fn start_node(&self, i: usize) -> Node {
+        let base = std::fs::read_to_string(self.site.properties()).unwrap();
+        let (client, admin) = self.ports[i];
+        let props = base
+            .replace(
+                "keybroker.listen=127.0.0.1:0",
+                &format!("keybroker.listen=127.0.0.1:{client}"),
+            )
+            .replace(
+                "keybroker.admin.listen=127.0.0.1:0",
+                &format!("keybroker.admin.listen=127.0.0.1:{admin}"),
+            );
+        let path = self.site.dir.join(format!("node{i}.properties"));
+        std::fs::write(&path, props).unwrap();
+        Node::start_with(BIN, &path)
+    }
+
+    fn metric(&self, i: usize, name: &str) -> u64 {
+        let (_, m) = self.nodes[i].as_ref().unwrap().admin_get("/metrics");
+        m.lines()
+            .find_map(|l| {
+                l.strip_prefix(name)
+                    .map(|v| v.trim().parse::<u64>().unwrap())
+            })
+            .unwrap_or(0)
+    }
+}
+
+fn decrypt(c: &mut Conn, ct: &str) -> std::io::Result<u16> {
+    c.request(
+        "POST",
+        "/v1/keys/default/decrypt",
+        Some(&json!({"ciphertext": ct})),
+    )
+    .map(|a| a.status)
+}
+
+#[test]
+fn cache_hits_cross_nodes_and_redis_never_sees_plaintext() {
+    let cl = Cluster::start(2);
+    let plain = b"data key bytes 0123456789abcdef";
+    let mut n0 = cl.nodes[0].as_ref().unwrap().connect(&cl.site, "backend");
+    let ct = n0
+        .request(
+            "POST",
+            "/v1/keys/default/encrypt",
+            Some(&json!({"plaintext": B64.encode(plain)})),
+        )
+        .unwrap()
+        .json()["ciphertext"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(decrypt(&mut n0, &ct).unwrap(), 200);
+    // Wait for node 0's SET to land, then node 1 answers from Redis.
+    let end = Instant::now() + Duration::from_secs(5);
+    while peers::redis_cmd(cl.redis.port, REDIS_PW, &["DBSIZE"])
+        .windows(3)
+        .any(|w| w == b":0\r")
+        && Instant::now() < end
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut n1 = cl.nodes[1].as_ref().unwrap().connect(&cl.site, "device");
+    let a = n1
+        .request(
+            "POST",
+            "/v1/keys/default/decrypt",
+            Some(&json!({"ciphertext": ct})),
+        )
+        .unwrap();
+    assert_eq!(a.json()["plaintext"], B64.encode(plain));
+    assert_eq!(
+        cl.metric(1, "keybroker_cache_total{result=\"hit\"}"),
+        1,
+        "a value decrypted on node 0 is a hit on node 1"
+    );
+    assert_eq!(cl.metric(0, "keybroker_cache_total{result=\"miss\"}"), 1);
+
+    // A wrong context is never answered from the cache.
+    let a = n1
+        .request(
+            "POST",
+            "/v1/keys/default/decrypt",
+            Some(&json!({"ciphertext": ct, "context": B64.encode(b"x")})),
+        )
+        .unwrap();
+    assert_eq!(a.status, 400);
+
+    // Every value in Redis: no plaintext, raw or base64.
+    let keys = peers::redis_cmd(cl.redis.port, REDIS_PW, &["KEYS", "*"]);
+    let keys = String::from_utf8_lossy(&keys);
+    let names: Vec<&str> = keys.lines().filter(|l| l.starts_with("kb:d:")).collect();
+    assert!(!names.is_empty(), "{keys}");
+    for k in names {
+        let v = peers::redis_cmd(cl.redis.port, REDIS_PW, &["GET", k]);
+        assert!(
+            !v.windows(plain.len()).any(|w| w == plain),
+            "plaintext in Redis under {k}"
+        );
+        let b = B64.encode(plain);
+        assert!(
+            !v.windows(b.len()).any(|w| w == b.as_bytes()),
+            "base64 plaintext in Redis under {k}"
+        );
+    }
+}
+
+#[test]
+fn node_loss_and_redis_loss_under_load_lose_nothing() {
+    let mut cl = Cluster::start(3);
+    let dir = cl.site.dir.clone();
+    let proxy = peers::haproxy(&dir, &cl.ports);
+    std::thread::sleep(Duration::from_millis(500)); // first health checks
+    let addr = format!("127.0.0.1:{}", proxy.port);
+    let cfg = cl.site.tls(Some("backend"));
+    let mut c = Conn::connect(&addr, "localhost", cfg.clone()).unwrap();
+    let tokens: Vec<String> = (0..20)
+        .map(|i| {
+            c.request(
+                "POST",
+                "/v1/keys/default/encrypt",
+                Some(&json!({"plaintext": B64.encode(format!("k{i}"))})),
+            )
+            .unwrap()
+            .json()["ciphertext"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let tokens = Arc::new(tokens);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, first_errors, lost) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let (tokens, stop, ok, first_errors, lost, cfg, addr) = (
+                tokens.clone(),
+                stop.clone(),
+                ok.clone(),
+                first_errors.clone(),
+                lost.clone(),
+                cfg.clone(),
+                addr.clone(),
+            );
+            std::thread::spawn(move || {
+                let mut conn: Option<Conn> = None;
+                let mut i = w;
+                while !stop.load(Ordering::Relaxed) {
+                    let ct = &tokens[i % tokens.len()];
+                    i += 1;
+                    // One retry on a connection error, as a client behind a load balancer does.
+                    let mut done = false;
+                    for attempt in 0..2 {
+                        if conn.is_none() {
+                            conn = Conn::connect(&addr, "localhost", cfg.clone()).ok();
+                        }
+                        match conn.as_mut().map(|c| decrypt(c, ct)) {
+                            Some(Ok(200)) => {
+                                done = true;
+                                break;
+                            }
+                            Some(Ok(s)) => panic!("status {s}"),
+                            _ => {
+                                conn = None;
+                                if attempt == 0 {
+                                    first_errors.fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
+                        }
+                    }
+                    if done {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        lost.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    let before_kill = ok.load(Ordering::Relaxed);
+    cl.nodes[0] = None; // SIGKILL node 0
+    std::thread::sleep(Duration::from_secs(2));
+    let node = cl.start_node(0);
+    cl.nodes[0] = Some(node);
+    std::thread::sleep(Duration::from_secs(1));
+    let errors_node = first_errors.load(Ordering::Relaxed);
+    cl.redis.kill();
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    let (ok, first_errors, lost) = (
+        ok.load(Ordering::Relaxed),
+        first_errors.load(Ordering::Relaxed),
+        lost.load(Ordering::Relaxed),
+    );
+    println!(
+        "cluster: {ok} decrypts ok ({before_kill} before the kill); connection errors before retry: {errors_node} at the node kill, {} during the Redis outage; lost after one retry: {lost}",
+        first_errors - errors_node
+    );
+    assert_eq!(lost, 0, "no request lost");
+    assert!(
+        errors_node <= 4,
+        "only requests in flight on the killed node fail once ({errors_node})"
+    );
+    assert_eq!(
+        first_errors, errors_node,
+        "a Redis outage causes no error at all"
+    );
+    assert!(ok > before_kill + 100, "load kept flowing: {ok}");
+    let hits: u64 = (0..3)
+        .map(|i| cl.metric(i, "keybroker_cache_total{result=\"hit\"}"))
+        .sum();
+    assert!(hits > 0, "the cache was used");
+}

@@ -1,0 +1,458 @@
+// The `kmip1` backend against real PyKMIP 0.11 servers: the whole HTTP API, rotation,
+// tampering, an HSM killed under load, and a black-holed first endpoint.
+//
+// One suite, two shells: `include!`d by shell-smol/tests/kmip.rs (BIN = keybroker) and
+// shell-blocking/tests/kmip.rs (BIN = keybroker-lite), each declaring `mod common` and `BIN`.
+
+use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD};
+use base64::Engine;
+use common::pykmip::{BlackHole, PyKmip};
+use common::{Node, Site};
+use keybroker::client::Conn;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn b64(s: &[u8]) -> String {
+    B64.encode(s)
+}
+
+fn site(urls: &[String], extra: &str) -> Site {
+    Site::with_kms_client(&format!(
+        "kms.hsm.protocol=kmip1\nkms.hsm.server.url={}\n{extra}",
+        urls.join(", ")
+    ))
+}
+
+/// Appends the HSM endpoints (the last kms.hsm.server.url wins) and more lines.
+fn add_urls(site: &Site, urls: &[String], extra: &str) {
+    let props = std::fs::read_to_string(site.properties()).unwrap();
+    std::fs::write(
+        site.properties(),
+        props + &format!("kms.hsm.server.url={}\n{extra}", urls.join(", ")),
+    )
+    .unwrap();
+}
+
+fn ready(node: &Node) {
+    assert!(
+        node.wait_log("kmip: ready", Duration::from_secs(30)),
+        "not ready: {:?}",
+        node.log.lock().unwrap()
+    );
+    assert_eq!(node.admin_get("/readyz").0, 200);
+}
+
+fn post(c: &mut Conn, path: &str, body: Value) -> (u16, Value) {
+    let a = c.request("POST", path, Some(&body)).unwrap();
+    (a.status, a.json())
+}
+
+#[test]
+fn whole_api_against_pykmip() {
+    let site = site(&[], "keybroker.hsm.key.auto-create=true\n");
+    let hsm = PyKmip::start(&site, "a", &site.dir.join("pykmip.db"));
+    add_urls(&site, &[hsm.url()], "");
+    let node = Node::start_bin(BIN, &site);
+    ready(&node);
+    assert!(node.wait_log("negotiated KMIP 1.4 (AES-GCM)", Duration::from_secs(1)));
+    let mut c = node.connect(&site, "backend");
+    let ctx = b64(b"tenant=7");
+
+    let (s, g) = post(
+        &mut c,
+        "/v1/keys/default/generate",
+        json!({"bytes": 32, "context": ctx}),
+    );
+    assert_eq!(s, 200, "{g}");
+    assert_eq!(g["key_version"], 1);
+    assert_eq!(
+        B64.decode(g["plaintext"].as_str().unwrap()).unwrap().len(),
+        32
+    );
+    let (s, d) = post(
+        &mut c,
+        "/v1/keys/default/decrypt",
+        json!({"ciphertext": g["ciphertext"], "context": ctx}),
+    );
+    assert_eq!((s, &d["plaintext"]), (200, &g["plaintext"]));
+
+    let (s, e) = post(
+        &mut c,
+        "/v1/keys/default/encrypt",
+        json!({"plaintext": b64(b"hello kmip"), "context": ctx}),
+    );
+    assert_eq!(s, 200, "{e}");
+    let ct1 = e["ciphertext"].as_str().unwrap().to_owned();
+    let (s, d) = post(
+        &mut c,
+        "/v1/keys/default/decrypt",
+        json!({"ciphertext": ct1, "context": ctx}),
+    );
+    assert_eq!(
+        (s, d["plaintext"].as_str()),
+        (200, Some(b64(b"hello kmip").as_str()))
+    );
+
+    // Wrong context, and every byte of the token flipped in turn: 400, never other bytes.
+    let (s, d) = post(
+        &mut c,
+        "/v1/keys/default/decrypt",
+        json!({"ciphertext": ct1, "context": b64(b"tenant=8")}),
+    );
+    assert_eq!(s, 400, "{d}");
+    assert_eq!(d["error"]["code"], "bad_ciphertext");
+    let raw = URL_SAFE_NO_PAD.decode(&ct1[4..]).unwrap();
+    for i in (0..raw.len()).step_by(3) {
+        let mut t = raw.clone();
+        t[i] ^= 0x01;
+        let tok = format!("kb1:{}", URL_SAFE_NO_PAD.encode(&t));
+        let (s, d) = post(
+            &mut c,
+            "/v1/keys/default/decrypt",
+            json!({"ciphertext": tok, "context": ctx}),
+        );
+        assert!(s == 400 || s == 404, "byte {i}: {s} {d}");
+        assert!(d.get("plaintext").is_none());
+    }
+
+    // Rotate: version 2; old ciphertexts still decrypt; rewrap moves them to v2.
+    let (s, r) = post(&mut c, "/v1/keys/default/rotate", json!({}));
+    assert_eq!((s, &r["key_version"]), (200, &json!(2)), "{r}");
+    let (s, d) = post(
+        &mut c,
+        "/v1/keys/default/decrypt",
+        json!({"ciphertext": ct1, "context": ctx}),
+    );
+    assert_eq!(s, 200, "{d}");
+    let (s, w) = post(
+        &mut c,
+        "/v1/keys/default/rewrap",
+        json!({"ciphertext": ct1, "context": ctx}),
+    );
+    assert_eq!((s, &w["key_version"]), (200, &json!(2)), "{w}");
+    let (s, d) = post(
+        &mut c,
+        "/v1/keys/default/decrypt",
+        json!({"ciphertext": w["ciphertext"], "context": ctx}),
+    );
+    assert_eq!(
+        (s, d["plaintext"].as_str()),
+        (200, Some(b64(b"hello kmip").as_str()))
+    );
+    let (s, e2) = post(
+        &mut c,
+        "/v1/keys/default/encrypt",
+        json!({"plaintext": b64(b"x")}),
+    );
+    assert_eq!((s, &e2["key_version"]), (200, &json!(2)));
+
+    let a = c.request("GET", "/v1/keys/default", None).unwrap();
+    assert_eq!(a.status, 200);
+    let desc = a.json();
+    assert_eq!(desc["backend"], "kmip");
+    assert_eq!(desc["latest_version"], 2);
+    assert_eq!(desc["versions"], json!([1, 2]));
+
+    // Batch: per-item answers, one bad item does not spoil the others.
+    let (s, b) = post(
+        &mut c,
+        "/v1/keys/default/encrypt",
+        json!({"batch": [{"plaintext": b64(b"one")}, {"plaintext": b64(b"two")}, {"plaintext": b64(b"three")}]}),
+    );
+    assert_eq!(s, 200, "{b}");
+    let items: Vec<Value> = b["batch"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| json!({"ciphertext": i["ciphertext"]}))
+        .chain([json!({"ciphertext": ct1})])
+        .collect();
+    let (s, d) = post(
+        &mut c,
+        "/v1/keys/default/decrypt",
+        json!({ "batch": items }),
+    );
+    assert_eq!(s, 200, "{d}");
+    let out = d["batch"].as_array().unwrap();
+    for (i, want) in [&b"one"[..], b"two", b"three"].iter().enumerate() {
+        assert_eq!(out[i]["plaintext"].as_str(), Some(b64(want).as_str()));
+    }
+    assert_eq!(
+        out[3]["error"]["code"], "bad_ciphertext",
+        "wrong context (none)"
+    );
+
+    // A device may encrypt but not rotate.
+    let mut dev = node.connect(&site, "device");
+    assert_eq!(post(&mut dev, "/v1/keys/default/rotate", json!({})).0, 403);
+    drop(hsm);
+}
+
+#[test]
+fn missing_key_without_auto_create_is_not_ready() {
+    let site = site(&[], "");
+    let hsm = PyKmip::start(&site, "a", &site.dir.join("pykmip.db"));
+    let props = std::fs::read_to_string(site.properties()).unwrap();
+    std::fs::write(
+        site.properties(),
+        props + &format!("kms.hsm.server.url={}\n", hsm.url()),
+    )
+    .unwrap();
+    let node = Node::start_bin(BIN, &site);
+    assert!(
+        node.wait_log("not found on the HSM", Duration::from_secs(30)),
+        "{:?}",
+        node.log.lock().unwrap()
+    );
+    assert_eq!(node.admin_get("/readyz").0, 503);
+    let mut c = node.connect(&site, "backend");
+    let a = c
+        .request(
+            "POST",
+            "/v1/keys/default/encrypt",
+            Some(&json!({"plaintext": b64(b"x")})),
+        )
+        .unwrap();
+    assert_eq!(a.status, 503);
+    assert!(a.header("retry-after").is_some());
+}
+
+/// One request under load: start and end (since t0) and status (0 = transport error).
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    start: Duration,
+    end: Duration,
+    status: u16,
+}
+
+type Samples = Arc<Mutex<Vec<Sample>>>;
+
+/// `threads` clients encrypting in a loop until `stop`.
+fn load(
+    node: &Node,
+    site: &Site,
+    threads: usize,
+    stop: Arc<AtomicBool>,
+    t0: Instant,
+) -> (Samples, Vec<std::thread::JoinHandle<()>>) {
+    let samples: Samples = Arc::default();
+    let handles = (0..threads)
+        .map(|_| {
+            let mut c = node.connect(site, "backend");
+            let (stop, samples) = (stop.clone(), samples.clone());
+            let (addr, tls) = (node.client, site.tls(Some("backend")));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let start = t0.elapsed();
+                    let r = c.request(
+                        "POST",
+                        "/v1/keys/default/encrypt",
+                        Some(&json!({"plaintext": "aGVsbG8="})),
+                    );
+                    let status = r.as_ref().map_or(0, |a| a.status);
+                    samples.lock().unwrap().push(Sample {
+                        start,
+                        end: t0.elapsed(),
+                        status,
+                    });
+                    if r.is_err() {
+                        c = Conn::connect(&addr.to_string(), "localhost", tls.clone()).unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    (samples, handles)
+}
+
+/// Two PyKMIP servers sharing one database (a two-node cluster) behind one keybroker node.
+fn cluster(extra: &str) -> (Site, PyKmip, PyKmip, Node) {
+    let site = site(&[], "");
+    let db = site.dir.join("cluster.db");
+    let a = PyKmip::start(&site, "a", &db);
+    let b = PyKmip::start(&site, "b", &db);
+    add_urls(
+        &site,
+        &[a.url(), b.url()],
+        &format!("keybroker.hsm.key.auto-create=true\nkeybroker.hsm.request-timeout=2\n{extra}"),
+    );
+    let node = Node::start_bin(BIN, &site);
+    ready(&node);
+    (site, a, b, node)
+}
+
+/// Runs load, applies `fault` after 1.5 s, keeps loading 4 s; prints and checks the outcome.
+fn fault_under_load(what: &str, node: &Node, site: &Site, fault: impl FnOnce()) {
+    let threads = 8;
+    let stop = Arc::new(AtomicBool::new(false));
+    let t0 = Instant::now();
+    let (samples, handles) = load(node, site, threads, stop.clone(), t0);
+    std::thread::sleep(Duration::from_millis(1500));
+    let at = t0.elapsed();
+    fault();
+    std::thread::sleep(Duration::from_secs(4));
+    stop.store(true, Ordering::Relaxed);
+    for h in handles {
+        h.join().unwrap();
+    }
+    let s = samples.lock().unwrap();
+    let before = s.iter().filter(|x| x.end < at).count();
+    let failed: Vec<Sample> = s.iter().filter(|x| x.status != 200).copied().collect();
+    let after_ok = s.iter().filter(|x| x.start > at && x.status == 200).count();
+    let rel = |d: Duration| d.saturating_sub(at);
+    // Failover time: after this, every request that starts succeeds.
+    let failover = failed
+        .iter()
+        .map(|x| rel(x.start))
+        .max()
+        .unwrap_or_default();
+    let last_answer = failed.iter().map(|x| rel(x.end)).max().unwrap_or_default();
+    let slowest_new = s
+        .iter()
+        .filter(|x| x.start > at + Duration::from_secs(2))
+        .map(|x| x.end - x.start)
+        .max()
+        .unwrap_or_default();
+    let in_flight_done = s
+        .iter()
+        .filter(|x| x.start < at && x.end > at)
+        .map(|x| rel(x.end))
+        .max()
+        .unwrap_or_default();
+    println!(
+        "FAILOVER ({what}): requests in flight at the fault all answered within {in_flight_done:?}; {before} ok before, {after_ok} ok after, {} failed {:?}; \
+         failing requests started up to {failover:?} after the fault (then all succeeded), \
+         last failure answered {last_answer:?} after; slowest request started > 2 s after: {slowest_new:?}",
+        failed.len(),
+        failed.iter().map(|x| x.status).collect::<Vec<_>>(),
+    );
+    assert!(before > 20, "load was running before the fault");
+    assert!(after_ok > 20, "load continued on the other HSM");
+    assert!(
+        failed.len() <= threads,
+        "at most the requests in flight fail: {failed:?}"
+    );
+    assert!(failed.iter().all(|x| x.end >= at));
+    assert!(failover <= Duration::from_secs(2), "{failed:?}");
+    assert!(slowest_new <= Duration::from_secs(2), "{slowest_new:?}");
+    assert!(
+        failed.iter().all(|x| [502, 503, 504].contains(&x.status)),
+        "{failed:?}"
+    );
+}
+
+#[test]
+fn failover_when_an_hsm_is_killed_under_load() {
+    let (site, mut a, b, node) = cluster("");
+    fault_under_load("HSM killed", &node, &site, || a.kill());
+    drop(b);
+}
+
+#[test]
+fn failover_when_an_hsm_stops_answering_under_load() {
+    let (site, a, b, node) = cluster("");
+    fault_under_load("HSM black-holed (SIGSTOP)", &node, &site, || a.pause());
+    assert!(node.wait_log("circuit open", Duration::from_secs(1)));
+    drop((a, b));
+}
+
+#[test]
+fn black_hole_first_endpoint_is_skipped() {
+    let site = site(&[], "");
+    let hole = BlackHole::start();
+    let b = PyKmip::start(&site, "b", &site.dir.join("pykmip.db"));
+    let props = std::fs::read_to_string(site.properties()).unwrap();
+    std::fs::write(
+        site.properties(),
+        props
+            + &format!(
+                "kms.hsm.server.url={}, {}\nkeybroker.hsm.key.auto-create=true\n",
+                hole.url(),
+                b.url()
+            ),
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    let node = Node::start_bin(BIN, &site);
+    ready(&node);
+    let to_ready = t0.elapsed();
+    let mut c = node.connect(&site, "backend");
+    let mut worst = Duration::ZERO;
+    let t1 = Instant::now();
+    while t1.elapsed() < Duration::from_secs(5) {
+        let t = Instant::now();
+        let (s, e) = post(
+            &mut c,
+            "/v1/keys/default/encrypt",
+            json!({"plaintext": b64(b"x")}),
+        );
+        assert_eq!(s, 200, "{e}");
+        worst = worst.max(t.elapsed());
+    }
+    println!(
+        "BLACK HOLE first: ready after {to_ready:?}; slowest request over 5 s of use {worst:?}"
+    );
+    assert!(worst <= Duration::from_secs(2), "{worst:?}");
+    assert!(
+        node.wait_log("connect timed out", Duration::from_secs(5))
+            || node.wait_log("failed (connect", Duration::from_secs(1))
+    );
+}
+
+#[test]
+fn cbc_with_digest_against_pykmip_pinned_to_1_2() {
+    let site = site(&[], "");
+    let hsm = PyKmip::start(&site, "a", &site.dir.join("pykmip.db"));
+    add_urls(
+        &site,
+        &[hsm.url()],
+        "keybroker.hsm.key.auto-create=true\nkeybroker.hsm.max-version=1.2\n",
+    );
+    let node = Node::start_bin(BIN, &site);
+    ready(&node);
+    assert!(node.wait_log("negotiated KMIP 1.2 (AES-CBC", Duration::from_secs(1)));
+    let mut c = node.connect(&site, "backend");
+    let ctx = b64(b"tenant=1");
+    let (s, g) = post(
+        &mut c,
+        "/v1/keys/default/generate",
+        json!({"bytes": 32, "context": ctx}),
+    );
+    assert_eq!(s, 200, "{g}");
+    let ct = g["ciphertext"].as_str().unwrap().to_owned();
+    let (s, d) = post(
+        &mut c,
+        "/v1/keys/default/decrypt",
+        json!({"ciphertext": ct, "context": ctx}),
+    );
+    assert_eq!((s, &d["plaintext"]), (200, &g["plaintext"]));
+    let (s, d) = post(
+        &mut c,
+        "/v1/keys/default/decrypt",
+        json!({"ciphertext": ct, "context": b64(b"tenant=2")}),
+    );
+    assert_eq!(s, 400, "{d}");
+    let raw = URL_SAFE_NO_PAD.decode(&ct[4..]).unwrap();
+    for i in (0..raw.len()).step_by(5) {
+        let mut t = raw.clone();
+        t[i] ^= 0x80;
+        let tok = format!("kb1:{}", URL_SAFE_NO_PAD.encode(&t));
+        let (s, d) = post(
+            &mut c,
+            "/v1/keys/default/decrypt",
+            json!({"ciphertext": tok, "context": ctx}),
+        );
+        assert!(s == 400 || s == 404, "byte {i}: {s} {d}");
+    }
+    let (s, r) = post(&mut c, "/v1/keys/default/rotate", json!({}));
+    assert_eq!((s, &r["key_version"]), (200, &json!(2)), "{r}");
+    let (s, d) = post(
+        &mut c,
+        "/v1/keys/default/decrypt",
+        json!({"ciphertext": ct, "context": ctx}),
+    );
+    assert_eq!((s, &d["plaintext"]), (200, &g["plaintext"]));
+    drop(hsm);
+}
