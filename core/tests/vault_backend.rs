@@ -225,6 +225,46 @@ fn items_of_one_step_go_as_one_batch_and_links_are_reused() {
     );
 }
 
+/// JSON strings (object keys and string values) in a value, as Vault's input limit counts them.
+fn json_strings(v: &serde_json::Value) -> usize {
+    match v {
+        serde_json::Value::String(_) => 1,
+        serde_json::Value::Array(a) => a.iter().map(json_strings).sum(),
+        serde_json::Value::Object(o) => o.values().map(|x| 1 + json_strings(x)).sum(),
+        _ => 0,
+    }
+}
+
+#[test]
+fn a_batch_of_1000_is_split_under_vaults_1000_json_strings_limit() {
+    // Found by scripts/bench: OpenBao 2.7 refused keybroker's single 1,000-item batch_input
+    // ("refused JSON input due to high complexity: exceeded maximum number of strings").
+    let mut t = T::new();
+    t.ready();
+    for i in 0..1000 {
+        t.b.submit(
+            at(1.0),
+            i,
+            Op::Encrypt {
+                key: "kms".into(),
+                plaintext: Secret::new(vec![i as u8]),
+                context: b"tenant=7".to_vec(),
+            },
+            &mut t.rng,
+        );
+    }
+    t.pump(1.0);
+    assert!(t.sent.len() >= 2, "one request for 1000 items");
+    let mut items = 0;
+    for (_, s) in &t.sent {
+        let body: serde_json::Value = serde_json::from_str(s.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        assert!(json_strings(&body) <= 1000, "{} JSON strings", json_strings(&body));
+        items += body["batch_input"].as_array().unwrap().len();
+    }
+    // The rest wait for a free link (max_links 4).
+    assert_eq!(items, t.sent.len() * 200);
+}
+
 #[test]
 fn permission_denied_names_the_policy_path_and_sealed_is_503() {
     let mut t = T::new();

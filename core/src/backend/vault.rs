@@ -25,8 +25,11 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::time::Duration;
 
-/// Most items in one `batch_input`.
-pub const MAX_BATCH: usize = 1000;
+/// Most items in one `batch_input`. Vault and OpenBao refuse a request body with more than 1,000
+/// JSON strings by default (listener `max_request_json_strings`: "refused JSON input due to high
+/// complexity"); an item is 4 strings (two keys, two values), so an API batch of 1,000 goes as
+/// 5 requests of 200 (800 strings + the top level), with room to spare.
+pub const MAX_BATCH: usize = 200;
 /// Wait suggested to clients while Vault is sealed or unreachable.
 pub const RETRY_AFTER: Duration = Duration::from_secs(5);
 
