@@ -257,8 +257,13 @@ fn a_batch_of_1000_is_split_under_vaults_1000_json_strings_limit() {
     assert!(t.sent.len() >= 2, "one request for 1000 items");
     let mut items = 0;
     for (_, s) in &t.sent {
-        let body: serde_json::Value = serde_json::from_str(s.split("\r\n\r\n").nth(1).unwrap()).unwrap();
-        assert!(json_strings(&body) <= 1000, "{} JSON strings", json_strings(&body));
+        let body: serde_json::Value =
+            serde_json::from_str(s.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        assert!(
+            json_strings(&body) <= 1000,
+            "{} JSON strings",
+            json_strings(&body)
+        );
         items += body["batch_input"].as_array().unwrap().len();
     }
     // The rest wait for a free link (max_links 4).
