@@ -270,3 +270,52 @@ fn node_loss_and_redis_loss_under_load_lose_nothing() {
         .sum();
     assert!(hits > 0, "the cache was used");
 }
+
+/// Two nodes over one KMIP HSM (real PyKMIP) and Redis: a ciphertext made on one node
+/// decrypts on the other through the HSM, and a value decrypted on one is a cache hit on the
+/// other; losing a node loses nothing for a client that retries elsewhere.
+#[test]
+fn kmip_nodes_share_the_hsm_and_the_cache() {
+    let redis = peers::redis(REDIS_PW);
+    let site = Site::with_kms_client(&format!(
+        "kms.cache.type=distributed\nkeybroker.cache.redis.url=redis://:{REDIS_PW}@127.0.0.1:{}/0\n\
+         kms.hsm.protocol=kmip1\nkeybroker.hsm.key.auto-create=true\n",
+        redis.port
+    ));
+    let hsm = common::pykmip::PyKmip::start(&site, "a", &site.dir.join("pykmip.db"));
+    let props = std::fs::read_to_string(site.properties()).unwrap();
+    std::fs::write(site.properties(), props + &format!("kms.hsm.server.url={}\n", hsm.url())).unwrap();
+    let ports: Vec<(u16, u16)> = (0..2).map(|_| (peers::free_port(), peers::free_port())).collect();
+    let mut cl = Cluster { site, redis, nodes: Vec::new(), ports };
+    for i in 0..2 {
+        // One after the other: the first creates the master key in the HSM, the second finds it.
+        let node = cl.start_node(i);
+        assert!(node.wait_log("kmip: ready", Duration::from_secs(30)), "{:?}", node.log.lock().unwrap());
+        cl.nodes.push(Some(node));
+    }
+    let plain = B64.encode(b"a data key kept in the HSM's care");
+    let mut n0 = cl.nodes[0].as_ref().unwrap().connect(&cl.site, "backend");
+    let ct = n0.request("POST", "/v1/keys/default/encrypt", Some(&json!({"plaintext": plain}))).unwrap().json()["ciphertext"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut n1 = cl.nodes[1].as_ref().unwrap().connect(&cl.site, "device");
+    let d = n1.request("POST", "/v1/keys/default/decrypt", Some(&json!({"ciphertext": ct}))).unwrap();
+    assert_eq!(d.json()["plaintext"], plain, "node 1 decrypts node 0's ciphertext through the HSM");
+    assert_eq!(cl.metric(1, "keybroker_cache_total{result=\"miss\"}"), 1);
+    // Node 1 stored it; node 0 now answers from Redis without asking the HSM.
+    let end = Instant::now() + Duration::from_secs(5);
+    while cl.metric(0, "keybroker_cache_total{result=\"hit\"}") == 0 && Instant::now() < end {
+        let d = n0.request("POST", "/v1/keys/default/decrypt", Some(&json!({"ciphertext": ct}))).unwrap();
+        assert_eq!(d.json()["plaintext"], plain);
+    }
+    assert!(cl.metric(0, "keybroker_cache_total{result=\"hit\"}") >= 1, "cross-node hit over KMIP");
+    // Node 0 dies; node 1 keeps answering, from the cache and from the HSM.
+    cl.nodes[0] = None;
+    let fresh = n1.request("POST", "/v1/keys/default/encrypt", Some(&json!({"plaintext": plain}))).unwrap().json()["ciphertext"].clone();
+    for token in [json!(ct), fresh] {
+        let d = n1.request("POST", "/v1/keys/default/decrypt", Some(&json!({"ciphertext": token}))).unwrap();
+        assert_eq!(d.json()["plaintext"], plain);
+    }
+    drop(hsm);
+}
