@@ -33,7 +33,7 @@
 //! another link; Create/Activate are not (they change state): 503 + Retry-After. A request
 //! unanswered after `keybroker.hsm.request-timeout` fails 504 and its link is closed.
 use super::{BackendError, BackendOutput, NetEvent, Op, OpId, Reply, ReplyQueue};
-use super::{LinkId, LinkSecurity, MAX_GENERATE_BYTES};
+use super::{LinkId, LinkSecurity};
 use crate::drbg::Drbg;
 use crate::envelope::{BackendKind, Envelope};
 use crate::kmip::messages::{self, BatchResult, CryptoParams, ProtocolVersion, Request};
@@ -567,13 +567,8 @@ impl KmipBackend {
                 bytes,
                 context,
             } => {
-                if bytes == 0 || bytes > MAX_GENERATE_BYTES {
-                    self.replies.push_back((
-                        id,
-                        Err(BackendError::BadRequest(format!(
-                            "bytes must be between 1 and {MAX_GENERATE_BYTES}"
-                        ))),
-                    ));
+                if let Err(e) = super::check_generate_bytes(bytes) {
+                    self.replies.push_back((id, Err(e)));
                     return;
                 }
                 let mut dk = Secret::new(vec![0u8; bytes]);

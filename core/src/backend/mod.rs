@@ -21,6 +21,16 @@ pub type OpId = u64;
 /// Largest data key `generate` makes, in bytes.
 pub const MAX_GENERATE_BYTES: usize = 1024;
 
+/// Refuses a data-key length outside 1..=[`MAX_GENERATE_BYTES`] (every backend's Generate).
+pub fn check_generate_bytes(bytes: usize) -> Result<(), BackendError> {
+    if bytes == 0 || bytes > MAX_GENERATE_BYTES {
+        return Err(BackendError::BadRequest(format!(
+            "bytes must be between 1 and {MAX_GENERATE_BYTES}"
+        )));
+    }
+    Ok(())
+}
+
 /// One cryptographic operation on a master key.
 #[derive(Debug)]
 pub enum Op {

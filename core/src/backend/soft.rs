@@ -4,7 +4,7 @@
 //! `{"format":"keybroker-soft-keys/1","kdf":"pbkdf2-sha256","iterations":N,"salt":b64,
 //! "nonce":b64,"sealed":b64}`; `sealed` is AES-256-GCM (key from PBKDF2 of the passphrase)
 //! over `{"keys":{"name":[b64 key v1, v2, …]}}`.
-use super::{BackendError, BackendOutput, Op, OpId, Reply, ReplyQueue, MAX_GENERATE_BYTES};
+use super::{BackendError, BackendOutput, Op, OpId, Reply, ReplyQueue};
 use crate::drbg::Drbg;
 use crate::envelope::{BackendKind, Envelope};
 use crate::secret::Secret;
@@ -266,11 +266,7 @@ impl SoftBackend {
                 bytes,
                 context,
             } => {
-                if bytes == 0 || bytes > MAX_GENERATE_BYTES {
-                    return Err(BackendError::BadRequest(format!(
-                        "bytes must be between 1 and {MAX_GENERATE_BYTES}"
-                    )));
-                }
+                super::check_generate_bytes(bytes)?;
                 let mut dk = Secret::new(vec![0u8; bytes]);
                 if !rng.fill(dk.expose_mut()) {
                     return Err(no_entropy());

@@ -242,6 +242,11 @@ fn status_ok(s: u16) -> bool {
     (200..300).contains(&s)
 }
 
+/// A 400 to a batch that still carries per-item `batch_results` (some items failed).
+fn partial_batch_failure(resp: &HttpResponse, items: usize) -> bool {
+    resp.status == 400 && items > 1 && resp.body.windows(13).any(|w| w == b"batch_results")
+}
+
 impl VaultBackend {
     /// A backend that does nothing until [`VaultBackend::start`].
     pub fn new(cfg: VaultConfig) -> Self {
@@ -1129,11 +1134,7 @@ impl VaultBackend {
         match call.kind {
             CallKind::Encrypt(items) => {
                 let key = items.first().map(|i| i.key.clone()).unwrap_or_default();
-                if !(ok
-                    || resp.status == 400
-                        && items.len() > 1
-                        && resp.body.windows(13).any(|w| w == b"batch_results"))
-                {
+                if !(ok || partial_batch_failure(&resp, items.len())) {
                     let e = self.map_error(&call.req, &resp, false, &key);
                     return self.fail_ops(items.iter().map(|i| i.op).collect(), e);
                 }
@@ -1180,11 +1181,7 @@ impl VaultBackend {
             }
             CallKind::Decrypt(items) => {
                 let key = items.first().map(|i| i.key.clone()).unwrap_or_default();
-                if !(ok
-                    || resp.status == 400
-                        && items.len() > 1
-                        && resp.body.windows(13).any(|w| w == b"batch_results"))
-                {
+                if !(ok || partial_batch_failure(&resp, items.len())) {
                     let e = self.map_error(&call.req, &resp, true, &key);
                     return self.fail_ops(items.iter().map(|i| i.op).collect(), e);
                 }
