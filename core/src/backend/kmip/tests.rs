@@ -48,7 +48,7 @@ fn cbc(key: &[u8; 32], iv: &[u8], data: &[u8], encrypt: bool) -> Option<Vec<u8>>
         }
         Some(out)
     } else {
-        if data.is_empty() || data.len() % 16 != 0 {
+        if data.is_empty() || !data.len().is_multiple_of(16) {
             return None;
         }
         for chunk in data.chunks(16) {
