@@ -65,6 +65,7 @@ impl From<BackendError> for ApiError {
                 ..ApiError::new(503, "backend_unavailable", msg)
             },
             BackendError::Failed(_) => ApiError::new(502, "backend_error", msg),
+            BackendError::NotPersisted(_) => ApiError::new(500, "persist_failed", msg),
             BackendError::Timeout => ApiError {
                 retry_after: Some(Duration::from_secs(1)),
                 ..ApiError::new(504, "backend_timeout", msg)
@@ -310,12 +311,7 @@ pub fn parse_body(
     let v: Value = if body.iter().all(u8::is_ascii_whitespace) && op == Operation::Rotate {
         json!({})
     } else {
-        serde_json::from_slice(body).map_err(|e| {
-            ApiError::bad(
-                "bad_json",
-                format!("body is not valid JSON: {}", e.classify_name()),
-            )
-        })?
+        strict_json(body)?
     };
     if let Some(batch) = v.as_object().and_then(|o| o.get("batch")) {
         if !matches!(
@@ -347,6 +343,88 @@ pub fn parse_body(
         ));
     }
     parse_item(op, &v).map(Body::Single)
+}
+
+/// Parses JSON, refusing an object that names the same member twice (400 `bad_json`): which
+/// of the two would win is exactly what a client must not have to guess.
+pub fn strict_json(body: &[u8]) -> Result<Value, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let v = serde::de::DeserializeSeed::deserialize(Strict, &mut de)
+        .and_then(|v| de.end().map(|()| v))
+        .map_err(|e| {
+            let why = if e.to_string().starts_with(DUPLICATE) {
+                format!(
+                    "body names the member {}",
+                    truncate(&e.to_string()[DUPLICATE.len()..])
+                )
+            } else {
+                format!("body is not valid JSON: {}", e.classify_name())
+            };
+            ApiError::bad("bad_json", why)
+        })?;
+    Ok(v)
+}
+
+const DUPLICATE: &str = "duplicate member: ";
+
+/// Builds a [`Value`] like serde_json does, but fails on a repeated object member.
+#[derive(Clone, Copy)]
+struct Strict;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Strict {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Strict {
+    type Value = Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
+        let mut v = Vec::new();
+        while let Some(x) = a.next_element_seed(Strict)? {
+            v.push(x);
+        }
+        Ok(Value::Array(v))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
+        let mut m = Map::new();
+        while let Some(k) = a.next_key::<String>()? {
+            if m.contains_key(&k) {
+                return Err(serde::de::Error::custom(format!("{DUPLICATE}{k:?}")));
+            }
+            let v = a.next_value_seed(Strict)?;
+            m.insert(k, v);
+        }
+        Ok(Value::Object(m))
+    }
 }
 
 trait ClassifyName {
@@ -397,6 +475,27 @@ pub fn reply_json(reply: &Reply, key_name: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn duplicate_members_are_bad_json_at_any_depth() {
+        for body in [
+            &br#"{"context":"WFhY","context":"Y3R4"}"#[..],
+            br#"{"batch":[{"plaintext":"eA==","plaintext":"eQ=="}]}"#,
+            br#"{"batch":[],"batch":[]}"#,
+        ] {
+            let e = parse_body(Operation::Encrypt, None, body).unwrap_err();
+            assert_eq!((e.status, e.code), (400, "bad_json"), "{body:?}");
+            assert!(e.message.contains("names the member"), "{}", e.message);
+        }
+        let e = parse_body(Operation::Encrypt, None, b"{\"a\":").unwrap_err();
+        assert_eq!(e.code, "bad_json");
+        assert!(e.message.contains("not valid JSON"));
+        assert_eq!(
+            strict_json(br#"{"a":[1,-2,3.5,true,null,{"b":"c"}],"b":{"a":1}}"#).unwrap(),
+            serde_json::json!({"a":[1,-2,3.5,true,null,{"b":"c"}],"b":{"a":1}})
+        );
+        assert!(strict_json(b"{} x").is_err(), "trailing bytes");
+    }
 
     #[test]
     fn routes() {

@@ -7,11 +7,22 @@
 //! then it sleeps until [`Broker::poll_timeout`] (or the next event) and feeds
 //! [`Input::Timeout`]. Time never goes backwards; feeding a timeout early is harmless.
 //! Before reading more bytes from a connection a shell asks [`Broker::wants_read`], which
-//! bounds what one client can make the server hold.
+//! bounds what one client can make the server hold, and reads at most [`READ_CHUNK`] bytes.
+//!
+//! # Writing
+//! Answers wait in the broker until the shell can write them: it hands out one
+//! [`Output::Send`] per connection at a time, and the next only after the shell reported the
+//! bytes written with [`Input::Written`]. So a shell's per-connection queue never holds more
+//! than one `Send` and one `Close` (a `Close` may follow the last `Send` at once: the shell
+//! writes that `Send` first, within `keybroker.http.write-timeout`), and every byte a client makes the node hold (parser buffer,
+//! requests in flight, answers not yet written) is counted against
+//! `keybroker.http.max-connection-bytes`. A write that the client does not read within
+//! `keybroker.http.write-timeout` closes the connection.
 use crate::api::{self, ApiError, Body, Item};
 use crate::authz::{self, CertInfo, Client, Denied, Identities};
 use crate::backend::{
-    Backend, BackendError, BackendOutput, LinkId, LinkSecurity, NetEvent, Op, OpId, Reply,
+    Backend, BackendError, BackendOutput, LinkId, LinkSecurity, NetEvent, Op, OpId, Persist,
+    PersistId, Reply,
 };
 use crate::cache::{self, Cache, CacheConfig, CacheEvent, Lookup, RedisTarget};
 use crate::config::keystore::{EntryKind, Keystore};
@@ -29,6 +40,42 @@ pub type ConnId = u64;
 
 /// Most requests one connection may have in flight (pipelined) before the broker stops reading.
 pub const MAX_PIPELINE: usize = 32;
+
+/// Most bytes a shell passes in one [`Input::Received`]; [`Broker::wants_read`] keeps room for it.
+pub const READ_CHUNK: usize = 16 * 1024;
+
+/// A [`Output::Send`] carries whole answers up to about this many bytes (one larger answer whole).
+pub const SEND_CHUNK: usize = 64 * 1024;
+
+/// After [`Input::Shutdown`], how long an idle connection stays open for a request that had
+/// already reached its socket to be read and answered.
+pub const DRAIN_LINGER: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Bytes reserved for an answer besides twice the request: headers, error sentences, a
+/// describe's version list.
+const ANSWER_BASE: usize = 64 * 1024;
+/// Bytes reserved per batch item.
+const ANSWER_PER_ITEM: usize = 512;
+/// Room kept for a 100 Continue and similar small writes.
+const SMALL_WRITE: usize = 256;
+
+/// What a request of `len` bytes with `items` items may hold until answered: itself and an
+/// upper bound of its answer.
+fn request_charge(len: usize, items: usize) -> usize {
+    len + 2 * len + items * ANSWER_PER_ITEM + ANSWER_BASE
+}
+
+/// The largest [`request_charge`] minus the request itself, for a body limit.
+fn max_answer_reserve(max_request: usize) -> usize {
+    request_charge(max_request, api::MAX_BATCH) - max_request
+}
+
+/// The smallest `keybroker.http.max-connection-bytes` that still lets one largest request
+/// (`max_body` plus the header block) and its answer through.
+pub fn min_connection_bytes(max_body: usize) -> usize {
+    let max_request = Limits::default().max_header_bytes + max_body;
+    max_request + READ_CHUNK + SMALL_WRITE + max_answer_reserve(max_request)
+}
 
 /// Which listener a connection came in on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,6 +119,21 @@ pub enum Input<'a> {
     Shutdown,
     /// Something happened on a backend link.
     Net(NetEvent),
+    /// The shell wrote `bytes` more of what [`Output::Send`] gave it for `conn`.
+    Written {
+        /// Which connection.
+        conn: ConnId,
+        /// How many bytes reached the socket since the last report.
+        bytes: usize,
+    },
+    /// The shell finished an [`Output::PersistSoftKeys`]: `Ok` once the file is written and
+    /// synced, `Err` with the reason (no secret) otherwise.
+    Persisted {
+        /// The job's id.
+        id: PersistId,
+        /// Outcome.
+        result: Result<(), String>,
+    },
 }
 
 /// Something the shell must do.
@@ -84,13 +146,16 @@ pub enum Output {
         /// The bytes.
         bytes: Vec<u8>,
     },
-    /// Flush and close the connection (after any earlier `Send`).
+    /// Close the connection once the `Send` before it is written (the shell's own write
+    /// timeout, `keybroker.http.write-timeout`, bounds that wait); on a write deadline the
+    /// unwritten rest is dropped.
     Close {
         /// Which connection.
         conn: ConnId,
     },
-    /// Atomically replace the soft-key file with these bytes.
-    PersistSoftKeys(Vec<u8>),
+    /// Seal (off the request path), write atomically and sync the soft-key file, then report
+    /// [`Input::Persisted`].
+    PersistSoftKeys(Persist),
     /// One audit record (a JSON line without the newline).
     Audit(String),
     /// Open a backend link (TCP + TLS as `security` says); report with [`Input::Net`].
@@ -151,6 +216,8 @@ enum SlotState {
 
 struct Slot {
     seq: u64,
+    /// Bytes this slot is counted for: request and answer bound while waiting, answer when ready.
+    charge: usize,
     request_id: String,
     keep_alive: bool,
     started: Instant,
@@ -162,6 +229,23 @@ struct Slot {
 struct Conn {
     admin: bool,
     client: Result<Client, Denied>,
+    /// The client's leaf certificate, to re-check it when the keystore is reloaded.
+    peer_cert: Option<Vec<u8>>,
+    /// Sum of the slots' charges.
+    slot_bytes: usize,
+    /// Answers in order, not yet handed to the shell.
+    out: VecDeque<Vec<u8>>,
+    /// Bytes in `out`.
+    out_len: usize,
+    /// Bytes of the `Send` the shell is writing, not yet reported written.
+    in_shell: usize,
+    /// When that `Send` was handed out.
+    write_since: Option<Instant>,
+    /// Bytes ever queued and ever written: answers are timed when written.
+    queued_total: u64,
+    written_total: u64,
+    /// (stream offset where an answer ends, its operation, when its request started).
+    timing: VecDeque<(u64, &'static str, Instant)>,
     parser: Parser,
     slots: VecDeque<Slot>,
     next_seq: u64,
@@ -194,8 +278,17 @@ pub struct Broker {
     /// Answers known without the backend (cache hits).
     immediate: VecDeque<(OpId, Result<Reply, BackendError>)>,
     draining: bool,
+    drain_started: Instant,
     now: Now,
     request_counter: u64,
+    /// Connections whose parser may hold requests it can now take.
+    to_parse: Vec<ConnId>,
+}
+
+impl Conn {
+    fn held(&self) -> usize {
+        self.parser.buffered_len() + self.slot_bytes + self.out_len + self.in_shell
+    }
 }
 
 impl std::fmt::Debug for Broker {
@@ -257,16 +350,39 @@ impl Broker {
             outputs: VecDeque::new(),
             metrics: Metrics::default(),
             draining: false,
+            drain_started: Instant::default(),
             now: Now::default(),
             request_counter: 0,
+            to_parse: Vec::new(),
         };
         b.set_keystore(keystore);
         b
     }
 
-    /// Replaces the identities (live reload); open connections keep the identity they had.
+    /// Replaces the identities (live reload) and re-checks every open client connection: one
+    /// whose certificate no longer authorizes gets a 403 on its next request and is closed.
     pub fn set_keystore(&mut self, keystore: &Keystore) {
         self.identities = Identities::from_keystore(keystore, &self.settings.roles);
+        let unix = self.now.unix_secs;
+        let mut revoked = Vec::new();
+        for (id, c) in self.conns.iter_mut() {
+            if c.admin {
+                continue;
+            }
+            let now_is =
+                self.identities
+                    .recognise(c.peer_cert.as_deref(), &self.settings.roles, unix);
+            if c.client.is_ok() && now_is.is_err() {
+                revoked.push(*id);
+            }
+            c.client = now_is;
+        }
+        for id in revoked {
+            self.log(
+                "info",
+                format!("connection {id}: client no longer authorized after a keystore reload"),
+            );
+        }
         self.cert_expiry = keystore
             .entries
             .iter()
@@ -301,14 +417,55 @@ impl Broker {
         self.conns.get(&conn).map_or(0, |c| c.slots.len())
     }
 
-    /// Whether the shell should read more bytes from `conn` now.
+    /// Whether the shell should read more bytes (at most [`READ_CHUNK`]) from `conn` now.
     pub fn wants_read(&self, conn: ConnId) -> bool {
         self.conns.get(&conn).is_some_and(|c| {
             !c.closing
                 && c.slots.len() < MAX_PIPELINE
-                && c.parser.buffered_len()
-                    <= self.limits.max_header_bytes + self.limits.max_body_bytes
+                && c.parser.buffered_len() <= self.max_request()
+                && c.held() + READ_CHUNK + SMALL_WRITE <= self.settings.max_connection_bytes
         })
+    }
+
+    /// Bytes `conn` makes the node hold now: unparsed input, requests in flight with a bound
+    /// of their answers, answers not yet written. Never above `max-connection-bytes`.
+    pub fn held_bytes(&self, conn: ConnId) -> usize {
+        self.conns.get(&conn).map_or(0, Conn::held)
+    }
+
+    /// A complete `503 overloaded` answer with `Retry-After` and `Connection: close`, for a
+    /// shell to write on a connection it cannot take (over `keybroker.http.max-connections`).
+    pub fn overload_answer(&mut self) -> Vec<u8> {
+        let rid = self.new_request_id(None);
+        let e = ApiError {
+            retry_after: Some(std::time::Duration::from_secs(1)),
+            ..ApiError::new(
+                503,
+                "overloaded",
+                "too many connections; retry after the delay in Retry-After",
+            )
+        };
+        self.metrics.record("overload", 503);
+        let mut out = Vec::with_capacity(320);
+        http::write_response(
+            &Response {
+                status: 503,
+                headers: vec![
+                    ("content-type".into(), "application/json".into()),
+                    ("cache-control".into(), "no-store".into()),
+                    ("x-request-id".into(), rid.clone()),
+                    ("retry-after".into(), "1".into()),
+                    ("connection".into(), "close".into()),
+                ],
+                body: serde_json::to_vec(&e.to_json(Some(&rid))).expect("json"),
+            },
+            &mut out,
+        );
+        out
+    }
+
+    fn max_request(&self) -> usize {
+        self.limits.max_header_bytes + self.limits.max_body_bytes
     }
 
     /// The next thing to do, or `None` when drained.
@@ -347,6 +504,8 @@ impl Broker {
         match input {
             Input::Accepted { conn, listener } => self.accept(conn, listener),
             Input::Received { conn, bytes } => self.receive(conn, bytes),
+            Input::Written { conn, bytes } => self.written(conn, bytes),
+            Input::Persisted { id, result } => self.backend.persisted(id, result, &mut self.rng),
             Input::Closed { conn } => self.remove(conn),
             Input::Timeout => {
                 self.fire_timeouts();
@@ -368,14 +527,26 @@ impl Broker {
                 }
             }
         }
-        self.pump_backend();
+        loop {
+            self.pump_backend();
+            if self.to_parse.is_empty() {
+                break;
+            }
+            let mut ids = std::mem::take(&mut self.to_parse);
+            ids.sort_unstable();
+            ids.dedup();
+            for id in ids {
+                self.parse_requests(id);
+                self.reschedule(id);
+            }
+        }
     }
 
     fn accept(&mut self, conn: ConnId, listener: Listener) {
         let now = self.now;
         self.metrics.connections_accepted += 1;
-        let (admin, client) = match listener {
-            Listener::Admin => (true, Err(Denied::NoCertificate)),
+        let (admin, client, peer_cert) = match listener {
+            Listener::Admin => (true, Err(Denied::NoCertificate), None),
             Listener::Client { peer_cert } => (
                 false,
                 self.identities.recognise(
@@ -383,6 +554,7 @@ impl Broker {
                     &self.settings.roles,
                     now.unix_secs,
                 ),
+                peer_cert,
             ),
         };
         if let Err(d) = &client {
@@ -395,6 +567,15 @@ impl Broker {
             Conn {
                 admin,
                 client,
+                peer_cert,
+                slot_bytes: 0,
+                out: VecDeque::new(),
+                out_len: 0,
+                in_shell: 0,
+                write_since: None,
+                queued_total: 0,
+                written_total: 0,
+                timing: VecDeque::new(),
                 parser: Parser::new(self.limits),
                 slots: VecDeque::new(),
                 next_seq: 0,
@@ -429,26 +610,89 @@ impl Broker {
         self.reschedule(id);
     }
 
+    fn written(&mut self, id: ConnId, bytes: usize) {
+        let now = self.now.mono;
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let bytes = bytes.min(c.in_shell);
+        c.in_shell -= bytes;
+        c.written_total += bytes as u64;
+        c.last_activity = now;
+        while let Some(&(end, op, started)) = c.timing.front() {
+            if end > c.written_total {
+                break;
+            }
+            c.timing.pop_front();
+            self.metrics
+                .observe(op, now.saturating_since(started).as_secs_f64());
+        }
+        if c.in_shell == 0 {
+            c.write_since = None;
+            self.pump_send(id);
+        }
+        self.to_parse.push(id);
+        self.reschedule(id);
+    }
+
+    /// Hands the shell the next answers when it has no write outstanding; closes a
+    /// connection once everything is handed out and it will read no more (the shell writes
+    /// its last `Send` before it carries out the `Close`).
+    fn pump_send(&mut self, id: ConnId) {
+        let now = self.now.mono;
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if c.in_shell == 0 && c.out_len > 0 {
+            let mut bytes = c.out.pop_front().expect("out_len > 0");
+            while bytes.len() < SEND_CHUNK {
+                match c.out.pop_front() {
+                    Some(more) => bytes.extend_from_slice(&more),
+                    None => break,
+                }
+            }
+            c.out_len -= bytes.len();
+            c.in_shell = bytes.len();
+            c.write_since = Some(now);
+            self.outputs.push_back(Output::Send { conn: id, bytes });
+        }
+        if c.out_len == 0 && c.closing && c.slots.is_empty() {
+            self.close(id);
+        }
+    }
+
+    fn queue_bytes(c: &mut Conn, bytes: Vec<u8>) {
+        c.out_len += bytes.len();
+        c.queued_total += bytes.len() as u64;
+        c.out.push_back(bytes);
+    }
+
     fn parse_requests(&mut self, id: ConnId) {
+        let reserve = max_answer_reserve(self.max_request());
+        let limit = self.settings.max_connection_bytes;
         loop {
             let now = self.now.mono;
             let Some(c) = self.conns.get_mut(&id) else {
                 return;
             };
-            if c.closing || c.slots.len() >= MAX_PIPELINE {
+            if c.closing || c.slots.len() >= MAX_PIPELINE || c.held() + reserve > limit {
                 return;
             }
+            let before = c.parser.buffered_len();
             match c.parser.next_request() {
                 Ok(Some(req)) => {
+                    let len = before.saturating_sub(c.parser.buffered_len());
+                    let started = c.request_started.unwrap_or(now);
                     c.request_started = c.parser.is_mid_request().then_some(now);
-                    self.handle_request(id, req);
+                    // Shutting down: answer every request that has arrived, the last one
+                    // with `Connection: close`.
+                    let last = self.draining && c.parser.buffered_len() == 0;
+                    self.handle_request(id, req, len, started, last);
                 }
                 Ok(None) => {
                     if c.parser.take_continue() && c.slots.is_empty() {
-                        self.outputs.push_back(Output::Send {
-                            conn: id,
-                            bytes: http::CONTINUE_100.to_vec(),
-                        });
+                        Self::queue_bytes(c, http::CONTINUE_100.to_vec());
+                        self.pump_send(id);
                     }
                     return;
                 }
@@ -481,10 +725,19 @@ impl Broker {
         r.iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    fn handle_request(&mut self, id: ConnId, req: Request) {
+    fn handle_request(
+        &mut self,
+        id: ConnId,
+        req: Request,
+        len: usize,
+        started: Instant,
+        last: bool,
+    ) {
         let rid = self.new_request_id(req.header("x-request-id"));
-        let keep_alive = req.keep_alive() && !self.draining;
         let c = self.conns.get_mut(&id).expect("live conn");
+        // A refused client gets one answer saying why, then the connection closes.
+        let refused = !c.admin && c.client.is_err();
+        let keep_alive = req.keep_alive() && !last && !refused;
         if !keep_alive {
             c.closing = true;
         }
@@ -497,8 +750,16 @@ impl Broker {
                 resp.headers.push(("connection".into(), "close".into()));
             }
             http::write_response(&resp, &mut out);
-            self.metrics.record("admin", resp.status, 0.0);
-            self.push_slot(id, rid, keep_alive, "admin", None, SlotState::Ready(out));
+            self.metrics.record("admin", resp.status);
+            self.push_slot(
+                id,
+                rid,
+                keep_alive,
+                "admin",
+                None,
+                started,
+                SlotState::Ready(out),
+            );
             return;
         }
         let unix = self.now.unix_secs;
@@ -510,7 +771,7 @@ impl Broker {
             Ok(cl) => cl,
             Err(d) => {
                 let e = ApiError::new(d.status(), d.code(), d.to_string());
-                return self.push_ready(id, rid, keep_alive, "refused", None, Err(e));
+                return self.push_ready(id, rid, false, "refused", None, Err(e));
             }
         };
         let route = match api::route(&req.method, &req.target) {
@@ -545,12 +806,14 @@ impl Broker {
             Body::Single(i) => (false, vec![Ok(i)]),
             Body::Batch(v) => (true, v),
         };
+        let charge = request_charge(len, items.len());
         let seq = self.push_slot(
             id,
             rid,
             keep_alive,
             op.name(),
             Some(client),
+            started,
             SlotState::Waiting(Box::new(Job {
                 key_name: key_name.clone(),
                 batch,
@@ -558,6 +821,12 @@ impl Broker {
                 remaining: 0,
             })),
         );
+        if let Some(slot) = self.slot_mut(id, seq) {
+            slot.charge = charge;
+        }
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.slot_bytes += charge;
+        }
         let mut results = Vec::with_capacity(items.len());
         let mut to_submit = Vec::new();
         for (idx, item) in items.into_iter().enumerate() {
@@ -638,6 +907,7 @@ impl Broker {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn push_slot(
         &mut self,
         id: ConnId,
@@ -645,14 +915,20 @@ impl Broker {
         keep_alive: bool,
         op_name: &'static str,
         who: Option<Client>,
+        started: Instant,
         state: SlotState,
     ) -> u64 {
-        let started = self.now.mono;
         let c = self.conns.get_mut(&id).expect("live conn");
         let seq = c.next_seq;
         c.next_seq += 1;
+        let charge = match &state {
+            SlotState::Ready(b) => b.len(),
+            SlotState::Waiting(_) => 0,
+        };
+        c.slot_bytes += charge;
         c.slots.push_back(Slot {
             seq,
+            charge,
             request_id,
             keep_alive,
             started,
@@ -682,16 +958,20 @@ impl Broker {
             who: who.as_ref(),
             key: "",
         };
-        let bytes = self.render(&meta, result, 0.0);
-        self.push_slot(id, rid, keep_alive, op_name, who, SlotState::Ready(bytes));
+        let bytes = self.render(&meta, result);
+        let started = self.now.mono;
+        self.push_slot(
+            id,
+            rid,
+            keep_alive,
+            op_name,
+            who,
+            started,
+            SlotState::Ready(bytes),
+        );
     }
 
-    fn render(
-        &mut self,
-        m: &AnswerMeta<'_>,
-        result: Result<Value, ApiError>,
-        secs: f64,
-    ) -> Vec<u8> {
+    fn render(&mut self, m: &AnswerMeta<'_>, result: Result<Value, ApiError>) -> Vec<u8> {
         let AnswerMeta {
             rid,
             keep_alive,
@@ -735,7 +1015,7 @@ impl Broker {
         if status != 200 {
             audit["error"] = body["error"]["code"].clone();
         }
-        self.metrics.record(op_name, status, secs);
+        self.metrics.record(op_name, status);
         self.outputs.push_back(Output::Audit(audit.to_string()));
         let mut out = Vec::with_capacity(256);
         http::write_response(
@@ -765,7 +1045,7 @@ impl Broker {
                 .or_else(|| self.cache.poll_output())
             {
                 self.outputs.push_back(match out {
-                    BackendOutput::PersistSoftKeys(b) => Output::PersistSoftKeys(b),
+                    BackendOutput::PersistSoftKeys(p) => Output::PersistSoftKeys(p),
                     BackendOutput::Connect {
                         link,
                         host,
@@ -905,7 +1185,7 @@ impl Broker {
         } else {
             job.items.into_iter().next().flatten().expect("one item")
         };
-        let secs = self.now.mono.saturating_since(started).as_secs_f64();
+        let _ = started;
         let meta = AnswerMeta {
             rid: &rid,
             keep_alive,
@@ -913,14 +1193,22 @@ impl Broker {
             who: who.as_ref(),
             key: &job.key_name,
         };
-        let bytes = self.render(&meta, result, secs);
+        let bytes = self.render(&meta, result);
+        let len = bytes.len();
+        let mut old = 0;
         if let Some(slot) = self.slot_mut(id, seq) {
             slot.state = SlotState::Ready(bytes);
+            old = std::mem::replace(&mut slot.charge, len);
+        }
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.slot_bytes = c.slot_bytes + len - old;
         }
         self.flush(id);
     }
 
+    /// Moves the answers that are ready, in request order, to the write queue.
     fn flush(&mut self, id: ConnId) {
+        let now = self.now.mono;
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
@@ -930,27 +1218,25 @@ impl Broker {
                 break;
             }
             let slot = c.slots.pop_front().expect("front");
+            c.slot_bytes -= slot.charge;
             if let SlotState::Ready(bytes) = slot.state {
-                self.outputs.push_back(Output::Send { conn: id, bytes });
+                Self::queue_bytes(c, bytes);
+                c.timing
+                    .push_back((c.queued_total, slot.op_name, slot.started));
                 wrote = true;
             }
             if !slot.keep_alive {
                 c.closing = true;
             }
         }
-        let done = c.closing && c.slots.is_empty();
         if wrote {
-            c.last_activity = self.now.mono;
+            c.last_activity = now;
+            // Requests held back by the pipeline bound can go on now (from the top level:
+            // answering here must not recurse into parsing).
+            self.to_parse.push(id);
         }
-        if done {
-            self.close(id);
-        } else {
-            // Requests held back by the pipeline bound can go on now.
-            if wrote && !c.closing && c.slots.len() < MAX_PIPELINE {
-                self.parse_requests(id);
-            }
-            self.reschedule(id);
-        }
+        self.pump_send(id);
+        self.reschedule(id);
     }
 
     fn reschedule(&mut self, id: ConnId) {
@@ -960,10 +1246,17 @@ impl Broker {
         if let Some(d) = c.deadline.take() {
             self.deadlines.remove(&(d, id));
         }
-        let new = if !c.slots.is_empty() {
+        let new = if let Some(since) = c.write_since {
+            Some(since + self.settings.write_timeout)
+        } else if !c.slots.is_empty() {
             None // waiting on the backend; its own timeouts apply
         } else if let Some(start) = c.request_started {
             Some(start + self.settings.header_timeout)
+        } else if self.draining {
+            Some(c.last_activity.max(self.drain_started) + DRAIN_LINGER)
+        } else if !c.admin && c.client.is_err() {
+            // Refused: no reason to keep its socket for a whole idle timeout.
+            Some(c.last_activity + self.settings.idle_timeout.min(self.settings.header_timeout))
         } else {
             Some(c.last_activity + self.settings.idle_timeout)
         };
@@ -985,8 +1278,17 @@ impl Broker {
             };
             c.deadline = None;
             self.metrics.timeouts += 1;
-            if c.request_started.is_some() {
+            if c.write_since.is_some() {
+                self.log(
+                    "info",
+                    format!("connection {id}: client did not read its answers in time, closed"),
+                );
+                self.close(id);
+            } else if c.request_started.is_some() {
                 c.closing = true;
+                // The partial request is dropped before its 408 is queued.
+                c.parser = Parser::new(self.limits);
+                c.request_started = None;
                 let rid = self.new_request_id(None);
                 let e = ApiError::new(
                     408,
@@ -1002,20 +1304,13 @@ impl Broker {
 
     fn shutdown(&mut self) {
         self.draining = true;
+        self.drain_started = self.now.mono;
+        // Nothing closes at once: requests already in a socket are read, answered (the last
+        // with `Connection: close`), then each connection closes after `DRAIN_LINGER` idle.
         let ids: Vec<ConnId> = self.conns.keys().copied().collect();
         for id in ids {
-            let c = self.conns.get_mut(&id).expect("listed");
-            if c.slots.is_empty() && !c.parser.is_mid_request() {
-                self.close(id);
-            } else if !c.slots.is_empty() {
-                // Answer what was asked; pipelined requests not yet read are not taken.
-                c.closing = true;
-                if let Some(last) = c.slots.back_mut() {
-                    last.keep_alive = false;
-                }
-            }
-            // A request still arriving is read to its end (or its header timeout), answered
-            // with `Connection: close`, and the connection closed.
+            self.to_parse.push(id);
+            self.reschedule(id);
         }
     }
 

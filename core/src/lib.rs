@@ -20,6 +20,7 @@ pub mod secret;
 pub mod time;
 pub mod vault;
 
-pub use broker::{Broker, ConnId, Input, Listener, Output};
+pub use broker::{Broker, ConnId, Input, Listener, Output, READ_CHUNK};
+pub use config::Settings;
 pub use secret::Secret;
 pub use time::{Instant, Now};

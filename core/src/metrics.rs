@@ -7,8 +7,8 @@ use std::fmt::Write;
 pub struct Metrics {
     /// Answers by (operation, status).
     pub requests: BTreeMap<(&'static str, u16), u64>,
-    /// Sum of request durations in seconds, by operation.
-    pub duration_sum: BTreeMap<&'static str, f64>,
+    /// Request durations (first byte received to last answer byte written), by operation.
+    pub durations: BTreeMap<&'static str, Histogram>,
     /// Connections accepted.
     pub connections_accepted: u64,
     /// Connections open now.
@@ -17,11 +17,42 @@ pub struct Metrics {
     pub timeouts: u64,
 }
 
+/// Upper bounds (seconds) of the duration histogram's buckets.
+pub const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// A Prometheus histogram: cumulative counts per bucket, sum and count.
+#[derive(Clone, Debug, Default)]
+pub struct Histogram {
+    /// Observations at or below each of [`BUCKETS`] (not cumulative).
+    pub buckets: [u64; BUCKETS.len()],
+    /// Sum of observations.
+    pub sum: f64,
+    /// Number of observations.
+    pub count: u64,
+}
+
+impl Histogram {
+    /// Adds one observation.
+    pub fn observe(&mut self, v: f64) {
+        if let Some(i) = BUCKETS.iter().position(|b| v <= *b) {
+            self.buckets[i] += 1;
+        }
+        self.sum += v;
+        self.count += 1;
+    }
+}
+
 impl Metrics {
-    /// Records one answered request.
-    pub fn record(&mut self, op: &'static str, status: u16, seconds: f64) {
+    /// Counts one answer.
+    pub fn record(&mut self, op: &'static str, status: u16) {
         *self.requests.entry((op, status)).or_default() += 1;
-        *self.duration_sum.entry(op).or_default() += seconds;
+    }
+
+    /// Times one answer, once its last byte was written.
+    pub fn observe(&mut self, op: &'static str, seconds: f64) {
+        self.durations.entry(op).or_default().observe(seconds);
     }
 
     /// Renders the Prometheus text exposition, with extra gauges appended.
@@ -46,13 +77,32 @@ impl Metrics {
         }
         let _ = writeln!(
             s,
-            "# HELP keybroker_request_duration_seconds_sum Time spent answering, by operation."
+            "# HELP keybroker_request_duration_seconds From a request's first byte to its answer's last byte written, by operation."
         );
-        let _ = writeln!(s, "# TYPE keybroker_request_duration_seconds_sum counter");
-        for (op, secs) in &self.duration_sum {
+        let _ = writeln!(s, "# TYPE keybroker_request_duration_seconds histogram");
+        for (op, h) in &self.durations {
+            let mut cumulative = 0;
+            for (le, n) in BUCKETS.iter().zip(h.buckets) {
+                cumulative += n;
+                let _ = writeln!(
+                    s,
+                    "keybroker_request_duration_seconds_bucket{{op=\"{op}\",le=\"{le}\"}} {cumulative}"
+                );
+            }
             let _ = writeln!(
                 s,
-                "keybroker_request_duration_seconds_sum{{op=\"{op}\"}} {secs:.6}"
+                "keybroker_request_duration_seconds_bucket{{op=\"{op}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                s,
+                "keybroker_request_duration_seconds_sum{{op=\"{op}\"}} {:.6}",
+                h.sum
+            );
+            let _ = writeln!(
+                s,
+                "keybroker_request_duration_seconds_count{{op=\"{op}\"}} {}",
+                h.count
             );
         }
         let _ = writeln!(s, "# TYPE keybroker_connections_accepted_total counter");
@@ -94,5 +144,33 @@ impl Metrics {
             );
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_is_cumulative_with_sum_and_count() {
+        let mut m = Metrics::default();
+        m.observe("decrypt", 0.003);
+        m.observe("decrypt", 0.2);
+        m.observe("decrypt", 60.0);
+        let text = m.render(true, &[], 0, &crate::cache::CacheStats::default());
+        assert!(text.contains("# TYPE keybroker_request_duration_seconds histogram"));
+        assert!(text
+            .contains("keybroker_request_duration_seconds_bucket{op=\"decrypt\",le=\"0.001\"} 0"));
+        assert!(text
+            .contains("keybroker_request_duration_seconds_bucket{op=\"decrypt\",le=\"0.005\"} 1"));
+        assert!(text
+            .contains("keybroker_request_duration_seconds_bucket{op=\"decrypt\",le=\"0.25\"} 2"));
+        assert!(
+            text.contains("keybroker_request_duration_seconds_bucket{op=\"decrypt\",le=\"10\"} 2")
+        );
+        assert!(text
+            .contains("keybroker_request_duration_seconds_bucket{op=\"decrypt\",le=\"+Inf\"} 3"));
+        assert!(text.contains("keybroker_request_duration_seconds_sum{op=\"decrypt\"} 60.203000"));
+        assert!(text.contains("keybroker_request_duration_seconds_count{op=\"decrypt\"} 3"));
     }
 }

@@ -1,9 +1,13 @@
 //! The blocking shell: std threads around one `Broker` behind a mutex.
 //!
-//! One thread per connection (bounded by `keybroker.http.max-connections`), one timer thread,
-//! one accept thread per listener, one thread per backend link. Every thread feeds inputs with
-//! [`Shared::drive`], which drains the broker's outputs under its lock (the drain rule);
-//! carrying out an output never blocks: bytes go to the owning thread's channel.
+//! One thread per connection (bounded by `keybroker.http.max-connections`, counted from
+//! accept, TLS handshake included), one timer thread, one accept thread per listener (the admin
+//! listener has its own limit, `keybroker.admin.max-connections`), one thread per backend
+//! link. Past the client limit, up to `keybroker.http.overload-connections` more sockets get a
+//! handshake and a `503` with `Retry-After`. Every thread feeds inputs with [`Shared::drive`],
+//! which drains the broker's outputs under its lock (the drain rule); carrying out an output
+//! never blocks: bytes go to the owning thread's bounded channel (the broker hands out one
+//! `Send` per connection until it is reported with `Input::Written`).
 //!
 //! A connection thread blocks in `read`. Answers that come from another thread (a backend
 //! reply, a timeout, shutdown) reach it in two ways: `Close` also shuts the socket's read
@@ -18,7 +22,7 @@ use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,10 +30,6 @@ use std::time::Duration;
 const POLL: Duration = Duration::from_millis(5);
 /// Stack of a connection thread: rustls and the parser need little.
 const CONN_STACK: usize = 256 * 1024;
-/// Longest a TLS handshake may take.
-const HANDSHAKE: Duration = Duration::from_secs(10);
-/// Longest a write to a client may block (a client that stops reading loses its connection).
-const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 enum Msg {
     Data(Vec<u8>),
@@ -37,7 +37,7 @@ enum Msg {
 }
 
 struct ConnHandle {
-    tx: Sender<Msg>,
+    tx: SyncSender<Msg>,
     /// A second handle on the socket, to wake the reading thread.
     sock: TcpStream,
 }
@@ -52,7 +52,14 @@ pub struct Shared {
     link_tls: LinkTls,
     server_tls: Mutex<Arc<ServerConfig>>,
     next_conn: AtomicU64,
+    /// Client-listener sockets open, counted from accept.
     active: AtomicUsize,
+    /// Admin-listener sockets open.
+    admin_active: AtomicUsize,
+    /// Sockets being told 503.
+    overload_active: AtomicUsize,
+    /// `keybroker.http.max-connections`, fitted to the open-file limit.
+    max_connections: usize,
 }
 
 impl Shared {
@@ -77,13 +84,29 @@ impl Shared {
         match out {
             Output::Send { conn, bytes } => {
                 if let Some(h) = self.conns.lock().expect("conns").get(&conn) {
-                    let _ = h.tx.send(Msg::Data(bytes));
+                    // The broker hands out one Send at a time: the queue has room.
+                    if h.tx.try_send(Msg::Data(bytes)).is_err() {
+                        log("error", &format!("connection {conn}: write queue full"));
+                    }
                 }
             }
             Output::Close { conn } => {
                 if let Some(h) = self.conns.lock().expect("conns").get(&conn) {
-                    let _ = h.tx.send(Msg::Close);
+                    let _ = h.tx.try_send(Msg::Close);
+                    // Wakes a blocked read; a blocked write ends at the socket's write timeout.
                     let _ = h.sock.shutdown(Shutdown::Read);
+                }
+            }
+            Output::PersistSoftKeys(p) => {
+                let me = self.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("persist".into())
+                    .spawn(move || {
+                        let result = me.effects.persist(&p);
+                        me.drive(Input::Persisted { id: p.id, result });
+                    });
+                if let Err(e) = spawned {
+                    log("error", &format!("cannot start the soft-key writer: {e}"));
                 }
             }
             Output::Connect {
@@ -144,7 +167,11 @@ impl Server {
             .map_err(|e| format!("keybroker.listen {}: {e}", p.listen))?;
         let admin = TcpListener::bind(p.admin_listen.as_str())
             .map_err(|e| format!("keybroker.admin.listen {}: {e}", p.admin_listen))?;
+        let max_connections = node::connection_budget(p.broker.settings());
         let shared = Arc::new(Shared {
+            admin_active: AtomicUsize::new(0),
+            overload_active: AtomicUsize::new(0),
+            max_connections,
             broker: Mutex::new(p.broker),
             conns: Mutex::new(HashMap::new()),
             links: Mutex::new(HashMap::new()),
@@ -243,44 +270,149 @@ fn timer_thread(shared: &Arc<Shared>) {
 }
 
 fn accept_loop(shared: &Arc<Shared>, listener: TcpListener, tls: bool) {
+    let (max, overload, settings_write, handshake) = {
+        let b = shared.broker.lock().expect("broker");
+        let st = b.settings();
+        let max = if tls {
+            shared.max_connections
+        } else {
+            st.admin_max_connections
+        };
+        let overload = if tls { st.overload_connections } else { 1 };
+        (max, overload, st.write_timeout, st.handshake_timeout)
+    };
+    let counter = if tls {
+        &shared.active
+    } else {
+        &shared.admin_active
+    };
+    let mut backoff = Duration::from_millis(5);
+    let mut last_warn: Option<std::time::Instant> = None;
     for stream in listener.incoming() {
         let tcp = match stream {
-            Ok(s) => s,
+            Ok(s) => {
+                backoff = Duration::from_millis(5);
+                s
+            }
             Err(e) => {
-                log("warn", &format!("accept failed: {e}"));
-                std::thread::sleep(Duration::from_millis(50));
+                // EMFILE and friends: wait (longer each time) instead of spinning.
+                if last_warn.is_none_or(|t| t.elapsed() > Duration::from_secs(1)) {
+                    log(
+                        "warn",
+                        &format!("accept failed: {e} (retrying in {backoff:?})"),
+                    );
+                    last_warn = Some(std::time::Instant::now());
+                }
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(1));
                 continue;
             }
         };
-        let max = shared
-            .broker
-            .lock()
-            .expect("broker")
-            .settings()
-            .max_connections;
-        if shared.active.load(Ordering::SeqCst) >= max {
-            continue; // over keybroker.http.max-connections: dropped
-        }
         let _ = tcp.set_nodelay(true);
-        shared.active.fetch_add(1, Ordering::SeqCst);
+        let tls_cfg = tls.then(|| shared.server_tls.lock().expect("tls").clone());
+        if counter.fetch_add(1, Ordering::SeqCst) >= max {
+            counter.fetch_sub(1, Ordering::SeqCst);
+            if shared.overload_active.fetch_add(1, Ordering::SeqCst) >= overload {
+                shared.overload_active.fetch_sub(1, Ordering::SeqCst);
+                continue; // past the overload allowance too: closed at once
+            }
+            let s = shared.clone();
+            let hs = handshake.min(Duration::from_secs(2));
+            let spawned = std::thread::Builder::new()
+                .stack_size(CONN_STACK)
+                .spawn(move || {
+                    refuse_overloaded(&s, tcp, tls_cfg, hs);
+                    s.overload_active.fetch_sub(1, Ordering::SeqCst);
+                });
+            if spawned.is_err() {
+                shared.overload_active.fetch_sub(1, Ordering::SeqCst);
+            }
+            continue;
+        }
         let s = shared.clone();
-        let tls = tls.then(|| shared.server_tls.lock().expect("tls").clone());
         let spawned = std::thread::Builder::new()
             .stack_size(CONN_STACK)
             .spawn(move || {
-                connection(&s, tcp, tls);
-                s.active.fetch_sub(1, Ordering::SeqCst);
+                connection(&s, tcp, tls_cfg, handshake, settings_write);
+                let c = if tls { &s.active } else { &s.admin_active };
+                c.fetch_sub(1, Ordering::SeqCst);
             });
         if spawned.is_err() {
-            shared.active.fetch_sub(1, Ordering::SeqCst);
+            counter.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// A TLS handshake that gives up at `deadline` however the peer drips its bytes.
+fn handshake_until(
+    s: &mut StreamOwned<ServerConnection, TcpStream>,
+    deadline: std::time::Instant,
+) -> bool {
+    while s.conn.is_handshaking() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || s.sock.set_read_timeout(Some(left)).is_err() {
+            return false;
+        }
+        if s.conn.complete_io(&mut s.sock).is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Over the connection limit: handshake, write the 503 answer, drain briefly, close.
+fn refuse_overloaded(
+    shared: &Arc<Shared>,
+    tcp: TcpStream,
+    tls: Option<Arc<ServerConfig>>,
+    handshake: Duration,
+) {
+    let answer = shared.broker.lock().expect("broker").overload_answer();
+    let _ = tcp.set_write_timeout(Some(Duration::from_secs(2)));
+    let linger = |s: &mut dyn Read| {
+        let mut sink = [0u8; 4096];
+        for _ in 0..16 {
+            if !matches!(s.read(&mut sink), Ok(n) if n > 0) {
+                break;
+            }
+        }
+    };
+    match tls {
+        Some(cfg) => {
+            let Ok(conn) = ServerConnection::new(cfg) else {
+                return;
+            };
+            let mut s = StreamOwned::new(conn, tcp);
+            if !handshake_until(&mut s, std::time::Instant::now() + handshake) {
+                return;
+            }
+            if s.write_all(&answer).and_then(|_| s.flush()).is_ok() {
+                let _ = s.sock.set_read_timeout(Some(Duration::from_millis(500)));
+                linger(&mut s);
+            }
+            s.conn.send_close_notify();
+            let _ = s.flush();
+        }
+        None => {
+            let mut s = tcp;
+            if s.write_all(&answer).is_ok() {
+                let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+                linger(&mut s);
+            }
         }
     }
 }
 
 /// One accepted socket: TLS handshake (client listener), then serve it.
-fn connection(shared: &Arc<Shared>, tcp: TcpStream, tls: Option<Arc<ServerConfig>>) {
+fn connection(
+    shared: &Arc<Shared>,
+    tcp: TcpStream,
+    tls: Option<Arc<ServerConfig>>,
+    handshake: Duration,
+    write_timeout: Duration,
+) {
     let Ok(wake) = tcp.try_clone() else { return };
-    let _ = tcp.set_write_timeout(Some(WRITE_TIMEOUT));
+    let _ = tcp.set_write_timeout(Some(write_timeout));
     let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
     match tls {
         Some(cfg) => {
@@ -288,11 +420,8 @@ fn connection(shared: &Arc<Shared>, tcp: TcpStream, tls: Option<Arc<ServerConfig
                 return;
             };
             let mut s = StreamOwned::new(conn, tcp);
-            let _ = s.sock.set_read_timeout(Some(HANDSHAKE));
-            while s.conn.is_handshaking() {
-                if s.conn.complete_io(&mut s.sock).is_err() {
-                    return;
-                }
+            if !handshake_until(&mut s, std::time::Instant::now() + handshake) {
+                return;
             }
             let peer_cert = s
                 .conn
@@ -314,10 +443,56 @@ fn connection(shared: &Arc<Shared>, tcp: TcpStream, tls: Option<Arc<ServerConfig
 
 enum Flow {
     Go,
+    /// Bytes were written (the broker may have more, or may want to read again).
+    Wrote,
     /// The broker closed the connection (bytes written).
     Done,
     /// Writing failed: the peer is gone.
     Broken,
+}
+
+/// Writes what the broker queued for this connection, reporting each write.
+fn drain_conn<S: Write>(
+    shared: &Arc<Shared>,
+    id: ConnId,
+    stream: &mut S,
+    rx: &Receiver<Msg>,
+) -> Flow {
+    let mut wrote = false;
+    loop {
+        match rx.try_recv() {
+            Ok(m) => match write_conn(shared, id, stream, m) {
+                Flow::Go | Flow::Wrote => wrote = true,
+                other => return other,
+            },
+            Err(TryRecvError::Empty) => break,
+            Err(TryRecvError::Disconnected) => return Flow::Done,
+        }
+    }
+    if wrote {
+        Flow::Wrote
+    } else {
+        Flow::Go
+    }
+}
+
+fn write_conn<S: Write>(shared: &Arc<Shared>, id: ConnId, stream: &mut S, m: Msg) -> Flow {
+    match m {
+        Msg::Data(bytes) => match stream.write_all(&bytes).and_then(|_| stream.flush()) {
+            Ok(()) => {
+                shared.drive(Input::Written {
+                    conn: id,
+                    bytes: bytes.len(),
+                });
+                Flow::Wrote
+            }
+            Err(_) => Flow::Broken,
+        },
+        Msg::Close => {
+            let _ = stream.flush();
+            Flow::Done
+        }
+    }
 }
 
 fn apply<S: Write>(stream: &mut S, msg: Msg) -> Flow {
@@ -330,7 +505,7 @@ fn apply<S: Write>(stream: &mut S, msg: Msg) -> Flow {
     }
 }
 
-/// Carries out everything queued for this connection.
+/// Carries out everything queued for a backend link.
 fn drain<S: Write>(stream: &mut S, rx: &Receiver<Msg>) -> Flow {
     let mut wrote = false;
     loop {
@@ -338,7 +513,7 @@ fn drain<S: Write>(stream: &mut S, rx: &Receiver<Msg>) -> Flow {
             Ok(m) => {
                 wrote = true;
                 match apply(stream, m) {
-                    Flow::Go => {}
+                    Flow::Go | Flow::Wrote => {}
                     other => return other,
                 }
             }
@@ -359,7 +534,8 @@ fn serve_conn<S: Read + Write>(
     stream: &mut S,
     wake: TcpStream,
 ) {
-    let (tx, rx) = channel();
+    // One Send and one Close at most are ever queued (the broker waits for `Written`).
+    let (tx, rx) = sync_channel(4);
     let sock = match wake.try_clone() {
         Ok(s) => s,
         Err(_) => return,
@@ -370,29 +546,30 @@ fn serve_conn<S: Read + Write>(
         .expect("conns")
         .insert(id, ConnHandle { tx, sock });
     shared.drive(Input::Accepted { conn: id, listener });
-    let mut buf = vec![0u8; 16 * 1024];
+    let mut buf = vec![0u8; keybroker_core::READ_CHUNK];
     let gone = loop {
-        // Ask the broker first, then drain: outputs are queued under the broker lock, so an
+        // Ask the broker first, then write: outputs are queued under the broker lock, so an
         // answer that completed before this look is in the channel by now, and one that
-        // completes after it finds `busy` set (the read below polls). Draining first would
+        // completes after it finds `busy` set (the read below polls). Writing first would
         // let a backend reply slip in between and leave the thread blocked in `read` with
         // the answer queued (the client waits forever).
         let (wants, busy) = {
             let b = shared.broker.lock().expect("broker");
             (b.wants_read(id), b.in_flight(id) > 0)
         };
-        match drain(stream, &rx) {
+        match drain_conn(shared, id, stream, &rx) {
             Flow::Go => {}
+            Flow::Wrote => continue, // look again: writing may have freed room to read
             Flow::Done => break false,
             Flow::Broken => break true,
         }
         if !wants {
-            // Held back (pipeline full, closing): wait for the broker to answer.
+            // Held back (pipeline full, memory bound, closing): wait for the broker.
             match rx.recv_timeout(Duration::from_millis(250)) {
-                Ok(m) => match (apply(stream, m), stream.flush()) {
-                    (Flow::Go, Ok(())) => continue,
-                    (Flow::Done, _) => break false,
-                    _ => break true,
+                Ok(m) => match write_conn(shared, id, stream, m) {
+                    Flow::Go | Flow::Wrote => continue,
+                    Flow::Done => break false,
+                    Flow::Broken => break true,
                 },
                 Err(_) => continue,
             }
@@ -401,7 +578,7 @@ fn serve_conn<S: Read + Write>(
         match stream.read(&mut buf) {
             Ok(0) => {
                 // Our own Close (read half shut) or the peer went away.
-                match drain(stream, &rx) {
+                match drain_conn(shared, id, stream, &rx) {
                     Flow::Done => break false,
                     _ => break true,
                 }
@@ -411,7 +588,7 @@ fn serve_conn<S: Read + Write>(
                 bytes: &buf[..n],
             }),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(_) => match drain(stream, &rx) {
+            Err(_) => match drain_conn(shared, id, stream, &rx) {
                 Flow::Done => break false,
                 _ => break true,
             },
@@ -492,7 +669,7 @@ fn pump_link<S: Read + Write>(
     let mut buf = vec![0u8; 16 * 1024];
     let reason = loop {
         match drain(stream, rx) {
-            Flow::Go => {}
+            Flow::Go | Flow::Wrote => {}
             Flow::Done => return, // closed at the backend's request: no event
             Flow::Broken => break "write failed".to_string(),
         }

@@ -252,6 +252,8 @@ struct Pending {
 #[derive(Debug)]
 struct SimConn {
     role: Role,
+    /// A refused client got its one answer: the broker must have closed it.
+    refused_answered: bool,
     /// Framing broken on purpose (malformed, duplicated bytes): answers may be errors.
     chaos: bool,
     slow: bool,
@@ -306,6 +308,14 @@ fn keystore() -> Keystore {
             trusted("cmxDevice", DEVICE_CERT),
         ],
     }
+}
+
+/// What the simulated shell reports back after carrying out an output.
+enum Ack {
+    /// All of a `Send` reached the client.
+    Written(ConnId, usize),
+    /// A soft-key file was "written".
+    Persisted(keybroker_core::backend::PersistId),
 }
 
 /// Runs one seed; `Err` names the first broken invariant.
@@ -400,6 +410,33 @@ impl World {
     /// Carries out every output; outputs of one drain are ordered by connection (the broker
     /// may list connections in hash order, e.g. at shutdown), keeping each one's order.
     fn drain(&mut self) -> Result<(), Failure> {
+        // Write progress and persist results go back in as inputs, without recursion.
+        for _ in 0..1_000_000 {
+            let acks = self.drain_once()?;
+            if acks.is_empty() {
+                return Ok(());
+            }
+            let now = self.clock();
+            for ack in acks {
+                let input = match &ack {
+                    Ack::Written(conn, bytes) => Input::Written {
+                        conn: *conn,
+                        bytes: *bytes,
+                    },
+                    Ack::Persisted(id) => Input::Persisted {
+                        id: *id,
+                        result: Ok(()),
+                    },
+                };
+                self.record("in", 0, format!("{input:?}").as_bytes());
+                self.broker.handle_input(now, input);
+            }
+        }
+        Err(self.fail("outputs never stopped coming".into()))
+    }
+
+    fn drain_once(&mut self) -> Result<Vec<Ack>, Failure> {
+        let mut acks = Vec::new();
         let mut outs = Vec::new();
         while let Some(o) = self.broker.poll_output() {
             outs.push(o);
@@ -418,6 +455,7 @@ impl World {
                     };
                     c.inbox.extend_from_slice(&bytes);
                     c.last_activity = now;
+                    acks.push(Ack::Written(conn, bytes.len()));
                     self.parse_answers(conn)?;
                 }
                 Output::Close { conn } => {
@@ -430,10 +468,12 @@ impl World {
                             self.fail(format!("connection {conn} closed with a partial answer"))
                         );
                     }
+                    // A refused client gets one answer, then the connection closes.
                     if let Some(p) = c.pending.iter().find(|p| p.accepted) {
-                        if !c.chaos {
+                        if !c.chaos && !c.refused_answered {
                             return Err(self.fail(format!(
-                                "connection {conn} closed with accepted request {} unanswered",
+                                "connection {conn} ({:?}) closed with accepted request {} unanswered",
+                                c.role,
                                 p.rid
                             )));
                         }
@@ -446,13 +486,16 @@ impl World {
                     self.record("audit", 0, line.as_bytes());
                 }
                 Output::Log { message, .. } => self.record("log", 0, message.as_bytes()),
-                Output::PersistSoftKeys(b) => self.record("persist", 0, &b),
+                Output::PersistSoftKeys(p) => {
+                    self.record("persist", p.id, &[]);
+                    acks.push(Ack::Persisted(p.id));
+                }
                 other => {
                     return Err(self.fail(format!("unexpected output for soft backend: {other:?}")))
                 }
             }
         }
-        Ok(())
+        Ok(acks)
     }
 
     fn parse_answers(&mut self, id: ConnId) -> Result<(), Failure> {
@@ -488,6 +531,9 @@ impl World {
             }
             let body: Vec<u8> = c.inbox[head_end + 4..head_end + 4 + len].to_vec();
             c.inbox.drain(..head_end + 4 + len);
+            if matches!(c.role, Role::Stranger | Role::NoCert) {
+                c.refused_answered = true;
+            }
             self.answers += 1;
             self.check_answer(id, status, &rid, &body)?;
         }
@@ -650,6 +696,7 @@ impl World {
             id,
             SimConn {
                 role,
+                refused_answered: false,
                 chaos: false,
                 slow,
                 outbox: VecDeque::new(),
@@ -863,6 +910,22 @@ impl World {
 
     /// Invariants that hold after every step.
     fn check(&self) -> Result<(), Failure> {
+        let limit = self.broker.settings().max_connection_bytes;
+        for (id, c) in &self.conns {
+            if c.refused_answered {
+                return Err(self.fail(format!(
+                    "connection {id}: refused client still open after its answer"
+                )));
+            }
+        }
+        for id in self.conns.keys() {
+            if self.broker.held_bytes(*id) > limit {
+                return Err(self.fail(format!(
+                    "connection {id} holds {} bytes, bound is {limit}",
+                    self.broker.held_bytes(*id)
+                )));
+            }
+        }
         if self.broker.connections() != self.conns.len() {
             return Err(self.fail(format!(
                 "broker holds {} connections, clients see {}",

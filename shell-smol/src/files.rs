@@ -6,7 +6,8 @@ pub fn read(path: &str) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| e.to_string())
 }
 
-/// Replaces `path` with `bytes` atomically (write a sibling, fsync, rename), mode 0600.
+/// Replaces `path` with `bytes` atomically and durably (write a sibling, fsync, rename, fsync
+/// the directory), mode 0600.
 pub fn write_atomic(path: &str, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = format!("{path}.tmp-{}", std::process::id());
     {
@@ -21,5 +22,11 @@ pub fn write_atomic(path: &str, bytes: &[u8]) -> std::io::Result<()> {
         f.write_all(bytes)?;
         f.sync_all()?;
     }
-    std::fs::rename(&tmp, path)
+    std::fs::rename(&tmp, path)?;
+    // The rename is durable only once the directory is synced.
+    let dir = std::path::Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    std::fs::File::open(dir)?.sync_all()
 }

@@ -52,18 +52,21 @@ pub struct Effects {
 }
 
 impl Effects {
-    /// Carries out file and log outputs; hands back the ones about sockets.
+    /// Seals and writes a soft-key file durably; run it off the broker's lock, then feed the
+    /// result back as `Input::Persisted`.
+    pub fn persist(&self, p: &keybroker_core::backend::Persist) -> Result<(), String> {
+        let bytes = p.job.seal();
+        files::write_atomic(&self.soft_key_path, &bytes).map_err(|e| {
+            let why = format!("keybroker.soft.key-file {}: {e}", self.soft_key_path);
+            log("error", &why);
+            why
+        })
+    }
+
+    /// Carries out audit and log outputs; hands back the ones about sockets and files
+    /// (`PersistSoftKeys` is slow: the shell runs [`Effects::persist`] off the broker's lock).
     pub fn local(&self, out: Output) -> Option<Output> {
         match out {
-            Output::PersistSoftKeys(bytes) => {
-                if let Err(e) = files::write_atomic(&self.soft_key_path, &bytes) {
-                    log(
-                        "error",
-                        &format!("keybroker.soft.key-file {}: {e}", self.soft_key_path),
-                    );
-                }
-                None
-            }
             Output::Audit(line) => {
                 let mut a = self.audit.lock().expect("audit");
                 match a.as_mut() {
@@ -232,6 +235,36 @@ pub fn now_since(epoch: std::time::Instant) -> Now {
         mono: keybroker_core::Instant::from_epoch(epoch.elapsed()),
         unix_secs: unix,
     }
+}
+
+/// `keybroker.http.max-connections`, lowered if the process's open-file limit cannot hold it
+/// with the overload allowance, the admin listener, backend links and files (so accept never
+/// runs into EMFILE while serving).
+pub fn connection_budget(settings: &keybroker_core::Settings) -> usize {
+    let reserve = settings.overload_connections + settings.admin_max_connections + 64;
+    let Some(nofile) = open_file_limit() else {
+        return settings.max_connections;
+    };
+    let fit = nofile.saturating_sub(reserve).max(1);
+    if fit < settings.max_connections {
+        log(
+            "warn",
+            &format!(
+                "keybroker.http.max-connections {} lowered to {fit}: the open-file limit is {nofile} (raise LimitNOFILE)",
+                settings.max_connections
+            ),
+        );
+        fit
+    } else {
+        settings.max_connections
+    }
+}
+
+/// The soft open-file limit, from /proc/self/limits (Linux).
+fn open_file_limit() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
 }
 
 /// Writes one log line to stderr.

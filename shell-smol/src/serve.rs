@@ -1,17 +1,26 @@
 //! The smol shell: sockets, TLS, timers and signals around one `Broker`.
+//!
+//! Every accepted socket is counted from accept (TLS handshake included) against its
+//! listener's limit: `keybroker.http.max-connections` for clients, and a separate
+//! `keybroker.admin.max-connections` for the admin listener, which has its own accept task.
+//! Past the client limit, up to `keybroker.http.overload-connections` more sockets get a TLS
+//! handshake and a `503` with `Retry-After`; beyond that they are closed at once. A connection
+//! task writes before it reads, writes one `Output::Send` at a time (within
+//! `keybroker.http.write-timeout`) and reports it with `Input::Written`, so its queue never
+//! holds more than one answer chunk.
 use crate::node::{self, now_since, Effects};
 use crate::tls;
 use futures_rustls::TlsAcceptor;
 use keybroker_core::backend::{LinkId, LinkSecurity, NetEvent};
 use keybroker_core::{Broker, ConnId, Input, Listener, Now, Output};
-use smol::channel::{unbounded, Receiver, Sender};
+use smol::channel::{bounded, unbounded, Receiver, Sender, TryRecvError};
 use smol::future::FutureExt;
 use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use smol::net::{TcpListener, TcpStream};
 use smol::Timer;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -33,6 +42,23 @@ pub struct Shared {
     link_tls: LinkTls,
     server_tls: Mutex<TlsAcceptor>,
     executor: OnceLock<Arc<smol::Executor<'static>>>,
+    /// Client-listener sockets open, counted from accept.
+    client_active: AtomicUsize,
+    /// Admin-listener sockets open.
+    admin_active: AtomicUsize,
+    /// Sockets being told 503.
+    overload_active: AtomicUsize,
+    /// `keybroker.http.max-connections`, fitted to the open-file limit.
+    max_connections: usize,
+}
+
+/// Decrements a connection counter when a connection's task ends, however it ends.
+struct Counted<'a>(&'a AtomicUsize);
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Shared {
@@ -57,12 +83,26 @@ impl Shared {
         match out {
             Output::Send { conn, bytes } => {
                 if let Some(tx) = self.conns.lock().expect("conns").get(&conn) {
-                    let _ = tx.try_send(ConnMsg::Data(bytes));
+                    // The broker hands out one Send at a time: the queue has room.
+                    if tx.try_send(ConnMsg::Data(bytes)).is_err() {
+                        log("error", &format!("connection {conn}: write queue full"));
+                    }
                 }
             }
             Output::Close { conn } => {
                 if let Some(tx) = self.conns.lock().expect("conns").get(&conn) {
                     let _ = tx.try_send(ConnMsg::Close);
+                }
+            }
+            Output::PersistSoftKeys(p) => {
+                let me = self.clone();
+                let task = async move {
+                    let me2 = me.clone();
+                    let (id, result) = smol::unblock(move || (p.id, me2.effects.persist(&p))).await;
+                    me.drive(Input::Persisted { id, result });
+                };
+                if let Some(ex) = self.executor.get() {
+                    ex.spawn(task).detach();
                 }
             }
             Output::Connect {
@@ -101,8 +141,8 @@ impl Shared {
 
     /// Re-reads the configuration and keystore; on any error the old one keeps serving.
     ///
-    /// New identities take effect for new connections; open connections keep theirs. A new
-    /// server certificate is served from the next handshake on.
+    /// Every open connection's identity is re-checked against the new keystore. A new server
+    /// certificate is served from the next handshake on.
     pub fn reload(&self) {
         if let Some(cfg) = self.effects.reload(&self.broker) {
             *self.server_tls.lock().expect("tls") = TlsAcceptor::from(cfg);
@@ -132,7 +172,12 @@ impl Server {
             .map_err(|e| format!("keybroker.listen {}: {e}", p.listen))?;
         let admin = smol::block_on(TcpListener::bind(p.admin_listen.as_str()))
             .map_err(|e| format!("keybroker.admin.listen {}: {e}", p.admin_listen))?;
+        let max_connections = node::connection_budget(p.broker.settings());
         let shared = Arc::new(Shared {
+            client_active: AtomicUsize::new(0),
+            admin_active: AtomicUsize::new(0),
+            overload_active: AtomicUsize::new(0),
+            max_connections,
             broker: Mutex::new(p.broker),
             conns: Mutex::new(HashMap::new()),
             epoch: p.epoch,
@@ -360,35 +405,95 @@ async fn accept_loop(
     listener: TcpListener,
     tls: bool,
 ) {
+    let (max, overload, handshake) = {
+        let b = shared.broker.lock().expect("broker");
+        let st = b.settings();
+        if tls {
+            (
+                shared.max_connections,
+                st.overload_connections,
+                st.handshake_timeout,
+            )
+        } else {
+            (st.admin_max_connections, 1, st.handshake_timeout)
+        }
+    };
+    let mut backoff = Duration::from_millis(5);
+    let mut last_warn: Option<std::time::Instant> = None;
     loop {
-        let (stream, _peer) = match listener.accept().await {
-            Ok(s) => s,
+        let stream = match listener.accept().await {
+            Ok((s, _peer)) => {
+                backoff = Duration::from_millis(5);
+                s
+            }
             Err(e) => {
-                log("warn", &format!("accept failed: {e}"));
-                Timer::after(Duration::from_millis(50)).await;
+                // EMFILE and friends: wait (longer each time) instead of spinning, and say
+                // so at most once a second.
+                if last_warn.is_none_or(|t| t.elapsed() > Duration::from_secs(1)) {
+                    log(
+                        "warn",
+                        &format!("accept failed: {e} (retrying in {backoff:?})"),
+                    );
+                    last_warn = Some(std::time::Instant::now());
+                }
+                Timer::after(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
                 continue;
             }
         };
-        let max = shared
-            .broker
-            .lock()
-            .expect("broker")
-            .settings()
-            .max_connections;
-        if shared.conns.lock().expect("conns").len() >= max {
-            drop(stream); // over keybroker.http.max-connections
+        let _ = stream.set_nodelay(true);
+        let counter = if tls {
+            &shared.client_active
+        } else {
+            &shared.admin_active
+        };
+        if counter.fetch_add(1, Ordering::SeqCst) >= max {
+            counter.fetch_sub(1, Ordering::SeqCst);
+            if shared.overload_active.fetch_add(1, Ordering::SeqCst) >= overload {
+                shared.overload_active.fetch_sub(1, Ordering::SeqCst);
+                drop(stream); // past the overload allowance too: closed at once
+                continue;
+            }
+            let shared = shared.clone();
+            let acceptor = tls.then(|| shared.server_tls.lock().expect("tls").clone());
+            ex.spawn(async move {
+                let s2 = shared.clone();
+                let _count = Counted(&s2.overload_active);
+                let answer = shared.broker.lock().expect("broker").overload_answer();
+                let hs = handshake.min(Duration::from_secs(2));
+                match acceptor {
+                    Some(a) => {
+                        let tls = async { a.accept(stream).await.ok() }
+                            .or(async {
+                                Timer::after(hs).await;
+                                None
+                            })
+                            .await;
+                        if let Some(s) = tls {
+                            refuse_overloaded(s, &answer).await;
+                        }
+                    }
+                    None => refuse_overloaded(stream, &answer).await,
+                }
+            })
+            .detach();
             continue;
         }
-        let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         let tls = tls.then(|| shared.server_tls.lock().expect("tls").clone());
         ex.spawn(async move {
+            let s2 = shared.clone();
+            let _count = Counted(if tls.is_some() {
+                &s2.client_active
+            } else {
+                &s2.admin_active
+            });
             let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
             match tls {
                 Some(acceptor) => {
                     let hs = async { acceptor.accept(stream).await.ok() }
                         .or(async {
-                            Timer::after(Duration::from_secs(10)).await;
+                            Timer::after(handshake).await;
                             None
                         })
                         .await;
@@ -408,6 +513,37 @@ async fn accept_loop(
     }
 }
 
+/// Writes the 503 answer, then reads (and drops) what the client sends for a moment so that
+/// closing does not reset the connection before the client has read the answer.
+async fn refuse_overloaded<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, answer: &[u8]) {
+    let write = async {
+        s.write_all(answer).await?;
+        s.flush().await
+    };
+    let timed = async {
+        Timer::after(Duration::from_secs(2)).await;
+        Err(std::io::ErrorKind::TimedOut.into())
+    };
+    if write.or(timed).await.is_err() {
+        return;
+    }
+    let mut sink = [0u8; 4096];
+    let linger = async {
+        for _ in 0..16 {
+            match s.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    };
+    linger
+        .or(async {
+            Timer::after(Duration::from_millis(500)).await;
+        })
+        .await;
+    let _ = s.close().await;
+}
+
 enum Event {
     Read(std::io::Result<usize>),
     Msg(Option<ConnMsg>),
@@ -419,17 +555,28 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
     listener: Listener,
     mut stream: S,
 ) {
-    let (tx, rx) = unbounded();
+    // One Send and one Close at most are ever queued (the broker waits for `Written`).
+    let (tx, rx) = bounded(4);
     shared.conns.lock().expect("conns").insert(id, tx);
     shared.drive(Input::Accepted { conn: id, listener });
-    let mut buf = vec![0u8; 16 * 1024];
-    'conn: loop {
-        let ev = if shared.wants_read(id) {
-            async { Event::Read(stream.read(&mut buf).await) }
-                .or(async { Event::Msg(rx.recv().await.ok()) })
-                .await
-        } else {
-            Event::Msg(rx.recv().await.ok())
+    let mut buf = vec![0u8; keybroker_core::READ_CHUNK];
+    let write_timeout = shared
+        .broker
+        .lock()
+        .expect("broker")
+        .settings()
+        .write_timeout;
+    loop {
+        // Write before reading: whatever is queued goes out first.
+        let ev = match rx.try_recv() {
+            Ok(m) => Event::Msg(Some(m)),
+            Err(TryRecvError::Closed) => Event::Msg(None),
+            Err(TryRecvError::Empty) if shared.wants_read(id) => {
+                async { Event::Read(stream.read(&mut buf).await) }
+                    .or(async { Event::Msg(rx.recv().await.ok()) })
+                    .await
+            }
+            Err(TryRecvError::Empty) => Event::Msg(rx.recv().await.ok()),
         };
         match ev {
             Event::Read(Ok(0)) | Event::Read(Err(_)) => {
@@ -441,28 +588,35 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
                 bytes: &buf[..n],
             }),
             Event::Msg(None) => break,
-            Event::Msg(Some(first)) => {
-                let mut msg = Some(first);
-                while let Some(m) = msg {
-                    match m {
-                        ConnMsg::Data(bytes) => {
-                            if stream.write_all(&bytes).await.is_err() {
-                                shared.drive(Input::Closed { conn: id });
-                                break 'conn;
-                            }
-                        }
-                        ConnMsg::Close => {
-                            let _ = stream.flush().await;
-                            let _ = stream.close().await;
-                            break 'conn;
-                        }
+            Event::Msg(Some(ConnMsg::Data(bytes))) => {
+                // A client that does not read loses its connection at the write timeout.
+                let write = async {
+                    let r = async {
+                        stream.write_all(&bytes).await?;
+                        stream.flush().await
                     }
-                    msg = rx.try_recv().ok();
+                    .await;
+                    Some(r)
+                };
+                let timed_out = async {
+                    Timer::after(write_timeout).await;
+                    None
+                };
+                match write.or(timed_out).await {
+                    Some(Ok(())) => shared.drive(Input::Written {
+                        conn: id,
+                        bytes: bytes.len(),
+                    }),
+                    Some(Err(_)) | None => {
+                        shared.drive(Input::Closed { conn: id });
+                        break;
+                    }
                 }
-                if stream.flush().await.is_err() {
-                    shared.drive(Input::Closed { conn: id });
-                    break;
-                }
+            }
+            Event::Msg(Some(ConnMsg::Close)) => {
+                let _ = stream.flush().await;
+                let _ = stream.close().await;
+                break;
             }
         }
     }

@@ -139,6 +139,8 @@ pub enum BackendError {
     Failed(String),
     /// The backend did not answer in time (504).
     Timeout,
+    /// A new key version could not be stored durably, so it was not made (500).
+    NotPersisted(String),
 }
 
 impl fmt::Display for BackendError {
@@ -150,6 +152,12 @@ impl fmt::Display for BackendError {
             BackendError::Unavailable { reason, .. } => write!(f, "backend unavailable: {reason}"),
             BackendError::Failed(why) => write!(f, "backend error: {why}"),
             BackendError::Timeout => f.write_str("backend did not answer in time"),
+            BackendError::NotPersisted(why) => {
+                write!(
+                    f,
+                    "the new key version could not be stored ({why}); nothing changed"
+                )
+            }
         }
     }
 }
@@ -172,8 +180,8 @@ pub enum LinkSecurity {
 /// What a backend asks the shell to do.
 #[derive(Debug, PartialEq, Eq)]
 pub enum BackendOutput {
-    /// Store this sealed soft-key file (atomically) at `keybroker.soft.key-file`.
-    PersistSoftKeys(Vec<u8>),
+    /// Seal and store this soft-key file (atomically, synced) at `keybroker.soft.key-file`.
+    PersistSoftKeys(Persist),
     /// Open a connection; answer with [`NetEvent::Connected`] or [`NetEvent::Closed`].
     Connect {
         /// The new link's id (chosen by the backend).
@@ -232,6 +240,18 @@ pub enum NetEvent {
     },
 }
 
+/// Identifies one soft-key file write the shell reports back on.
+pub type PersistId = u64;
+
+/// A soft-key file to seal and write, then report with [`crate::Input::Persisted`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct Persist {
+    /// Report this id back.
+    pub id: PersistId,
+    /// What to seal (slow: run it off the broker's lock).
+    pub job: soft::SealJob,
+}
+
 /// The configured backend.
 #[derive(Debug)]
 pub enum Backend {
@@ -274,6 +294,12 @@ impl Backend {
             Backend::Soft(s) => s.outputs.pop_front(),
             Backend::Kmip(k) => k.outputs.pop_front(),
             Backend::Vault(v) => v.poll_output(),
+        }
+    }
+    /// The shell finished (or failed) the soft-key file write `id`.
+    pub fn persisted(&mut self, id: PersistId, result: Result<(), String>, rng: &mut Drbg) {
+        if let Backend::Soft(s) = self {
+            s.persisted(id, result, rng);
         }
     }
     /// Whether the backend can serve requests (for /readyz).

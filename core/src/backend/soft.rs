@@ -4,7 +4,7 @@
 //! `{"format":"keybroker-soft-keys/1","kdf":"pbkdf2-sha256","iterations":N,"salt":b64,
 //! "nonce":b64,"sealed":b64}`; `sealed` is AES-256-GCM (key from PBKDF2 of the passphrase)
 //! over `{"keys":{"name":[b64 key v1, v2, …]}}`.
-use super::{BackendError, BackendOutput, Op, OpId, Reply, ReplyQueue};
+use super::{BackendError, BackendOutput, Op, OpId, Persist, PersistId, Reply, ReplyQueue};
 use crate::drbg::Drbg;
 use crate::envelope::{BackendKind, Envelope};
 use crate::secret::Secret;
@@ -36,6 +36,46 @@ impl fmt::Debug for SoftKeys {
             .finish()
     }
 }
+
+/// A soft-key file to seal (PBKDF2, then AES-256-GCM) and write: the shell runs [`SealJob::seal`]
+/// off the request path, writes the file atomically and durably, then reports
+/// [`crate::Input::Persisted`]. Its `Debug` shows no key material.
+pub struct SealJob {
+    keys: SoftKeys,
+    passphrase: Secret<Vec<u8>>,
+    salt: [u8; 16],
+    nonce: [u8; IV_LEN],
+    iterations: u32,
+}
+
+impl SealJob {
+    /// The sealed file's bytes (slow: PBKDF2 with the job's iteration count).
+    pub fn seal(&self) -> Vec<u8> {
+        self.keys.seal_parts(
+            self.passphrase.expose(),
+            self.salt,
+            self.nonce,
+            self.iterations,
+        )
+    }
+}
+
+impl fmt::Debug for SealJob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SealJob")
+            .field("keys", &self.keys)
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for SealJob {
+    fn eq(&self, other: &Self) -> bool {
+        self.salt == other.salt && self.nonce == other.nonce
+    }
+}
+
+impl Eq for SealJob {}
 
 /// Why a soft-key file could not be opened.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,11 +156,37 @@ impl SoftKeys {
         rng: &mut Drbg,
         iterations: u32,
     ) -> Result<Vec<u8>, SoftKeyError> {
+        Ok(self.seal_job(passphrase, rng, iterations)?.seal())
+    }
+
+    /// Draws the salt and nonce now; the slow part (PBKDF2) runs when the job does.
+    fn seal_job(
+        &self,
+        passphrase: &[u8],
+        rng: &mut Drbg,
+        iterations: u32,
+    ) -> Result<SealJob, SoftKeyError> {
         let mut salt = [0u8; 16];
         let mut nonce = [0u8; IV_LEN];
         if !rng.fill(&mut salt) || !rng.fill(&mut nonce) {
             return Err(SoftKeyError::NoEntropy);
         }
+        Ok(SealJob {
+            keys: self.clone(),
+            passphrase: Secret::new(passphrase.to_vec()),
+            salt,
+            nonce,
+            iterations,
+        })
+    }
+
+    fn seal_parts(
+        &self,
+        passphrase: &[u8],
+        salt: [u8; 16],
+        nonce: [u8; IV_LEN],
+        iterations: u32,
+    ) -> Vec<u8> {
         let inner: BTreeMap<&str, Vec<String>> = self
             .keys
             .iter()
@@ -155,7 +221,7 @@ impl SoftKeys {
         });
         let mut out = serde_json::to_vec_pretty(&file).expect("json");
         out.push(b'\n');
-        Ok(out)
+        out
     }
 
     /// Opens a sealed file.
@@ -228,6 +294,11 @@ pub struct SoftBackend {
     passphrase: Secret<Vec<u8>>,
     pub(crate) replies: ReplyQueue,
     pub(crate) outputs: VecDeque<BackendOutput>,
+    /// The rotation whose file is being written: its op, persist id, keys and new version.
+    pending: Option<(OpId, PersistId, SoftKeys, u32)>,
+    /// Rotations waiting for the one being written.
+    queued: VecDeque<(OpId, String)>,
+    next_persist: PersistId,
 }
 
 impl SoftBackend {
@@ -238,12 +309,66 @@ impl SoftBackend {
             passphrase,
             replies: VecDeque::new(),
             outputs: VecDeque::new(),
+            pending: None,
+            queued: VecDeque::new(),
+            next_persist: 1,
         }
     }
 
     pub(crate) fn submit(&mut self, _now: Now, id: OpId, op: Op, rng: &mut Drbg) {
+        if let Op::Rotate { key } = op {
+            self.queued.push_back((id, key));
+            return self.next_rotation(rng);
+        }
         let result = self.run(op, rng);
         self.replies.push_back((id, result));
+    }
+
+    /// Starts the next queued rotation unless one is being written. The new version is used
+    /// only once its file is durable; until then encrypts keep the previous latest version.
+    fn next_rotation(&mut self, rng: &mut Drbg) {
+        while self.pending.is_none() {
+            let Some((id, key)) = self.queued.pop_front() else {
+                return;
+            };
+            if self.keys.latest(&key).is_none() {
+                self.replies
+                    .push_back((id, Err(BackendError::UnknownKey(key))));
+                continue;
+            }
+            let mut next = self.keys.clone();
+            let job = next.add_version(&key, rng).and_then(|v| {
+                next.seal_job(self.passphrase.expose(), rng, DEFAULT_ITERATIONS)
+                    .map(|j| (v, j))
+            });
+            match job {
+                Ok((version, job)) => {
+                    let pid = self.next_persist;
+                    self.next_persist += 1;
+                    self.pending = Some((id, pid, next, version));
+                    self.outputs
+                        .push_back(BackendOutput::PersistSoftKeys(Persist { id: pid, job }));
+                }
+                Err(_) => self.replies.push_back((id, Err(no_entropy()))),
+            }
+        }
+    }
+
+    /// The shell wrote (or failed to write) the file of persist job `id`.
+    pub(crate) fn persisted(&mut self, id: PersistId, result: Result<(), String>, rng: &mut Drbg) {
+        if !matches!(&self.pending, Some((_, pid, _, _)) if *pid == id) {
+            return;
+        }
+        let (op, _, next, key_version) = self.pending.take().expect("matched");
+        let reply = match result {
+            Ok(()) => {
+                self.keys = next;
+                Ok(Reply::Rotated { key_version })
+            }
+            Err(why) => Err(BackendError::NotPersisted(why)),
+        };
+        self.replies.push_back((op, reply));
+        self.next_rotation(rng);
     }
 
     fn run(&mut self, op: Op, rng: &mut Drbg) -> Result<Reply, BackendError> {
@@ -287,19 +412,9 @@ impl SoftBackend {
                 let (token, key_version) = self.encrypt(&key, plain.expose(), &context, rng)?;
                 Ok(Reply::Ciphertext { token, key_version })
             }
-            Op::Rotate { key } => {
-                if self.keys.latest(&key).is_none() {
-                    return Err(BackendError::UnknownKey(key));
-                }
-                let mut next = self.keys.clone();
-                let key_version = next.add_version(&key, rng).map_err(|_| no_entropy())?;
-                let file = next
-                    .seal(self.passphrase.expose(), rng)
-                    .map_err(|_| no_entropy())?;
-                self.keys = next;
-                self.outputs.push_back(BackendOutput::PersistSoftKeys(file));
-                Ok(Reply::Rotated { key_version })
-            }
+            Op::Rotate { key } => Err(BackendError::BadRequest(format!(
+                "rotation of {key:?} goes through the persist queue"
+            ))),
             Op::Describe { key } => {
                 let latest = self
                     .keys
@@ -429,6 +544,29 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn rotation_that_cannot_be_stored_changes_nothing() {
+        let (mut b, mut r) = backend();
+        b.submit(Now::default(), 1, Op::Rotate { key: "k".into() }, &mut r);
+        b.submit(Now::default(), 2, Op::Rotate { key: "k".into() }, &mut r);
+        let Some(BackendOutput::PersistSoftKeys(first)) = b.outputs.pop_front() else {
+            panic!()
+        };
+        assert!(b.outputs.is_empty(), "one write at a time");
+        b.persisted(first.id, Err("disk full".into()), &mut r);
+        let (1, Err(BackendError::NotPersisted(_))) = b.replies.pop_front().unwrap() else {
+            panic!()
+        };
+        assert_eq!(b.keys.latest("k"), Some(1));
+        let Some(BackendOutput::PersistSoftKeys(second)) = b.outputs.pop_front() else {
+            panic!()
+        };
+        b.persisted(second.id, Ok(()), &mut r);
+        let (2, Ok(Reply::Rotated { key_version: 2 })) = b.replies.pop_front().unwrap() else {
+            panic!()
+        };
+    }
+
     fn backend() -> (SoftBackend, Drbg) {
         let mut r = rng();
         let keys = SoftKeys::generate(&["k"], &mut r).unwrap();
@@ -458,15 +596,18 @@ mod tests {
         else {
             panic!()
         };
-        let Reply::Rotated { key_version: 2 } =
-            run(&mut b, Op::Rotate { key: "k".into() }, &mut r).unwrap()
-        else {
+        b.submit(Now::default(), 7, Op::Rotate { key: "k".into() }, &mut r);
+        assert!(b.replies.is_empty(), "no answer before the file is written");
+        let Some(BackendOutput::PersistSoftKeys(job)) = b.outputs.pop_front() else {
             panic!()
         };
-        assert!(matches!(
-            b.outputs.pop_front(),
-            Some(BackendOutput::PersistSoftKeys(_))
-        ));
+        assert!(!format!("{job:?}").contains("pw"));
+        let file = job.job.seal();
+        assert_eq!(SoftKeys::open(&file, b"pw").unwrap().latest("k"), Some(2));
+        b.persisted(job.id, Ok(()), &mut r);
+        let Some((7, Ok(Reply::Rotated { key_version: 2 }))) = b.replies.pop_front() else {
+            panic!()
+        };
         let env = Envelope::decode(&token).unwrap();
         let Reply::Plaintext(p) = run(
             &mut b,

@@ -89,6 +89,8 @@ pub fn load(
             )))
         }
     };
+    refuse_ambiguous(&keystore, &settings)
+        .map_err(|e| LoadError(format!("{keystore_path}: {e}")))?;
     Ok(NodeConfig {
         settings,
         keystore,
@@ -97,6 +99,75 @@ pub fn load(
         server_key,
         keystore_path,
     })
+}
+
+/// What an alias stands for when deciding whether a keystore is ambiguous.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    /// One of the server's own entries (TLS server, HSM client, CA).
+    Server,
+    /// A client alias with this role.
+    Client(crate::authz::Role),
+}
+
+impl Standing {
+    fn name(self) -> &'static str {
+        match self {
+            Standing::Server => "the server's own",
+            Standing::Client(r) => r.name(),
+        }
+    }
+}
+
+/// Refuses a keystore in which one certificate sits under aliases of different roles, or where
+/// the server's own certificate also sits under a client alias: which alias a client gets
+/// would depend on entry order, and the server's certificate must never authorize a client.
+pub fn refuse_ambiguous(keystore: &Keystore, settings: &Settings) -> Result<(), String> {
+    use sha2::{Digest, Sha256};
+    let mut seen: Vec<([u8; 32], &str, Standing)> = Vec::new();
+    for e in &keystore.entries {
+        let der = match &e.kind {
+            EntryKind::TrustedCert { cert } => cert,
+            EntryKind::PrivateKey { chain, .. } => match chain.first() {
+                Some(c) => c,
+                None => continue,
+            },
+        };
+        let is_server = e.alias.eq_ignore_ascii_case(&settings.server_alias)
+            || e.alias.eq_ignore_ascii_case(&settings.client_alias)
+            || settings
+                .roles
+                .server_aliases
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(&e.alias));
+        let standing = if is_server {
+            Standing::Server
+        } else {
+            match settings.roles.role_of(&e.alias) {
+                Some(r) => Standing::Client(r),
+                None => continue,
+            }
+        };
+        let fp: [u8; 32] = Sha256::digest(der).into();
+        for (other_fp, other, other_standing) in &seen {
+            let clash = match (standing, *other_standing) {
+                (Standing::Client(a), Standing::Client(b)) => a != b,
+                (Standing::Server, Standing::Server) => false,
+                _ => true,
+            };
+            if *other_fp == fp && clash {
+                return Err(format!(
+                    "one certificate is under alias {other} ({}) and alias {} ({}); \
+                     a certificate may have only one role: delete one of the two entries",
+                    other_standing.name(),
+                    e.alias,
+                    standing.name()
+                ));
+            }
+        }
+        seen.push((fp, &e.alias, standing));
+    }
+    Ok(())
 }
 
 /// A file the shell must write: path and bytes.

@@ -121,8 +121,18 @@ pub struct Settings {
     pub idle_timeout: Duration,
     /// `keybroker.http.max-body`
     pub max_body: usize,
-    /// `keybroker.http.max-connections`
+    /// `keybroker.http.max-connections`: client-listener sockets, counted from accept.
     pub max_connections: usize,
+    /// `keybroker.http.max-connection-bytes`: most bytes one connection may make the node hold.
+    pub max_connection_bytes: usize,
+    /// `keybroker.http.write-timeout`: longest one write to a client may wait for it to read.
+    pub write_timeout: Duration,
+    /// `keybroker.http.handshake-timeout`: longest a TLS handshake may take.
+    pub handshake_timeout: Duration,
+    /// `keybroker.http.overload-connections`: extra sockets that only get a 503 when full.
+    pub overload_connections: usize,
+    /// `keybroker.admin.max-connections`: admin-listener sockets, counted apart.
+    pub admin_max_connections: usize,
 }
 
 /// A non-fatal remark about the configuration.
@@ -204,6 +214,11 @@ pub const KNOWN_KEYS: &[&str] = &[
     "keybroker.http.idle-timeout",
     "keybroker.http.max-body",
     "keybroker.http.max-connections",
+    "keybroker.http.max-connection-bytes",
+    "keybroker.http.write-timeout",
+    "keybroker.http.handshake-timeout",
+    "keybroker.http.overload-connections",
+    "keybroker.admin.max-connections",
 ];
 
 const SECRET_KEYS: &[&str] = &["kms.keystore.password"];
@@ -531,6 +546,43 @@ impl Settings {
             idle_timeout: l.secs("keybroker.http.idle-timeout", 60)?,
             max_body: l.parse("keybroker.http.max-body", 1024 * 1024, "a size in bytes")?,
             max_connections: l.parse("keybroker.http.max-connections", 10_000, "a whole number")?,
+            max_connection_bytes: 0,
+            write_timeout: l.duration("keybroker.http.write-timeout", 30_000)?,
+            handshake_timeout: l.duration("keybroker.http.handshake-timeout", 10_000)?,
+            overload_connections: l.parse(
+                "keybroker.http.overload-connections",
+                16,
+                "a whole number",
+            )?,
+            admin_max_connections: match l.parse(
+                "keybroker.admin.max-connections",
+                16usize,
+                "a whole number",
+            )? {
+                0 => return Err(l.err("keybroker.admin.max-connections", "must be at least 1")),
+                n => n,
+            },
+        };
+        let mut settings = settings;
+        let floor = crate::broker::min_connection_bytes(settings.max_body);
+        settings.max_connection_bytes = match l.opt("keybroker.http.max-connection-bytes") {
+            None => floor.max(8 * 1024 * 1024),
+            Some(_) => {
+                let n: usize = l.parse(
+                    "keybroker.http.max-connection-bytes",
+                    0usize,
+                    "a size in bytes",
+                )?;
+                if n < floor {
+                    return Err(l.err(
+                        "keybroker.http.max-connection-bytes",
+                        format!(
+                            "{n} is below {floor}, what one largest request (keybroker.http.max-body) and its answer need"
+                        ),
+                    ));
+                }
+                n
+            }
         };
         if settings.cache_type == CacheType::Distributed {
             match &settings.redis_url {
