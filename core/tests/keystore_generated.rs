@@ -1,4 +1,5 @@
-//! Keystores made for real with seed 001's openssl + keytool commands, in every vintage.
+//! Keystores made for real with the Connected-KMS installation guide's openssl + keytool commands,
+//! in every vintage.
 #![allow(clippy::disallowed_methods)]
 
 mod common;
@@ -12,7 +13,7 @@ fn pw(s: &str) -> Secret<String> {
     Secret::new(s.to_string())
 }
 
-/// Checks the seed's six entries: two keys with leaf + intermediate, four trusted certs.
+/// Checks the site's six entries: two keys with leaf + intermediate, four trusted certs.
 fn check_seed_store(ks: &Keystore) {
     assert_eq!(
         ks.entries.len(),

@@ -590,7 +590,7 @@ impl World {
             }
             return Ok(());
         }
-        // The role table of CONTRACT §4, restated independently of core's authz.
+        // The roles of docs/api.md's table, restated independently of core's authz.
         let allowed = matches!(
             (&p.expect, role),
             (_, Role::Backend)

@@ -1,4 +1,4 @@
-//! The command line of CONTRACT §3 (except `demo`, in its own module).
+//! The command line of docs/cli.md (except `demo`, in its own module).
 use crate::files;
 use crate::tls;
 use keybroker_core::authz::CertInfo;
@@ -230,7 +230,7 @@ pub fn check_config(config: &str, probe: bool) -> i32 {
             _ => false,
         });
         if cas.count() == 0 {
-            errors.push("no trusted CA entry for the HSM's server certificate (seed 001 imports it as kmipSigningCA)".into());
+            errors.push("no trusted CA entry for the HSM's server certificate (Connected-KMS sites import it as kmipSigningCA)".into());
         }
     }
     if probe {

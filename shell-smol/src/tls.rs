@@ -1,9 +1,9 @@
 //! rustls configuration: the server certificate from the keystore, client certificates required.
 //!
 //! Which client certificates are *trusted* is decided in the core by fingerprint pinning
-//! against the keystore (CONTRACT §5), so the TLS layer only insists that a certificate is
-//! presented and that the client proves possession of its key. Clients without one fail the
-//! handshake (the "401 at TLS level" of CONTRACT §4).
+//! against the keystore ("Trust" in docs/ARCHITECTURE.md), so the TLS layer only insists that a
+//! certificate is presented and that the client proves possession of its key. Clients without one
+//! fail the handshake (the 401 row of docs/api.md).
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
@@ -138,7 +138,7 @@ pub fn link_configs(cfg: &keybroker_core::config::load::NodeConfig) -> crate::no
             _ => None,
         });
     let mut vault_roots = roots.clone();
-    // The system roots too (CONTRACT §7 / issue 6): a Vault with a publicly or corporately
+    // The system roots too (docs/vault.md): a Vault with a publicly or corporately
     // issued certificate must work without copying its CA into the keystore. rustls-native-certs
     // reads the OS trust store (and SSL_CERT_FILE), so operators' own CAs installed there count,
     // which an embedded list (webpki-roots) would miss.

@@ -1,4 +1,4 @@
-//! The command line of CONTRACT §3: exit codes, one-line errors, ttlv round trips,
+//! The command line of docs/cli.md: exit codes, one-line errors, ttlv round trips,
 //! check-config and keystore list on a real site.
 mod common;
 

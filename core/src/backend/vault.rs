@@ -5,8 +5,9 @@
 //! Every ciphertext is bound with transit's `associated_data` to
 //! [`Envelope::aad`]`(Vault, key, version, context)`; encrypt pins `key_version` to the version
 //! in that AAD. `generate` is random bytes from the [`Drbg`] + encrypt and `rewrap` is decrypt +
-//! encrypt inside keybroker (seed 001's policy has neither `datakey` nor `rewrap`, and transit's
-//! `rewrap` cannot carry associated data), the plaintext zeroized after.
+//! encrypt inside keybroker (the Connected-KMS transit policy in docs/vault.md has neither
+//! `datakey` nor `rewrap`, and transit's `rewrap` cannot carry associated data), the plaintext
+//! zeroized after.
 //!
 //! Auth: a token is looked up, then renewed `renew-before-expiry` seconds before it ends; with
 //! Azure, an IMDS token + instance metadata log in, renewal or re-login keep a token. No request

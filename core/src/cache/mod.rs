@@ -1,5 +1,5 @@
-//! The decrypt cache (CONTRACT §8): `none`, `local` (in-process, bounded) or `distributed`
-//! (Redis/Valkey, sealed).
+//! The decrypt cache (`kms.cache.type`, docs/configuration.md): `none`, `local` (in-process,
+//! bounded) or `distributed` (Redis/Valkey, sealed).
 //!
 //! Only decrypt results are cached, keyed by SHA-256 over (key name, ciphertext, context), so
 //! a rotation or rewrap never changes what a cached entry answers: the same token under the

@@ -1,4 +1,5 @@
-//! Typed settings built from `kms.properties`: every seed key with its default, plus `keybroker.*`.
+//! Typed settings built from `kms.properties`: every Connected-KMS key with its default, plus
+//! `keybroker.*`.
 use super::properties::Property;
 use crate::authz::{Role, RoleRules};
 use crate::secret::Secret;
@@ -8,7 +9,7 @@ use std::time::Duration;
 /// Where master keys live.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
-    /// KMIP HSM (`kmip1`, the seed's default).
+    /// KMIP HSM (`kmip1`, Connected-KMS's default).
     Kmip,
     /// Vault / OpenBao transit (`VAULT`).
     Vault,
@@ -166,7 +167,7 @@ impl fmt::Display for SettingsError {
 
 impl std::error::Error for SettingsError {}
 
-/// Keys keybroker understands (seed keys, legacy names and its own).
+/// Keys keybroker understands (Connected-KMS keys, legacy names and its own).
 pub const KNOWN_KEYS: &[&str] = &[
     "kms.keystore.file",
     "kms.keystore.password",

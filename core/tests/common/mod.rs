@@ -1,5 +1,5 @@
-//! Test helper: builds the seed's keystores for real with openssl and keytool, once per test
-//! binary, in a temporary directory removed when the test process ends. Missing tools make the tests fail, not skip.
+//! Test helper: builds a Connected-KMS site's keystores for real with openssl and keytool, once
+//! per test binary, in a temporary directory removed when the test process ends. Missing tools make the tests fail, not skip.
 #![allow(dead_code)]
 
 pub mod tmp;
@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// The store password the seed uses for `kmsKeystore.jks`.
+/// The store password the Connected-KMS installation guide uses for `kmsKeystore.jks`.
 pub const STORE_PASSWORD: &str = "kmsKeystorePwd";
 
 /// The private-key entries (alias, signed by the intermediate CA).
@@ -24,7 +24,7 @@ pub const CERT_ALIASES: [&str; 4] = [
 /// The variants built from the same certificates.
 pub const VARIANTS: [&str; 4] = ["pkcs12", "jks", "openssl-legacy", "java-legacy"];
 
-/// The directory with everything; files are named as in seed 001.
+/// The directory with everything; files are named as on a Connected-KMS site.
 pub fn dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -67,7 +67,8 @@ pub fn run(dir: &Path, script: &str) {
     );
 }
 
-/// Seed 001's commands (scripts/seed-site), run in the test directory.
+/// The Connected-KMS installation guide's openssl + keytool commands (scripts/seed-site), run in
+/// the test directory.
 const SCRIPT: &str = concat!("sh ", env!("CARGO_MANIFEST_DIR"), "/../scripts/seed-site .");
 
 /// The big-endian RSA modulus inside a PKCS#8 RSA private key, leading zeros stripped.

@@ -4,7 +4,7 @@
 //! directory. When the root is first made, a small watcher process is started beside the test
 //! binary: it waits for the test process to end — normally, by a panic, by `SIGKILL` — and then
 //! removes the root. Statics are never dropped in Rust, so a `Drop` alone cannot clean up the
-//! shared, built-once directories (seed-made keystores); the watcher can.
+//! shared, built-once directories (keystores made by scripts/seed-site); the watcher can.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

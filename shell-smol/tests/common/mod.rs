@@ -40,7 +40,8 @@ impl Site {
     }
 
     /// A site whose keystore also holds the `kmsClient` private-key entry (EKU clientAuth,
-    /// CN kmsClient) that keybroker presents to a KMIP HSM, as the seed's guide makes it.
+    /// CN kmsClient) that keybroker presents to a KMIP HSM, as the Connected-KMS installation
+    /// guide makes it.
     pub fn with_kms_client(extra: &str) -> Site {
         Self::build(extra, true)
     }

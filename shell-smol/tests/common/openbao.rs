@@ -159,7 +159,7 @@ impl Bao {
     }
 }
 
-/// Seed 001's policy, verbatim in substance.
+/// The Connected-KMS installation guide's transit policy (docs/vault.md), verbatim in substance.
 pub const SEED_POLICY: &str = r#"
 path "transit/encrypt/*" {
   capabilities = [ "update" ]

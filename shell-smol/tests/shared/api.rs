@@ -1,4 +1,4 @@
-// The HTTP API of CONTRACT §4 over real mTLS, for every identity and every error row the
+// The HTTP API of docs/api.md over real mTLS, for every identity and every error row the
 // soft backend can produce, against a real server process.
 //
 // One suite, two shells: this file is `include!`d by shell-smol/tests/api.rs (BIN = keybroker)

@@ -1,5 +1,6 @@
-// Several nodes behind HAProxy with a Redis-backed decrypt cache (issue 7): node loss under
-// load, cross-node cache hits, a Redis outage, and no plaintext ever stored in Redis.
+// Several nodes behind HAProxy with a Redis-backed decrypt cache (`kms.cache.type=distributed`,
+// docs/deployment.md): node loss under load, cross-node cache hits, a Redis outage, and no
+// plaintext ever stored in Redis.
 //
 // One suite, two shells: `include!`d by shell-smol/tests/cluster.rs (BIN = keybroker) and
 // shell-blocking/tests/cluster.rs (BIN = keybroker-lite), each declaring `mod common` and `BIN`.

@@ -1,6 +1,7 @@
-// Drop-in for a Connected-KMS site: certificates and `kmsKeystore.jks` made by seed 001's own
-// openssl and keytool commands (scripts/seed-site), a seed-style `kms.properties`, then
-// check-config, serve, every identity, live reload with keytool, and a corrupted keystore.
+// Drop-in for a Connected-KMS site: certificates and `kmsKeystore.jks` made by the Connected-KMS
+// installation guide's own openssl and keytool commands (scripts/seed-site), a `kms.properties`
+// as that guide writes it, then check-config, serve, every identity, live reload with keytool,
+// and a corrupted keystore.
 //
 // One suite, two shells: `include!`d by shell-smol/tests/dropin.rs (BIN = keybroker) and
 // shell-blocking/tests/dropin.rs (BIN = keybroker-lite), each declaring `mod common` and `BIN`.
@@ -28,7 +29,7 @@ fn sh(dir: &Path, script: &str) {
     );
 }
 
-/// One seed-made site per test binary: every certificate and all keystore variants.
+/// One site (made by scripts/seed-site) per test binary: every certificate and all keystore variants.
 fn seed() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -53,7 +54,8 @@ struct SeedSite {
 }
 
 impl SeedSite {
-    /// A site directory with the `variant` keystore (pkcs12 or jks) and a seed-style kms.properties.
+    /// A site directory with the `variant` keystore (pkcs12 or jks) and a Connected-KMS-style
+    /// kms.properties.
     fn new(variant: &str) -> SeedSite {
         let dir = common::tmp::dir(&format!("dropin-{variant}"));
         std::fs::copy(
@@ -63,7 +65,7 @@ impl SeedSite {
         .unwrap();
         std::fs::write(
             dir.join("kms.properties"),
-            "# kms.properties as seed 001 chapter 2 writes it\n\
+            "# kms.properties as the Connected-KMS installation guide writes it\n\
              kms.keystore.file=kmsKeystore.jks\n\
              kms.keystore.password=kmsKeystorePwd\n\
              kms.keystore.alias=kmsClient\n\
@@ -218,7 +220,8 @@ fn keytool_import_and_sighup_take_effect_without_restart() {
         (403, "unknown_client".into())
     );
 
-    // Seed 001 "Replace Connected device client certificate": import under a dated alias.
+    // The Connected-KMS guide's "Replace Connected device client certificate": import under a
+    // dated alias.
     let crt = seed().join("cmxDevice20190512.crt");
     site.keytool(&format!(
         "-import -alias cmxDevice20190512 -file {}",

@@ -1,7 +1,7 @@
 // The HTTP API with `kms.hsm.protocol=VAULT` against a real OpenBao (`bao server -dev`, TLS),
-// started per test: token renewal for real, a namespace, a policy lacking decrypt, seed 001's
-// policy alone, sealing mid-run, and Azure login through OpenBao's jwt auth with a loopback
-// IMDS double.
+// started per test: token renewal for real, a namespace, a policy lacking decrypt, the
+// Connected-KMS transit policy alone, sealing mid-run, and Azure login through OpenBao's jwt auth
+// with a loopback IMDS double.
 //
 // One suite, two shells: `include!`d by shell-smol/tests/vault.rs (BIN = keybroker) and
 // shell-blocking/tests/vault.rs (BIN = keybroker-lite), each declaring `mod common` and `BIN`.
