@@ -8,7 +8,7 @@ PyKMIP vs PyKMIP's own Python client -> PyKMIP; keybroker -> OpenBao vs a direct
 
 `python bench.py --pykmip-client ...` is the PyKMIP reference client; it runs under .venv's
 python (it imports PyKMIP), the rest is Python 3.11 stdlib only."""
-import glob, http.client, json, os, re, shutil, signal, socket, ssl, subprocess, sys, tempfile, time
+import fcntl, glob, http.client, json, os, re, secrets, select, shutil, signal, socket, ssl, subprocess, sys, tempfile, time, urllib.parse
 
 SECS = int(os.environ.get("BENCH_SECONDS", "5"))
 # BENCH_ONLY=pykmip,openbao,... runs only those sections (nginx, keybroker, keybroker-lite,
@@ -27,8 +27,10 @@ PLAINTEXT_B64 = "aGVsbG8ga2V5YnJva2Vy"  # "hello keybroker"
 def pykmip_client_main(argv):
     """Runs under .venv/bin/python. `setup PORT DIR` creates + activates an AES-256 key and
     GCM-encrypts (KMIP 1.4, own 12-byte IV, 16-byte tag, AAD) with PyKMIP's message classes,
-    printing what a decrypt needs. `loop PORT DIR SETUP_JSON START SECS` decrypts that ciphertext
-    (tag and AAD included) on one connection from START for SECS and prints the latencies."""
+    printing what a decrypt needs. `loop PORT DIR SETUP_JSON SECS` connects, decrypts that
+    ciphertext (tag and AAD included) once, prints "ready", waits for a line on stdin (the
+    driver sends it once every client is ready), then decrypts in a loop for SECS and prints the
+    latencies."""
     import logging
     logging.disable(logging.CRITICAL)
     from kmip import enums
@@ -54,14 +56,15 @@ def pykmip_client_main(argv):
         print(json.dumps({"uid": uid, "iv": iv.hex(), "aad": aad.hex(), "ct": r.data.hex(), "tag": r.auth_tag.hex()}))
         return
     s = json.loads(argv[3])
-    start, secs = float(argv[4]), float(argv[5])
+    secs = float(argv[4])
     req = lambda: payloads.DecryptRequestPayload(
         unique_identifier=s["uid"], data=bytes.fromhex(s["ct"]), cryptographic_parameters=params(),
         iv_counter_nonce=bytes.fromhex(s["iv"]), auth_additional_data=bytes.fromhex(s["aad"]),
         auth_tag=bytes.fromhex(s["tag"]))
     assert client.proxy.send_request_payload(enums.Operation.DECRYPT, req()).data == b"hello keybroker"
-    while time.time() < start:
-        time.sleep(0.001)
+    print("ready", flush=True)
+    if sys.stdin.readline().strip() != "go":  # the driver's "go": every client starts at the same moment
+        return  # the driver is gone
     lat, end = [], time.perf_counter() + secs
     while True:
         t = time.perf_counter()
@@ -78,7 +81,9 @@ if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "--pykmip-cli
     sys.exit(0)
 
 # ---------------------------------------------------------------- helpers
-WORK = tempfile.mkdtemp(prefix="keybroker-bench-")
+WORK = None  # this run's scratch directory (demo site, one directory per server), removed at the end
+DEMO = None  # the demo site, WORK/site
+base_props = None
 T_START = time.time()
 results = {"machine": {"cores": os.cpu_count(), "seconds_per_run": SECS}, "runs": {}, "ratios": {}, "footprint": {},
            "scaling": {}, "cache": {}}
@@ -89,25 +94,220 @@ def log(msg):
     print(f"[{time.time() - T_START:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
 
-def free_port():
+class Interrupted(BaseException):
+    """A signal asked the bench to stop. A BaseException, so that `timed` (which keeps going
+    after a failing section) lets it through to main's cleanup."""
+
+
+_held = {"depth": 0, "pending": None}
+
+
+def on_signal(signum, _frame):
+    name = signal.Signals(signum).name
+    if _held["depth"]:
+        _held["pending"] = name  # raised when the section that must not be cut short ends
+    else:
+        raise Interrupted(name)
+
+
+class Uninterrupted:
+    """Defers a signal's Interrupted to the end of the block (a server started but not yet in
+    SERVERS would be left running)."""
+
+    def __enter__(self):
+        _held["depth"] += 1
+
+    def __exit__(self, *exc):
+        _held["depth"] -= 1
+        if not _held["depth"] and _held["pending"]:
+            name, _held["pending"] = _held["pending"], None
+            if not exc[0]:
+                raise Interrupted(name)
+
+
+# ---------------------------------------------------------------- reserved ports
+# The same scheme, directory and lock files as the Rust test harness
+# (shell-smol/tests/common/ports.rs), so the bench and test binaries running beside it never
+# hand out the same port. Binding to port 0 and passing the number on is a race (the port is free
+# again once the probe socket closes); reserved ports come from the band just below the kernel's
+# ephemeral range, which the kernel never hands out by itself, and each is held by an exclusive
+# flock on $TMPDIR/keybroker-test-ports/<port>.lock until the server using it is stopped.
+PORT_LOCK_DIR = os.path.join(os.environ.get("TMPDIR") or "/tmp", "keybroker-test-ports")
+_port_calls = 0
+
+
+class Ports:
+    """`count` consecutive loopback ports from `base`, reserved until `release()`."""
+
+    def __init__(self, base, count, fds):
+        self.base, self.count, self._fds = base, count, fds
+
+    def __getitem__(self, i):
+        if not 0 <= i < self.count:
+            raise IndexError(f"port {i} of a block of {self.count}")
+        return self.base + i
+
+    def release(self):
+        while self._fds:
+            os.close(self._fds.pop())  # closing the file releases its flock
+
+
+def port_band():
+    """Up to 12,000 ports below the ephemeral range (as ports.rs computes it)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    if low <= 2048:
+        raise SystemExit(f"the ephemeral port range starts at {low}: no room below it for reserved ports")
+    return max(low - 12_000, 1024), low
+
+
+def port_free(port):
+    """Whether 127.0.0.1:port can be bound (SO_REUSEADDR, as Rust's TcpListener::bind sets it:
+    a port in TIME_WAIT is usable, one something listens on is not)."""
     s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def reserve(count=1):
+    """Reserves `count` consecutive loopback ports (an exclusive non-blocking flock on each
+    port's lock file, held until Ports.release(); ports something listens on are skipped)."""
+    global _port_calls
+    lo, hi = port_band()
+    span = hi - lo - count
+    os.makedirs(PORT_LOCK_DIR, exist_ok=True)
+    # Start somewhere different in every process and for every call, so reservations spread out
+    # and a port is rarely reused while a previous holder's sockets linger in TIME_WAIT.
+    first = (os.getpid() * 7919 + _port_calls * 97) & 0xFFFFFFFF
+    _port_calls += 1
+    for step in range(span):
+        base = lo + (first + step) % span
+        fds = []
+        for port in range(base, base + count):
+            path = os.path.join(PORT_LOCK_DIR, f"{port}.lock")
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+            except OSError:
+                break
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                break  # held by a test or another bench
+            fds.append(fd)
+            if not port_free(port):
+                break  # in use outside the tests
+        else:
+            return Ports(base, count, fds)
+        for fd in fds:
+            os.close(fd)
+    raise SystemExit(f"no {count} consecutive free loopback ports in {lo}..{hi}")
+
+
+# ---------------------------------------------------------------- servers: start, readiness, stop
+_dirs = 0
+
+
+def server_dir(name):
+    """A new directory under WORK for one server: its working directory, HOME and TMPDIR."""
+    global _dirs
+    _dirs += 1
+    d = os.path.join(WORK, "servers", f"{name}-{_dirs}")
+    os.makedirs(d)
+    return d
+
+
+def start(cmd, name, ports=None, d=None, env_remove=(), **kw):
+    """Starts a server in its own session (process group), in its own directory under WORK
+    (working directory, HOME and TMPDIR), output to target/bench/logs/<name>.log. `ports` (a
+    Ports) is released when the server is stopped. Readiness is the caller's: see wait_ready."""
+    d = d or server_dir(name)
+    # TMPDIR too: pykmip-server's multiprocessing manager makes a pymp-* directory there and
+    # leaves it behind when killed.
+    env = dict(os.environ, HOME=d, TMPDIR=d)
+    for k in env_remove:
+        env.pop(k, None)
+    with open(os.path.join(LOGS, f"{name}.log"), "w") as logf, Uninterrupted():  # the child keeps its own copy
+        started = time.monotonic()
+        try:
+            p = subprocess.Popen(cmd, cwd=d, env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                                 start_new_session=True, **kw)
+        except BaseException:
+            if ports:
+                ports.release()
+            raise
+        p.name, p.dir, p.ports, p.started = name, d, ports, started
+        SERVERS.append(p)
+        note_groups()
     return p
 
 
-def wait_port(port, timeout=10.0, proc=None):
-    end = time.time() + timeout
-    while time.time() < end:
-        if proc is not None and proc.poll() is not None:
-            return False
+def wait_ready(p, probe, within):
+    """Polls `probe()` (None when the server answers as a ready one does, else why not) until it
+    is ready; returns the seconds from exec to ready. Stops the server and fails, pointing at its
+    log, if it exits or `within` passes first. Nothing listening yet is polled every 2 ms (the
+    exec -> ready time is a reported figure), anything else every 20 ms."""
+    end = p.started + within
+    while True:
         try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return True
-        except OSError:
-            time.sleep(0.02)
-    return False
+            why = probe()
+            if why is None:
+                return time.monotonic() - p.started
+            fast = False
+        except ConnectionRefusedError as e:
+            why, fast = f"connect: {e}", True
+        except Exception as e:  # a half-started server: TLS errors, resets, truncated answers
+            why, fast = f"{type(e).__name__}: {e}", False
+        rc = p.poll()
+        if rc is not None or time.monotonic() > end:
+            stop(p, grace=3)
+            state = f"exited ({rc})" if rc is not None else f"not ready within {within:g} s"
+            raise SystemExit(f"{p.name} {state}, last probe: {why}; see {LOGS}/{p.name}.log")
+        time.sleep(0.002 if fast else 0.02)  # poll interval, not a readiness guess
+
+
+def note_groups():
+    """Keeps WORK/pgids up to date for the watcher (see watch_work)."""
+    if WORK and os.path.isdir(WORK):
+        tmp = os.path.join(WORK, "pgids.tmp")
+        with open(tmp, "w") as f:
+            f.write("".join(f"{p.pid}\n" for p in SERVERS if p.poll() is None))
+        os.replace(tmp, os.path.join(WORK, "pgids"))
+
+
+def watch_work():
+    """A watcher for the one ending no handler sees (SIGKILL of this process): once this process
+    is gone it kills the process groups of servers still listed in WORK/pgids and removes WORK.
+    On any other ending, main's cleanup has already done both and the watcher finds nothing."""
+    script = ('tail --pid="$0" -f /dev/null 2>/dev/null || while kill -0 "$0" 2>/dev/null; do sleep 1; done; '
+              'for g in $(cat "$1/pgids" 2>/dev/null); do [ "$g" -gt 1 ] && kill -s KILL -- "-$g" 2>/dev/null; done; '
+              'rm -rf -- "$1"')
+    subprocess.Popen(["sh", "-c", script, str(os.getpid()), WORK], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def http_status(port, path):
+    """`GET path` over plain HTTP to 127.0.0.1:port -> the status code (None if no status line)."""
+    with socket.create_connection(("127.0.0.1", port), 5) as s:
+        s.settimeout(5)
+        s.sendall(f"GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n".encode())
+        head = b""
+        while b"\r\n" not in head:
+            chunk = s.recv(256)
+            if not chunk:
+                break
+            head += chunk
+    m = re.match(rb"HTTP/1\.[01] (\d{3}) ", head)
+    return int(m.group(1)) if m else None
 
 
 def rss_kib(pid):
@@ -142,6 +342,9 @@ def oha_url(url, conns, body=None, body_lines=None, headers=(), ca=None, client=
     args += ["-n", str(n)] if n else ["-z", f"{secs or SECS}s"]
     if not keepalive:
         args.append("--disable-keepalive")
+    u = urllib.parse.urlsplit(url)
+    if u.hostname != "127.0.0.1":  # the name the certificate is for, but connect to 127.0.0.1 only
+        args += ["--connect-to", f"{u.hostname}:{u.port}:127.0.0.1:{u.port}"]
     args.append(url)
     r = subprocess.run(args, capture_output=True, text=True)
     if r.returncode != 0:
@@ -165,17 +368,6 @@ def oha(port, path, body, conns, **kw):
                    client=(f"{DEMO}/backend.crt", f"{DEMO}/backend.key"), **kw)
 
 
-def start(cmd, port, name, timeout=10.0, **kw):
-    """Starts a server in its own session (process group) with its output in target/bench/logs."""
-    logf = open(os.path.join(LOGS, f"{name}.log"), "w")
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True, **kw)
-    SERVERS.append(p)
-    if port and not wait_port(port, timeout, p):
-        stop(p)
-        raise SystemExit(f"{name} did not start: see {LOGS}/{name}.log")
-    return p
-
-
 def stop(p, grace=10.0):
     """SIGTERM to the process group (positive pgid = the leader's pid), SIGKILL after `grace`."""
     if p.poll() is None:
@@ -195,13 +387,29 @@ def stop(p, grace=10.0):
         os.killpg(p.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+    if getattr(p, "ports", None):
+        p.ports.release()  # only now: the whole group is gone, nothing of it still holds the ports
     if p in SERVERS:
         SERVERS.remove(p)
+    note_groups()
 
 
-def https_json(port, method, path, body=None, ctx=None, headers=None, host="localhost"):
-    """One HTTPS request -> (status, parsed JSON or None)."""
-    c = http.client.HTTPSConnection(host, port, context=ctx, timeout=30)
+class LoopbackHTTPS(http.client.HTTPSConnection):
+    """HTTPS to 127.0.0.1:port whatever the name the server's certificate is checked against."""
+
+    def __init__(self, name, port, ctx, timeout):
+        super().__init__("127.0.0.1", port, context=ctx, timeout=timeout)
+        self.tls_name = name
+
+    def connect(self):
+        self.sock = self._context.wrap_socket(socket.create_connection(("127.0.0.1", self.port), self.timeout),
+                                              server_hostname=self.tls_name)
+
+
+def https_json(port, method, path, body=None, ctx=None, headers=None, host="localhost", timeout=30):
+    """One HTTPS request to 127.0.0.1:port, the certificate checked for `host` -> (status, parsed
+    JSON or None)."""
+    c = LoopbackHTTPS(host, port, ctx, timeout)
     h = {"content-type": "application/json", **(headers or {})}
     c.request(method, path, body=None if body is None else json.dumps(body), headers=h)
     r = c.getresponse()
@@ -254,49 +462,42 @@ def timed(section):
 
 
 # ---------------------------------------------------------------- the demo site and keybroker
-os.makedirs(LOGS, exist_ok=True)
-# A demo site: certificates, PKCS12 keystore, soft master key.
-DEMO = os.path.join(WORK, "site")
-subprocess.run([KB, "demo", "--dir", DEMO, "--port", "0", "--self-test"], check=True, capture_output=True)
-with open(f"{DEMO}/kms.properties") as f:
-    base_props = f.read()
+def demo_site():
+    """A demo site in WORK/site: certificates, PKCS12 keystore, soft master key."""
+    global DEMO, base_props
+    DEMO = os.path.join(WORK, "site")
+    subprocess.run([KB, "demo", "--dir", DEMO, "--port", "0", "--self-test"], check=True, capture_output=True)
+    with open(f"{DEMO}/kms.properties") as f:
+        base_props = f.read()
 
 
 def keybroker(binary, extra="", name=None, ready_timeout=10.0):
-    """Starts `binary serve` on the demo site plus `extra` properties (later lines win); returns
-    (process, client port, seconds from exec to /readyz answering 200 or None)."""
-    port, admin = free_port(), free_port()
+    """Starts `binary serve` on the demo site plus `extra` properties (later lines win), on two
+    reserved ports (client, admin); returns (process, client port, seconds from exec to GET
+    /readyz on the admin port answering 200) once ready."""
+    ports = reserve(2)
+    port, admin = ports[0], ports[1]
     props = re.sub(r"keybroker\.listen=.*", f"keybroker.listen=127.0.0.1:{port}", base_props)
     props = re.sub(r"keybroker\.admin\.listen=.*", f"keybroker.admin.listen=127.0.0.1:{admin}", props)
     # Audit lines are written (their cost is part of a request) but to /dev/null; the log proper
     # goes to target/bench/logs.
     props = props.replace("keybroker.audit.file=audit.log", "keybroker.audit.file=/dev/null") + extra
+    # Next to the demo's kms.properties: its relative paths (keystore, soft key file) stay valid.
     path = os.path.join(DEMO, f"bench-{port}.properties")
     with open(path, "w") as f:
         f.write(props)
-    t0 = time.time()
-    p = start([binary, "serve", "--config", path], None, name or f"{os.path.basename(binary)}-{port}")
-    ready = None
-    while time.time() - t0 < ready_timeout and p.poll() is None:
-        try:
-            s = socket.create_connection(("127.0.0.1", admin), 0.2)
-            s.sendall(b"GET /readyz HTTP/1.1\r\nconnection: close\r\n\r\n")
-            if s.recv(64).startswith(b"HTTP/1.1 200"):
-                ready = time.time() - t0
-                s.close()
-                break
-            s.close()
-            time.sleep(0.02)
-        except OSError:
-            time.sleep(0.002)
+    p = start([binary, "serve", "--config", path], name or f"{os.path.basename(binary)}-{port}", ports)
+
+    def readyz():
+        st = http_status(admin, "/readyz")
+        return None if st == 200 else f"GET /readyz answered {st}"
+
+    ready = wait_ready(p, readyz, ready_timeout)
     return p, port, ready
 
 
 def keybroker_ready(binary, extra, name, timeout=30.0):
-    p, port, ready = keybroker(binary, extra, name, ready_timeout=timeout)
-    if ready is None:
-        stop(p)
-        raise SystemExit(f"{name} not ready within {timeout}s: see {LOGS}/{name}.log")
+    p, port, _ = keybroker(binary, extra, name, ready_timeout=timeout)
     return p, port
 
 
@@ -306,16 +507,24 @@ def decrypt_body(port):
 
 # ---------------------------------------------------------------- nginx: the mTLS ceiling
 def nginx():
-    port = free_port()
-    conf = os.path.join(WORK, "nginx.conf")
+    """nginx (2 workers) with mutual TLS on the demo site's certificates, in its own directory.
+    Ready when both workers run and a request with the demo backend certificate is answered 200."""
+    ports = reserve(1)
+    port = ports[0]
+    d = server_dir("nginx")
+    conf = os.path.join(d, "nginx.conf")
     with open(conf, "w") as f:
         f.write(f"""worker_processes 2;
-error_log {WORK}/nginx-error.log;
-pid {WORK}/nginx.pid;
+error_log stderr;
+pid {d}/nginx.pid;
 events {{ worker_connections 8192; }}
 http {{
   access_log off;
-  client_body_temp_path {WORK}/nginx-body;
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
   keepalive_requests 1000000;
   server {{
     listen 127.0.0.1:{port} ssl;
@@ -329,13 +538,25 @@ http {{
   }}
 }}
 """)
-    return start(["nginx", "-c", conf, "-p", WORK, "-g", "daemon off;"], port, "nginx"), port
+    # -e: the error log nginx writes to before it has read the configuration (else a path
+    # compiled into the package, outside this run's directory).
+    p = start(["nginx", "-e", "stderr", "-c", conf, "-p", d, "-g", "daemon off;"], "nginx", ports, d=d)
+    ctx = kb_ctx()
+
+    def probe():
+        s, _ = https_json(port, "GET", "/", ctx=ctx, timeout=5)
+        if s != 200:
+            return f"mTLS GET / answered {s}"
+        workers = len(children(p.pid))
+        return None if workers >= 2 else f"{workers} of 2 workers running"
+
+    wait_ready(p, probe, 10)
+    return p, port
 
 
 @timed("nginx")
 def bench_nginx():
     ng, ng_port = nginx()
-    time.sleep(0.2)
     results["footprint"]["nginx"] = {"rss_kib_idle": rss_kib(ng.pid)}
     rn = {}
     for c in (1, 16, 64):
@@ -378,6 +599,10 @@ def scaling(binary, name):
         for _ in range(n):
             s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
             conns.append(s)
+        # A measurement pause, not readiness (the server answered /readyz before the first
+        # connection): the client's handshake ends before the server has processed its last
+        # flight (Finished, certificate verification) for the latest connections, so the
+        # server's per-connection memory is sampled a moment later.
         time.sleep(0.3)
         idle_rss = rss_kib(proc.pid)
         r = oha(port, "/v1/keys/default/generate", json.dumps({"bytes": 32}), 1, secs=max(2, SECS // 2))
@@ -399,10 +624,13 @@ def bench_shell(name, binary):
     @timed(name)
     def run():
         proc, port, ready = keybroker(binary, name=name)
+        # A measurement pause, not readiness (/readyz has answered 200): idle RSS is sampled
+        # after a quiet moment rather than while the readiness probe's connection is being torn
+        # down and start-up allocations are being returned.
         time.sleep(0.3)
         results["footprint"][name] = {
             "rss_kib_idle": rss_kib(proc.pid),
-            "exec_to_ready_ms": round(ready * 1000, 1) if ready else None,
+            "exec_to_ready_ms": round(ready * 1000, 1),
             "stripped_binary_bytes": stripped_size(binary),
         }
         try:
@@ -457,33 +685,114 @@ def kmip_site():
     return d, ks
 
 
-def pykmip_server(d):
-    port = free_port()
-    os.makedirs(f"{d}/policies", exist_ok=True)
+def kmip_discover_versions(port, ctx):
+    """One KMIP DiscoverVersions (header protocol version 1.1: the operation does not exist in
+    1.0) over mutual TLS to 127.0.0.1:port, TTLV built by hand. Returns the versions the server
+    lists; raises if the answer is not a success."""
+    def item(tag, typ, value):
+        return tag.to_bytes(3, "big") + bytes([typ]) + len(value).to_bytes(4, "big") + value + b"\0" * (-len(value) % 8)
+
+    struct = lambda tag, *kids: item(tag, 0x01, b"".join(kids))
+    integer = lambda tag, v: item(tag, 0x02, v.to_bytes(4, "big"))
+    enum = lambda tag, v: item(tag, 0x05, v.to_bytes(4, "big"))
+    version = lambda major, minor: struct(0x420069, integer(0x42006A, major), integer(0x42006B, minor))
+    req = struct(0x420078,  # RequestMessage
+                 struct(0x420077, version(1, 1), integer(0x42000D, 1)),  # RequestHeader, BatchCount 1
+                 struct(0x42000F, enum(0x42005C, 0x1E), struct(0x420079)))  # BatchItem: DiscoverVersions, empty payload
+
+    def parse(buf):
+        """The items of a structure's body: [(tag, type, value bytes)]."""
+        out, i = [], 0
+        while i + 8 <= len(buf):
+            tag, typ, n = int.from_bytes(buf[i:i + 3], "big"), buf[i + 3], int.from_bytes(buf[i + 4:i + 8], "big")
+            out.append((tag, typ, buf[i + 8:i + 8 + n]))
+            i += 8 + n + (-n % 8)
+        return out
+
+    def child(items, tag):
+        return next((v for t, _, v in items if t == tag), None)
+
+    with socket.create_connection(("127.0.0.1", port), 5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            s.settimeout(5)
+            s.sendall(req)
+            buf = b""
+            while len(buf) < 8 or len(buf) < 8 + int.from_bytes(buf[4:8], "big"):
+                chunk = s.recv(4096)
+                if not chunk:
+                    raise ConnectionError(f"closed after {len(buf)} bytes of an answer")
+                buf += chunk
+    top = parse(buf)
+    if not top or top[0][0] != 0x42007B:
+        raise ValueError("not a KMIP ResponseMessage")
+    batch = parse(child(parse(top[0][2]), 0x42000F) or b"")
+    status = child(batch, 0x42007F)  # ResultStatus, 0 = Success
+    if status is None or int.from_bytes(status, "big") != 0:
+        msg = child(batch, 0x42007D)  # ResultMessage
+        raise ValueError(f"DiscoverVersions: result status {status and int.from_bytes(status, 'big')}"
+                         f"{': ' + msg.decode(errors='replace') if msg else ''}")
+    payload = parse(child(batch, 0x42007C) or b"")
+    return [(int.from_bytes(child(parse(v), 0x42006A), "big"), int.from_bytes(child(parse(v), 0x42006B), "big"))
+            for t, _, v in payload if t == 0x420069]
+
+
+def pykmip_server(site):
+    """pykmip-server with the bench HSM certificates in `site`, in its own directory (config,
+    policies, sqlite database). Ready when it answers a KMIP DiscoverVersions over mutual TLS
+    (kmsClient's certificate) with success."""
+    ports = reserve(1)
+    port = ports[0]
+    d = server_dir("pykmip")
+    os.makedirs(f"{d}/policies")
     with open(f"{d}/server.conf", "w") as f:
-        f.write(f"[server]\nhostname=127.0.0.1\nport={port}\ncertificate_path={d}/server.crt\nkey_path={d}/server.key\n"
-                f"ca_path={d}/ca.crt\nauth_suite=TLS1.2\npolicy_path={d}/policies\nenable_tls_client_auth=True\n"
+        f.write(f"[server]\nhostname=127.0.0.1\nport={port}\ncertificate_path={site}/server.crt\nkey_path={site}/server.key\n"
+                f"ca_path={site}/ca.crt\nauth_suite=TLS1.2\npolicy_path={d}/policies\nenable_tls_client_auth=True\n"
                 f"database_path={d}/pykmip.db\nlogging_level=WARNING\n")
     p = start([os.path.join(ROOT, ".venv", "bin", "pykmip-server"), "-f", f"{d}/server.conf", "-l", f"{LOGS}/pykmip-server.log"],
-              port, "pykmip", timeout=60)
+              "pykmip", ports, d=d)
+    ctx = ssl.create_default_context(cafile=f"{site}/ca.crt")
+    ctx.load_cert_chain(f"{site}/kmsClient.crt", f"{site}/kmsClient.key")
+    versions = []
+    wait_ready(p, lambda: versions.extend(kmip_discover_versions(port, ctx)), 60)
+    log(f"  pykmip-server speaks KMIP {', '.join(f'{a}.{b}' for a, b in versions)}")
     return p, port
 
 
 def pykmip_reference(port, d, clients):
     """PyKMIP's own client (its message classes and KMIPProxy transport) decrypting in a loop on
-    `clients` connections (one process each) for SECS."""
+    `clients` connections (one process each) for SECS, all starting together once every one has
+    connected and decrypted once."""
     me = os.path.abspath(__file__)
     setup = sh(VENV_PY, me, "--pykmip-client", "setup", str(port), d, timeout=60).strip()
-    begin = time.time() + 3.0  # after every process has imported PyKMIP and connected
-    ps = [subprocess.Popen([VENV_PY, me, "--pykmip-client", "loop", str(port), d, setup, str(begin), str(SECS)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(clients)]
-    lat, errs = [], []
-    for p in ps:
-        out, err = p.communicate(timeout=SECS + 60)
-        if p.returncode != 0:
-            errs.append(err[-300:])
-        else:
-            lat += json.loads(out)["lat"]
+    ps = []
+    for _ in range(clients):
+        with Uninterrupted():
+            p = subprocess.Popen([VENV_PY, me, "--pykmip-client", "loop", str(port), d, setup, str(SECS)],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 start_new_session=True)
+            SERVERS.append(p)  # so that an interrupted run stops them too
+            ps.append(p)
+    try:
+        end = time.monotonic() + 60
+        for p in ps:
+            if not select.select([p.stdout], [], [], max(0.0, end - time.monotonic()))[0]:
+                raise SystemExit("PyKMIP reference client not connected within 60 s")
+            if p.stdout.readline().strip() != "ready":
+                stop(p, grace=3)
+                raise SystemExit(f"PyKMIP reference client failed: {p.stderr.read()[-300:]}")
+        for p in ps:
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        lat, errs = [], []
+        for p in ps:
+            out, err = p.communicate(timeout=SECS + 60)
+            if p.returncode != 0:
+                errs.append(err[-300:])
+            else:
+                lat += json.loads(out)["lat"]
+    finally:
+        for p in ps:
+            stop(p, grace=3)
     if errs:
         raise SystemExit(f"PyKMIP reference client failed: {errs[0]}")
     lat.sort()
@@ -535,27 +844,33 @@ BAO_POLICY = 'path "transit/encrypt/*" { capabilities = ["update"] }\npath "tran
 
 
 def openbao():
-    """`bao server -dev -dev-tls` on loopback with transit key `kms` and a token under the Connected-KMS transit policy."""
-    port = free_port()
-    d = os.path.join(WORK, "bao")
-    os.makedirs(d)
+    """`bao server -dev -dev-tls` on loopback with transit key `kms` and a token under the Connected-KMS transit
+    policy. Its own directory is its HOME (dev mode writes $HOME/.vault-token through a rename:
+    servers sharing a HOME race) and holds the TLS files; it gets two reserved ports, the API
+    port and the next one, where OpenBao binds its cluster listener. Ready when GET
+    /v1/sys/health answers 200: initialized, unsealed, active."""
+    ports = reserve(2)
+    port = ports[0]
+    d = server_dir("openbao")
     p = start([bao_bin(), "server", "-dev", "-dev-root-token-id=root", f"-dev-listen-address=127.0.0.1:{port}",
-               "-dev-tls", f"-dev-tls-cert-dir={d}"], port, "openbao", timeout=30)
+               "-dev-tls", f"-dev-tls-cert-dir={d}"], "openbao", ports, d=d,
+              env_remove=("VAULT_TOKEN", "BAO_TOKEN", "VAULT_ADDR", "BAO_ADDR", "VAULT_NAMESPACE", "BAO_NAMESPACE"))
     ca = f"{d}/vault-ca.pem"
-    end = time.time() + 30
-    while not os.path.exists(ca) and time.time() < end:
-        time.sleep(0.05)
-    ctx = ssl.create_default_context(cafile=ca)
+    tls = []
+
+    def healthy():
+        if not tls:
+            if not os.path.exists(ca):
+                return "no vault-ca.pem yet"
+            tls.append(ssl.create_default_context(cafile=ca))
+        s, j = https_json(port, "GET", "/v1/sys/health", ctx=tls[0], host="127.0.0.1", timeout=5)
+        if s == 200 and j and j.get("initialized") and not j.get("sealed") and not j.get("standby"):
+            return None
+        return f"GET /v1/sys/health answered {s}: {j}"
+
+    wait_ready(p, healthy, 30)
+    ctx = tls[0]
     root = {"X-Vault-Token": "root"}
-    while True:
-        try:
-            if https_json(port, "GET", "/v1/sys/health", ctx=ctx, host="127.0.0.1")[0] == 200:
-                break
-        except OSError:
-            pass
-        if time.time() > end:
-            raise SystemExit("OpenBao not healthy within 30 s")
-        time.sleep(0.1)
     for method, path, body in (("POST", "/v1/sys/mounts/transit", {"type": "transit"}),
                                ("POST", "/v1/transit/keys/kms", {}),
                                ("PUT", "/v1/sys/policies/acl/kms-app", {"policy": BAO_POLICY})):
@@ -563,6 +878,8 @@ def openbao():
         if s not in (200, 204):
             raise SystemExit(f"OpenBao {path}: {s} {j}")
     s, j = https_json(port, "POST", "/v1/auth/token/create", {"policies": ["kms-app"], "ttl": "1h"}, ctx, root, host="127.0.0.1")
+    if s != 200:
+        raise SystemExit(f"OpenBao token create: {s} {j}")
     return p, port, ca, ctx, j["auth"]["client_token"]
 
 
@@ -608,8 +925,22 @@ def bench_openbao():
 
 
 # ---------------------------------------------------------------- distributed cache
-def redis_stats(port):
-    out = sh("redis-cli", "-h", "127.0.0.1", "-p", str(port), "info", "stats")
+def redis_cmd(port, password, *args):
+    """AUTH, one command and QUIT to the Redis on 127.0.0.1:port -> the raw replies (RESP)."""
+    resp = lambda *a: f"*{len(a)}\r\n".encode() + b"".join(f"${len(x.encode())}\r\n{x}\r\n".encode() for x in a)
+    with socket.create_connection(("127.0.0.1", port), 5) as s:
+        s.settimeout(5)
+        s.sendall(resp("AUTH", password) + resp(*args) + resp("QUIT"))
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    if not out.startswith(b"+OK\r\n"):
+        raise ConnectionError(f"Redis AUTH answered {out[:80]!r}")
+    return out[5:]
+
+
+def redis_stats(port, password):
+    out = redis_cmd(port, password, "INFO", "stats").decode()
     return {k: int(v) for k, v in re.findall(r"^(keyspace_hits|keyspace_misses):(\d+)", out, re.M)}
 
 
@@ -630,33 +961,45 @@ def token_lines(port, count, path):
             left -= k
 
 
-def with_redis_counts(rport, run):
-    before = redis_stats(rport)
+def with_redis_counts(redis, run):
+    before = redis_stats(*redis)
     r = run()
-    after = redis_stats(rport)
+    after = redis_stats(*redis)
     r["redis_hits"] = after["keyspace_hits"] - before["keyspace_hits"]
     r["redis_misses"] = after["keyspace_misses"] - before["keyspace_misses"]
     return r
 
 
 def redis_server():
+    """redis-server with a password and no persistence, in its own directory. Ready when it
+    answers AUTH + PING with +OK +PONG. Returns (process, port, password)."""
     if not shutil.which("redis-server"):
         raise SystemExit("redis-server missing: run scripts/provision")
-    rport = free_port()
-    return start(["redis-server", "--bind", "127.0.0.1", "--port", str(rport), "--save", "", "--appendonly", "no",
-                  "--protected-mode", "yes"], rport, f"redis-{rport}"), rport
+    ports = reserve(1)
+    rport, password = ports[0], secrets.token_hex(16)
+    p = start(["redis-server", "--bind", "127.0.0.1", "--port", str(rport), "--save", "", "--appendonly", "no",
+               "--protected-mode", "yes", "--requirepass", password, "--daemonize", "no"], f"redis-{rport}", ports)
+
+    def pong():
+        r = redis_cmd(rport, password, "PING")
+        return None if r.startswith(b"+PONG\r\n") else f"AUTH + PING answered {r[:80]!r}"
+
+    wait_ready(p, pong, 10)
+    return p, rport, password
 
 
 def distributed_cache_runs(label, backend_extra, expected_miss_rps=None):
     """keybroker with kms.cache.type=distributed (a Redis started here) over a backend: decrypt of
     one token (every request a hit) vs always-new tokens (misses: decrypt + Redis SET)."""
-    redis, rport = redis_server()
+    redis, rport, rpass = redis_server()
+    rr = (rport, rpass)
     try:
         kb, kport = keybroker_ready(KB, backend_extra + f"kms.cache.type=distributed\n"
-                                    f"keybroker.cache.redis.url=redis://127.0.0.1:{rport}/0\n", f"keybroker-distributed-{label}")
+                                    f"keybroker.cache.redis.url=redis://:{rpass}@127.0.0.1:{rport}/0\n",
+                                    f"keybroker-distributed-{label}")
         runs = {}
         body = decrypt_body(kport)
-        runs["hit_decrypt_c16"] = with_redis_counts(rport, lambda: oha(kport, "/v1/keys/default/decrypt", body, 16))
+        runs["hit_decrypt_c16"] = with_redis_counts(rr, lambda: oha(kport, "/v1/keys/default/decrypt", body, 16))
         # Misses: oha -Z picks a random line per request, so there are ~6x more distinct tokens
         # than the miss rate (at most the hit rate) could use; the Redis counters say how many
         # requests really missed.
@@ -665,7 +1008,7 @@ def distributed_cache_runs(label, backend_extra, expected_miss_rps=None):
         t = time.time()
         token_lines(kport, lines, path)
         log(f"  {lines} distinct tokens in {time.time() - t:.1f}s")
-        runs["miss_decrypt_c16"] = with_redis_counts(rport, lambda: oha_url(
+        runs["miss_decrypt_c16"] = with_redis_counts(rr, lambda: oha_url(
             f"https://localhost:{kport}/v1/keys/default/decrypt", 16, body_lines=path, ca=f"{DEMO}/ca.crt",
             client=(f"{DEMO}/backend.crt", f"{DEMO}/backend.key")))
         m = runs["miss_decrypt_c16"]
@@ -702,7 +1045,17 @@ def print_table():
 
 
 def main():
+    global WORK
+    # SIGTERM/SIGHUP/SIGINT end the run through the cleanup below (servers stopped, their ports
+    # released, results written, WORK removed); watch_work covers SIGKILL.
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    interrupted = None
     try:
+        WORK = tempfile.mkdtemp(prefix="keybroker-bench-")
+        watch_work()
+        os.makedirs(LOGS, exist_ok=True)
+        demo_site()
         bench_nginx()
         shells = [("keybroker", KB)] + ([("keybroker-lite", LITE)] if os.path.exists(LITE) else [])
         for name, binary in shells:
@@ -718,14 +1071,25 @@ def main():
         bench_pykmip()
         bench_openbao()
         bench_distributed_cache()
+    except Interrupted as e:
+        interrupted = e
+        log(f"interrupted by {e}: stopping the servers")
     finally:
+        # No second signal may cut the cleanup short (each stop is bounded: 3 s + 5 s).
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)
         for p in list(SERVERS):
             stop(p, grace=3)
         results["machine"]["wall_s"] = round(time.time() - T_START, 1)
+        if interrupted:
+            results["interrupted"] = str(interrupted)
         os.makedirs(OUT, exist_ok=True)
         with open(os.path.join(OUT, "results.json"), "w") as f:
             json.dump(results, f, indent=2)
-        shutil.rmtree(WORK, ignore_errors=True)
+        if WORK:
+            shutil.rmtree(WORK, ignore_errors=True)
+    if interrupted:
+        sys.exit(128 + signal.Signals[str(interrupted)].value)
     print_table()
 
 
