@@ -1,7 +1,7 @@
 //! keybroker-lite: the same broker, config and API as `keybroker`, on std threads.
-use keybroker::commands;
-use keybroker::node::{self, log};
 use keybroker_blocking::serve::Server;
+use keybroker_host::commands;
+use keybroker_host::node::{self, log};
 use std::time::Duration;
 
 /// Usage text for `--help` and usage errors.
@@ -22,12 +22,12 @@ fn serve(config: &str) -> i32 {
     let (addr, admin) = server.addrs();
     log("info", &format!("listening client={addr} admin={admin}"));
     let (stop_tx, stop_rx) = std::sync::mpsc::channel();
-    let shared = server.shared();
+    let host = server.shared();
     node::install_signals(
         move || {
             let _ = stop_tx.send(());
         },
-        move || shared.reload(),
+        move || host.reload(),
     );
     server.run(stop_rx, Duration::from_secs(30));
     0

@@ -1,4 +1,5 @@
-//! keybroker-lite stays runtime-free: no async crate anywhere in its dependency tree.
+//! keybroker-lite stays runtime-free: no async crate anywhere in its dependency tree, neither
+//! when built alone nor in a workspace build (where Cargo unifies features across members).
 use std::process::Command;
 
 const FORBIDDEN: &[&str] = &[
@@ -11,20 +12,12 @@ const FORBIDDEN: &[&str] = &[
     "mio",
 ];
 
-#[test]
-fn blocking_shell_depends_on_no_async_runtime() {
+/// The first word of each line of `cargo tree ARGS --prefix none --format {p}`: crate names.
+fn tree(args: &[&str]) -> Vec<String> {
     let out = Command::new(env!("CARGO"))
-        .args([
-            "tree",
-            "-p",
-            "keybroker-blocking",
-            "-e",
-            "normal",
-            "--prefix",
-            "none",
-            "--format",
-            "{p}",
-        ])
+        .arg("tree")
+        .args(args)
+        .args(["-e", "normal", "--prefix", "none", "--format", "{p}"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("cargo tree runs");
@@ -33,16 +26,50 @@ fn blocking_shell_depends_on_no_async_runtime() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let tree = String::from_utf8_lossy(&out.stdout);
-    let names: Vec<&str> = tree
+    String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn blocking_shell_depends_on_no_async_runtime() {
+    let names = tree(&["-p", "keybroker-blocking"]);
+    assert!(
+        names.iter().any(|n| n == "rustls"),
+        "tree looks wrong: {names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n == "keybroker-host"),
+        "tree looks wrong: {names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n == "keybroker"),
+        "keybroker-lite depends on the smol server's crate: {names:?}"
+    );
+    let bad: Vec<&String> = names
+        .iter()
+        .filter(|n| FORBIDDEN.contains(&n.as_str()))
         .collect();
-    assert!(names.contains(&"rustls"), "tree looks wrong: {tree}");
-    assert!(names.contains(&"keybroker"), "tree looks wrong: {tree}");
-    let bad: Vec<&&str> = names.iter().filter(|n| FORBIDDEN.contains(n)).collect();
     assert!(
         bad.is_empty(),
         "async crates in keybroker-lite's tree: {bad:?}"
     );
+}
+
+#[test]
+fn workspace_build_keeps_smol_out_of_lite_and_host() {
+    // Everything that depends on smol in a workspace build: only the smol server may.
+    let dependents = tree(&["--workspace", "-i", "smol"]);
+    assert!(
+        dependents.iter().any(|n| n == "keybroker"),
+        "tree looks wrong: {dependents:?}"
+    );
+    for shared in ["keybroker-blocking", "keybroker-host"] {
+        assert!(
+            !dependents.iter().any(|n| n == shared),
+            "{shared} reaches smol in a workspace build: {dependents:?}"
+        );
+    }
 }

@@ -276,7 +276,6 @@ pub fn curl_lines(dir: &str, port: u16, admin: u16) -> String {
 }
 
 /// Runs `keybroker demo`; returns the process exit code.
-#[cfg(feature = "server")]
 pub fn run(opts: DemoOptions) -> i32 {
     let dir = Path::new(&opts.dir);
     let admin_port = if opts.port == 0 {

@@ -1,15 +1,9 @@
-//! keybroker: the production shell (smol + rustls) around keybroker-core, and its commands.
-//!
-//! Without the default `server` feature this crate is runtime-free: the shared modules
-//! (`node`, `tls`, `files`, `commands`, `demo`'s PKI, `client`) are what `keybroker-lite`
-//! builds on.
+//! keybroker: the production server — the shared driver ([`keybroker_host`]) on smol with
+//! `futures-rustls` — its demo, and the blocking mTLS client the demo's self-test uses.
 #![forbid(unsafe_code)]
 
 pub mod client;
-pub mod commands;
 pub mod demo;
-pub mod files;
-pub mod node;
-#[cfg(feature = "server")]
 pub mod serve;
-pub mod tls;
+
+pub use keybroker_host::{commands, files, node, tls};

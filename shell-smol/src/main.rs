@@ -1,6 +1,39 @@
 //! keybroker: the production server and its operator commands.
-use keybroker::commands::{self, USAGE};
 use keybroker::demo::{self, DemoOptions};
+use keybroker::serve::{log, Server};
+use keybroker_host::{commands, node};
+
+/// Usage text for `--help` and usage errors.
+const USAGE: &str = "usage:
+  keybroker demo [--dir DIR] [--port N] [--self-test]
+  keybroker serve --config PATH/kms.properties
+  keybroker check-config --config PATH [--probe]
+  keybroker keystore list --config PATH
+  keybroker ttlv decode [--hex HEX | < stdin]
+  keybroker ttlv encode < tree";
+
+/// `keybroker serve --config PATH`.
+fn serve(config: &str) -> i32 {
+    let server = match Server::bind(config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("keybroker: {e}");
+            return 1;
+        }
+    };
+    let (addr, admin) = server.addrs();
+    log("info", &format!("listening client={addr} admin={admin}"));
+    let (stop_tx, stop_rx) = smol::channel::bounded(1);
+    let host = server.shared();
+    node::install_signals(
+        move || {
+            let _ = stop_tx.send_blocking(());
+        },
+        move || host.reload(),
+    );
+    server.run(stop_rx, std::time::Duration::from_secs(30));
+    0
+}
 
 fn usage_error(msg: &str) -> i32 {
     eprintln!("keybroker: {msg}\n{USAGE}");
@@ -59,7 +92,7 @@ fn run(args: Vec<String>) -> i32 {
             })
         }
         Some("serve") => match (known(&["--config"]), value(&args, "--config")) {
-            (Ok(()), Some(c)) => commands::serve(&c),
+            (Ok(()), Some(c)) => serve(&c),
             (Err(e), _) => usage_error(&e),
             (_, None) => usage_error("serve needs --config PATH"),
         },

@@ -1,4 +1,5 @@
-//! The command line of docs/cli.md (except `demo`, in its own module).
+//! The operator commands both servers answer the same way: `check-config`, `keystore list`,
+//! `ttlv decode|encode` (docs/cli.md).
 use crate::files;
 use crate::tls;
 use keybroker_core::authz::CertInfo;
@@ -7,40 +8,6 @@ use keybroker_core::config::load;
 use keybroker_core::config::Protocol;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-
-/// Usage text for `--help` and usage errors.
-pub const USAGE: &str = "usage:
-  keybroker demo [--dir DIR] [--port N] [--self-test]
-  keybroker serve --config PATH/kms.properties
-  keybroker check-config --config PATH [--probe]
-  keybroker keystore list --config PATH
-  keybroker ttlv decode [--hex HEX | < stdin]
-  keybroker ttlv encode < tree";
-
-/// `keybroker serve --config PATH`.
-#[cfg(feature = "server")]
-pub fn serve(config: &str) -> i32 {
-    use crate::serve::{self, Server};
-    let server = match Server::bind(config) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("keybroker: {e}");
-            return 1;
-        }
-    };
-    let (addr, admin) = server.addrs();
-    serve::log("info", &format!("listening client={addr} admin={admin}"));
-    let (stop_tx, stop_rx) = smol::channel::bounded(1);
-    let shared = server.shared();
-    crate::node::install_signals(
-        move || {
-            let _ = stop_tx.send_blocking(());
-        },
-        move || shared.reload(),
-    );
-    server.run(stop_rx, std::time::Duration::from_secs(30));
-    0
-}
 
 fn unix_now() -> i64 {
     SystemTime::now()
