@@ -11,7 +11,7 @@
 //!
 //! # Writing
 //! Answers wait in the broker until the shell can write them: it hands out one
-//! [`Output::Send`] per connection at a time, and the next only after the shell reported the
+//! [`ConnOutput::Send`] per connection at a time, and the next only after the shell reported the
 //! bytes written with [`Input::Written`]. So a shell's per-connection queue never holds more
 //! than one `Send` and one `Close` (a `Close` may follow the last `Send` at once: the shell
 //! writes that `Send` first, within `keybroker.http.write-timeout`), and every byte a client makes the node hold (parser buffer,
@@ -30,6 +30,7 @@ use crate::config::CacheType;
 use crate::config::Settings;
 use crate::drbg::Drbg;
 use crate::http::{self, Limits, Parser, Request, Response};
+use crate::log::Level;
 use crate::metrics::Metrics;
 use crate::time::{Instant, Now};
 use serde_json::{json, Value};
@@ -44,7 +45,7 @@ pub const MAX_PIPELINE: usize = 32;
 /// Most bytes a shell passes in one [`Input::Received`]; [`Broker::wants_read`] keeps room for it.
 pub const READ_CHUNK: usize = 16 * 1024;
 
-/// A [`Output::Send`] carries whole answers up to about this many bytes (one larger answer whole).
+/// A [`ConnOutput::Send`] carries whole answers up to about this many bytes (one larger answer whole).
 pub const SEND_CHUNK: usize = 64 * 1024;
 
 /// After [`Input::Shutdown`], how long an idle connection stays open for a request that had
@@ -119,14 +120,14 @@ pub enum Input<'a> {
     Shutdown,
     /// Something happened on a backend link.
     Net(NetEvent),
-    /// The shell wrote `bytes` more of what [`Output::Send`] gave it for `conn`.
+    /// The shell wrote `bytes` more of what [`ConnOutput::Send`] gave it for `conn`.
     Written {
         /// Which connection.
         conn: ConnId,
         /// How many bytes reached the socket since the last report.
         bytes: usize,
     },
-    /// The shell finished an [`Output::PersistSoftKeys`]: `Ok` once the file is written and
+    /// The shell finished an [`Effect::PersistSoftKeys`]: `Ok` once the file is written and
     /// synced, `Err` with the reason (no secret) otherwise.
     Persisted {
         /// The job's id.
@@ -136,10 +137,22 @@ pub enum Input<'a> {
     },
 }
 
-/// Something the shell must do.
+/// Something the shell must do, grouped by whom it concerns, so that a shell matches each
+/// group exhaustively.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Output {
-    /// Write these bytes to the connection.
+    /// For one client connection.
+    Conn(ConnOutput),
+    /// For one backend link (KMIP, Vault, Redis cache).
+    Link(LinkOutput),
+    /// For the node itself: files and logs.
+    Local(Effect),
+}
+
+/// What to do with a client connection.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ConnOutput {
+    /// Write these bytes to the connection, then report [`Input::Written`].
     Send {
         /// Which connection.
         conn: ConnId,
@@ -153,14 +166,14 @@ pub enum Output {
         /// Which connection.
         conn: ConnId,
     },
-    /// Seal (off the request path), write atomically and sync the soft-key file, then report
-    /// [`Input::Persisted`].
-    PersistSoftKeys(Persist),
-    /// One audit record (a JSON line without the newline).
-    Audit(String),
-    /// Open a backend link (TCP + TLS as `security` says); report with [`Input::Net`].
+}
+
+/// What to do with a backend link; what happens on it comes back as [`Input::Net`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum LinkOutput {
+    /// Open a link (TCP + TLS as `security` says).
     Connect {
-        /// Link id.
+        /// Link id, chosen by the broker.
         link: LinkId,
         /// Host name or IP literal.
         host: String,
@@ -171,22 +184,32 @@ pub enum Output {
         /// Connect + handshake deadline.
         connect_timeout: std::time::Duration,
     },
-    /// Write bytes on a backend link.
-    NetSend {
+    /// Write bytes on a link.
+    Send {
         /// Link id.
         link: LinkId,
         /// Bytes.
         bytes: Vec<u8>,
     },
-    /// Close a backend link.
-    NetClose {
+    /// Close a link (no event follows).
+    Close {
         /// Link id.
         link: LinkId,
     },
+}
+
+/// A local effect: a file to write or a line to log.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Seal (off the request path), write atomically and sync the soft-key file, then report
+    /// [`Input::Persisted`].
+    PersistSoftKeys(Persist),
+    /// One audit record (a JSON line without the newline).
+    Audit(String),
     /// A log line for operators.
     Log {
-        /// `warn`, `info`, …
-        level: &'static str,
+        /// How much it matters.
+        level: Level,
         /// The message (never a secret).
         message: String,
     },
@@ -379,7 +402,7 @@ impl Broker {
         }
         for id in revoked {
             self.log(
-                "info",
+                Level::Info,
                 format!("connection {id}: client no longer authorized after a keystore reload"),
             );
         }
@@ -559,7 +582,10 @@ impl Broker {
         };
         if let Err(d) = &client {
             if !admin {
-                self.log("info", format!("connection {conn}: client refused: {d}"));
+                self.log(
+                    Level::Info,
+                    format!("connection {conn}: client refused: {d}"),
+                );
             }
         }
         self.conns.insert(
@@ -654,7 +680,8 @@ impl Broker {
             c.out_len -= bytes.len();
             c.in_shell = bytes.len();
             c.write_since = Some(now);
-            self.outputs.push_back(Output::Send { conn: id, bytes });
+            self.outputs
+                .push_back(Output::Conn(ConnOutput::Send { conn: id, bytes }));
         }
         if c.out_len == 0 && c.closing && c.slots.is_empty() {
             self.close(id);
@@ -1016,7 +1043,8 @@ impl Broker {
             audit["error"] = body["error"]["code"].clone();
         }
         self.metrics.record(op_name, status);
-        self.outputs.push_back(Output::Audit(audit.to_string()));
+        self.outputs
+            .push_back(Output::Local(Effect::Audit(audit.to_string())));
         let mut out = Vec::with_capacity(256);
         http::write_response(
             &Response {
@@ -1045,27 +1073,31 @@ impl Broker {
                 .or_else(|| self.cache.poll_output())
             {
                 self.outputs.push_back(match out {
-                    BackendOutput::PersistSoftKeys(p) => Output::PersistSoftKeys(p),
+                    BackendOutput::PersistSoftKeys(p) => Output::Local(Effect::PersistSoftKeys(p)),
                     BackendOutput::Connect {
                         link,
                         host,
                         port,
                         security,
                         connect_timeout,
-                    } => Output::Connect {
+                    } => Output::Link(LinkOutput::Connect {
                         link,
                         host,
                         port,
                         security,
                         connect_timeout,
-                    },
-                    BackendOutput::Send { link, bytes } => Output::NetSend { link, bytes },
-                    BackendOutput::Close { link } => Output::NetClose { link },
-                    BackendOutput::Log { level, message } => Output::Log { level, message },
+                    }),
+                    BackendOutput::Send { link, bytes } => {
+                        Output::Link(LinkOutput::Send { link, bytes })
+                    }
+                    BackendOutput::Close { link } => Output::Link(LinkOutput::Close { link }),
+                    BackendOutput::Log { level, message } => {
+                        Output::Local(Effect::Log { level, message })
+                    }
                 });
             }
             while let Some(w) = self.cache.poll_warning() {
-                self.log("warn", w);
+                self.log(Level::Warn, w);
             }
             while let Some(CacheEvent::Looked(id, found)) = self.cache.poll_event() {
                 progressed = true;
@@ -1280,7 +1312,7 @@ impl Broker {
             self.metrics.timeouts += 1;
             if c.write_since.is_some() {
                 self.log(
-                    "info",
+                    Level::Info,
                     format!("connection {id}: client did not read its answers in time, closed"),
                 );
                 self.close(id);
@@ -1316,7 +1348,8 @@ impl Broker {
 
     fn close(&mut self, id: ConnId) {
         if self.conns.contains_key(&id) {
-            self.outputs.push_back(Output::Close { conn: id });
+            self.outputs
+                .push_back(Output::Conn(ConnOutput::Close { conn: id }));
             self.remove(id);
         }
     }
@@ -1330,7 +1363,8 @@ impl Broker {
         self.metrics.connections_open = self.conns.len() as u64;
     }
 
-    fn log(&mut self, level: &'static str, message: String) {
-        self.outputs.push_back(Output::Log { level, message });
+    fn log(&mut self, level: Level, message: String) {
+        self.outputs
+            .push_back(Output::Local(Effect::Log { level, message }));
     }
 }

@@ -15,12 +15,16 @@ pub mod drbg;
 pub mod envelope;
 pub mod http;
 pub mod kmip;
+pub mod log;
 pub mod metrics;
 pub mod secret;
 pub mod time;
 pub mod vault;
 
-pub use broker::{Broker, ConnId, Input, Listener, Output, READ_CHUNK};
+pub use broker::{
+    Broker, ConnId, ConnOutput, Effect, Input, LinkOutput, Listener, Output, READ_CHUNK,
+};
 pub use config::Settings;
+pub use log::Level;
 pub use secret::Secret;
 pub use time::{Instant, Now};

@@ -5,7 +5,9 @@ use keybroker_core::backend::Backend;
 use keybroker_core::config::keystore::{Entry, EntryKind, Format, Keystore};
 use keybroker_core::config::{properties, Settings};
 use keybroker_core::drbg::Drbg;
-use keybroker_core::{Broker, Input, Instant, Listener, Now, Output, Secret, READ_CHUNK};
+use keybroker_core::{
+    Broker, ConnOutput, Effect, Input, Instant, Listener, Now, Output, Secret, READ_CHUNK,
+};
 use proptest::prelude::*;
 use std::time::Duration;
 
@@ -82,13 +84,13 @@ impl Shell {
     fn drain(&mut self) {
         while let Some(o) = self.b.poll_output() {
             match o {
-                Output::Send { conn: 1, bytes } => {
+                Output::Conn(ConnOutput::Send { conn: 1, bytes }) => {
                     assert_eq!(self.in_flight, 0, "one Send at a time");
                     self.in_flight = bytes.len();
                     self.sent.extend_from_slice(&bytes);
                 }
-                Output::Close { conn: 1 } => self.closed = true,
-                Output::PersistSoftKeys(p) => self.persists.push(p.id),
+                Output::Conn(ConnOutput::Close { conn: 1 }) => self.closed = true,
+                Output::Local(Effect::PersistSoftKeys(p)) => self.persists.push(p.id),
                 _ => {}
             }
         }

@@ -13,7 +13,9 @@
 //! DRBG reseed: [`Ticker`]), reload and shutdown.
 use crate::node::{self, log, now_since, Effects, LinkTls, Prepared};
 use keybroker_core::backend::{LinkId, LinkSecurity, NetEvent};
-use keybroker_core::{Broker, ConnId, Input, Listener, Now, Output};
+use keybroker_core::{
+    Broker, ConnId, ConnOutput, Effect, Input, LinkOutput, Listener, Now, Output,
+};
 use rustls::pki_types::ServerName;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -221,26 +223,36 @@ impl<R: Runtime> Host<R> {
 
     fn route(self: &Arc<Self>, out: Output) {
         match out {
-            Output::Send { conn, bytes } => {
-                if let Some(tx) = self.conns.lock().expect("conns").get(&conn) {
-                    if !self.rt.to_conn(tx, Msg::Data(bytes)) {
-                        log("error", &format!("connection {conn}: write queue full"));
-                    }
-                }
-            }
-            Output::Close { conn } => {
-                if let Some(tx) = self.conns.lock().expect("conns").get(&conn) {
-                    self.rt.to_conn(tx, Msg::Close);
-                }
-            }
-            Output::PersistSoftKeys(p) => {
+            Output::Conn(out) => self.route_conn(out),
+            Output::Link(out) => self.route_link(out),
+            Output::Local(Effect::PersistSoftKeys(p)) => {
                 let me = self.clone();
                 self.rt.spawn_blocking(Box::new(move || {
                     let result = me.effects.persist(&p);
                     me.drive(Input::Persisted { id: p.id, result });
                 }));
             }
-            Output::Connect {
+            Output::Local(Effect::Audit(line)) => self.effects.audit(&line),
+            Output::Local(Effect::Log { level, message }) => log(level.as_str(), &message),
+        }
+    }
+
+    fn route_conn(&self, out: ConnOutput) {
+        let (conn, msg) = match out {
+            ConnOutput::Send { conn, bytes } => (conn, Msg::Data(bytes)),
+            ConnOutput::Close { conn } => (conn, Msg::Close),
+        };
+        if let Some(tx) = self.conns.lock().expect("conns").get(&conn) {
+            let close = matches!(msg, Msg::Close);
+            if !self.rt.to_conn(tx, msg) && !close {
+                log("error", &format!("connection {conn}: write queue full"));
+            }
+        }
+    }
+
+    fn route_link(self: &Arc<Self>, out: LinkOutput) {
+        match out {
+            LinkOutput::Connect {
                 link,
                 host,
                 port,
@@ -262,18 +274,15 @@ impl<R: Runtime> Host<R> {
                     log("error", &format!("link {link}: cannot start: {e}"));
                 }
             }
-            Output::NetSend { link, bytes } => {
+            LinkOutput::Send { link, bytes } => {
                 if let Some(tx) = self.links.lock().expect("links").get(&link) {
                     self.rt.to_link(tx, Msg::Data(bytes));
                 }
             }
-            Output::NetClose { link } => {
+            LinkOutput::Close { link } => {
                 if let Some(tx) = self.links.lock().expect("links").remove(&link) {
                     self.rt.to_link(&tx, Msg::Close);
                 }
-            }
-            out @ (Output::Audit(_) | Output::Log { .. }) => {
-                let _ = self.effects.local(out);
             }
         }
     }

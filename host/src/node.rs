@@ -6,7 +6,7 @@
 use crate::files;
 use crate::tls;
 use keybroker_core::config::load::{self, NodeConfig};
-use keybroker_core::{Broker, Input, Now, Output};
+use keybroker_core::{Broker, Input, Now};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -63,25 +63,14 @@ impl Effects {
         })
     }
 
-    /// Carries out audit and log outputs; hands back the ones about sockets and files
-    /// (`PersistSoftKeys` is slow: the shell runs [`Effects::persist`] off the broker's lock).
-    pub fn local(&self, out: Output) -> Option<Output> {
-        match out {
-            Output::Audit(line) => {
-                let mut a = self.audit.lock().expect("audit");
-                match a.as_mut() {
-                    Some(f) => {
-                        let _ = writeln!(f, "{line}");
-                    }
-                    None => log("audit", &line),
-                }
-                None
+    /// Appends one audit record to the audit file, or logs it when there is none.
+    pub fn audit(&self, line: &str) {
+        let mut a = self.audit.lock().expect("audit");
+        match a.as_mut() {
+            Some(f) => {
+                let _ = writeln!(f, "{line}");
             }
-            Output::Log { level, message } => {
-                log(level, &message);
-                None
-            }
-            other => Some(other),
+            None => log("audit", line),
         }
     }
 

@@ -16,7 +16,9 @@ use keybroker_core::broker::MAX_PIPELINE;
 use keybroker_core::config::keystore::{Entry, EntryKind, Format, Keystore};
 use keybroker_core::config::{properties, Settings};
 use keybroker_core::drbg::Drbg;
-use keybroker_core::{Broker, ConnId, Input, Instant, Listener, Now, Output, Secret};
+use keybroker_core::{
+    Broker, ConnId, ConnOutput, Effect, Input, Instant, Listener, Now, Output, Secret,
+};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
@@ -442,12 +444,12 @@ impl World {
             outs.push(o);
         }
         outs.sort_by_key(|o| match o {
-            Output::Send { conn, .. } | Output::Close { conn } => *conn,
+            Output::Conn(ConnOutput::Send { conn, .. } | ConnOutput::Close { conn }) => *conn,
             _ => 0,
         });
         for o in outs {
             match o {
-                Output::Send { conn, bytes } => {
+                Output::Conn(ConnOutput::Send { conn, bytes }) => {
                     self.record("send", conn, &bytes);
                     let now = self.now;
                     let Some(c) = self.conns.get_mut(&conn) else {
@@ -458,7 +460,7 @@ impl World {
                     acks.push(Ack::Written(conn, bytes.len()));
                     self.parse_answers(conn)?;
                 }
-                Output::Close { conn } => {
+                Output::Conn(ConnOutput::Close { conn }) => {
                     self.record("close", conn, &[]);
                     let Some(c) = self.conns.remove(&conn) else {
                         return Err(self.fail(format!("Close of unknown connection {conn}")));
@@ -479,18 +481,20 @@ impl World {
                         }
                     }
                 }
-                Output::Audit(line) => {
+                Output::Local(Effect::Audit(line)) => {
                     if line.contains("\"plaintext\"") {
                         return Err(self.fail("plaintext in an audit line".into()));
                     }
                     self.record("audit", 0, line.as_bytes());
                 }
-                Output::Log { message, .. } => self.record("log", 0, message.as_bytes()),
-                Output::PersistSoftKeys(p) => {
+                Output::Local(Effect::Log { message, .. }) => {
+                    self.record("log", 0, message.as_bytes())
+                }
+                Output::Local(Effect::PersistSoftKeys(p)) => {
                     self.record("persist", p.id, &[]);
                     acks.push(Ack::Persisted(p.id));
                 }
-                other => {
+                Output::Link(other) => {
                     return Err(self.fail(format!("unexpected output for soft backend: {other:?}")))
                 }
             }

@@ -38,6 +38,7 @@ use crate::drbg::Drbg;
 use crate::envelope::{BackendKind, Envelope};
 use crate::kmip::messages::{self, BatchResult, CryptoParams, ProtocolVersion, Request};
 use crate::kmip::ttlv::{self, Limits};
+use crate::log::Level;
 use crate::secret::Secret;
 use crate::time::{Instant, Now};
 use sha2::{Digest, Sha256};
@@ -466,7 +467,7 @@ impl KmipBackend {
         self.version
     }
 
-    fn log(&mut self, level: &'static str, message: String) {
+    fn log(&mut self, level: Level, message: String) {
         self.outputs
             .push_back(BackendOutput::Log { level, message });
     }
@@ -678,7 +679,7 @@ impl KmipBackend {
         if !was_open {
             let ep_name = self.cfg.endpoints[ep].to_string();
             self.log(
-                "warn",
+                Level::Warn,
                 format!(
                     "kmip: HSM {ep_name} failed ({why}); circuit open for {} ms (failure {failures})",
                     pause.as_millis()
@@ -743,7 +744,7 @@ impl KmipBackend {
         }
         let retry_at = self.now + START_RETRY;
         self.log(
-            "error",
+            Level::Error,
             format!("kmip: not ready: {reason}; /readyz answers 503; retrying in 5 s"),
         );
         // Drop the rest of the start sequence; it is redone on retry.
@@ -1211,7 +1212,7 @@ impl KmipBackend {
                         } else {
                             "AES-CBC/PKCS5 + SHA-256 check"
                         };
-                        self.log("info", format!("kmip: negotiated KMIP {pv} ({mode})"));
+                        self.log(Level::Info, format!("kmip: negotiated KMIP {pv} ({mode})"));
                         let names = self.cfg.keys.clone();
                         self.lookups_pending = names.len();
                         for name in names {
@@ -1277,7 +1278,7 @@ impl KmipBackend {
                     },
                     LookupStage::Activate(uid) => {
                         self.log(
-                            "warn",
+                            Level::Warn,
                             format!("kmip: created and activated AES-256 key {name:?} (id {uid}) because keybroker.hsm.key.auto-create=true"),
                         );
                         self.keys.insert(name.clone(), vec![uid.clone()]);
@@ -1296,7 +1297,7 @@ impl KmipBackend {
                         let eps: Vec<String> =
                             self.cfg.endpoints.iter().map(|e| e.to_string()).collect();
                         self.log(
-                            "info",
+                            Level::Info,
                             format!(
                                 "kmip: ready: KMIP {v}, keys {}, endpoints {}",
                                 summary.join(", "),
@@ -1325,7 +1326,7 @@ impl KmipBackend {
                     let (name, n) = (key.clone(), uids.len());
                     self.keys.insert(name.clone(), uids);
                     self.log(
-                        "info",
+                        Level::Info,
                         format!("kmip: key {name:?} now has {n} versions (rotated elsewhere)"),
                     );
                 }
@@ -1384,7 +1385,7 @@ impl KmipBackend {
                     };
                     let name = key.clone();
                     self.log(
-                        "info",
+                        Level::Info,
                         format!("kmip: rotated key {name:?}: version {key_version} (id {new})"),
                     );
                     self.keys.insert(name, uids);

@@ -209,8 +209,8 @@ pub enum BackendOutput {
     },
     /// A line for the operator's log (never a secret).
     Log {
-        /// `error`, `warn`, `info`.
-        level: &'static str,
+        /// How much it matters.
+        level: crate::log::Level,
         /// The message.
         message: String,
     },

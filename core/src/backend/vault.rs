@@ -18,6 +18,7 @@ use super::{
 };
 use crate::drbg::Drbg;
 use crate::envelope::{BackendKind, Envelope};
+use crate::log::Level;
 use crate::secret::Secret;
 use crate::time::{Instant, Now};
 use crate::vault::http::{HttpResponse, ResponseParser};
@@ -274,7 +275,7 @@ impl VaultBackend {
         }
     }
 
-    fn log(&mut self, level: &'static str, message: String) {
+    fn log(&mut self, level: Level, message: String) {
         self.outputs
             .push_back(BackendOutput::Log { level, message });
     }
@@ -311,7 +312,7 @@ impl VaultBackend {
         self.now = now;
         if self.cfg.security == LinkSecurity::Plain {
             self.log(
-                "warn",
+                Level::Warn,
                 format!(
                     "Vault at http://{}:{} is plain HTTP: tokens and data keys cross the network unencrypted; use https outside tests",
                     self.cfg.host, self.cfg.port
@@ -802,7 +803,7 @@ impl VaultBackend {
             Target::Vault => format!("Vault at {}:{}", self.cfg.host, self.cfg.port),
             Target::Imds => "the Azure IMDS".to_owned(),
         };
-        self.log("warn", format!("cannot reach {where_}: {reason}"));
+        self.log(Level::Warn, format!("cannot reach {where_}: {reason}"));
         let ids: Vec<CallId> = self
             .queue
             .iter()
@@ -898,7 +899,7 @@ impl VaultBackend {
                 {
                     self.warned_expiry = true;
                     let left = e.saturating_since(now.mono).as_secs();
-                    self.log("error", format!("VAULT TOKEN EXPIRES IN {left}s AND CANNOT BE RENEWED: readiness now fails; give keybroker a new token (VAULT_TOKEN/BAO_TOKEN or keybroker.vault.token-file) and restart"));
+                    self.log(Level::Error, format!("VAULT TOKEN EXPIRES IN {left}s AND CANNOT BE RENEWED: readiness now fails; give keybroker a new token (VAULT_TOKEN/BAO_TOKEN or keybroker.vault.token-file) and restart"));
                 }
             }
         }
@@ -993,7 +994,7 @@ impl VaultBackend {
         match &self.cfg.auth {
             VaultAuthConfig::Azure(_) => {
                 self.log(
-                    "warn",
+                    Level::Warn,
                     format!("Vault token cannot be renewed ({why}): logging in again"),
                 );
                 self.begin_auth();
@@ -1005,7 +1006,7 @@ impl VaultBackend {
                     .and_then(|t| t.expires)
                     .map(|e| e.saturating_since(self.now.mono).as_secs())
                     .unwrap_or(0);
-                self.log("error", format!("VAULT TOKEN CANNOT BE RENEWED ({why}); it expires in {left}s, and readiness fails {}s before that", self.cfg.renew_before.as_secs()));
+                self.log(Level::Error, format!("VAULT TOKEN CANNOT BE RENEWED ({why}); it expires in {left}s, and readiness fails {}s before that", self.cfg.renew_before.as_secs()));
                 if let Some(t) = self.token.as_mut() {
                     t.can_renew = false;
                     t.renew_at = None;
@@ -1123,12 +1124,12 @@ impl VaultBackend {
                 self.probe_at = Some(self.now.mono + RETRY_AFTER);
                 if was {
                     self.log(
-                        "warn",
+                        Level::Warn,
                         format!("Vault is unavailable: {}", vault::errors(&resp.body)),
                     );
                 }
             } else if !was && self.token.is_some() {
-                self.log("info", "Vault answers again".into());
+                self.log(Level::Info, "Vault answers again".into());
             }
         }
         let ok = status_ok(resp.status);
@@ -1227,7 +1228,7 @@ impl VaultBackend {
                     match vault::parse_key(&resp.body) {
                         Ok(info) => {
                             if !info.aead && op.is_none() {
-                                self.log("error", format!("Vault transit key {key:?} is not an AES-GCM/ChaCha20 key: associated data (context binding) needs one"));
+                                self.log(Level::Error, format!("Vault transit key {key:?} is not an AES-GCM/ChaCha20 key: associated data (context binding) needs one"));
                             }
                             self.versions.insert(key.clone(), info.latest);
                             if let Some(op) = op {
@@ -1250,13 +1251,13 @@ impl VaultBackend {
                         }
                     }
                 } else if resp.status == 404 && op.is_none() && self.cfg.auto_create {
-                    self.log("info", format!("creating Vault transit key {key:?} (keybroker.vault.key.auto-create=true)"));
+                    self.log(Level::Info, format!("creating Vault transit key {key:?} (keybroker.vault.key.auto-create=true)"));
                     let req = vault::create_key(&self.cfg.mount, &key);
                     self.push_call(req, CallKind::CreateKey { key }, Target::Vault, true);
                 } else {
                     let e = self.map_error(&call.req, &resp, false, &key);
                     if op.is_none() {
-                        self.log("error", format!("Vault transit key {key:?}: {e}"));
+                        self.log(Level::Error, format!("Vault transit key {key:?}: {e}"));
                         // Work waiting for this key's version cannot proceed.
                         let fresh = std::mem::take(&mut self.fresh);
                         for (u, w) in fresh {
@@ -1277,7 +1278,7 @@ impl VaultBackend {
                 } else {
                     let e = self.map_error(&call.req, &resp, false, &key);
                     self.log(
-                        "error",
+                        Level::Error,
                         format!("cannot create Vault transit key {key:?}: {e}"),
                     );
                 }
@@ -1301,7 +1302,7 @@ impl VaultBackend {
                                 self.set_token(tok, ttl, renewable);
                                 if first {
                                     self.log(
-                                        "info",
+                                        Level::Info,
                                         format!(
                                             "Vault token accepted: ttl {}, renewable {renewable}",
                                             if ttl == 0 {
@@ -1317,10 +1318,10 @@ impl VaultBackend {
                                 }
                             }
                         }
-                        Err(why) => self.log("error", format!("Vault token lookup: {why}")),
+                        Err(why) => self.log(Level::Error, format!("Vault token lookup: {why}")),
                     }
                 } else if resp.status == 403 {
-                    self.log("error", "VAULT TOKEN REJECTED: auth/token/lookup-self answered permission denied (token invalid, expired or revoked); readiness fails".into());
+                    self.log(Level::Error, "VAULT TOKEN REJECTED: auth/token/lookup-self answered permission denied (token invalid, expired or revoked); readiness fails".into());
                     self.token = None;
                 } else {
                     self.auth_retry_at = Some(self.now.mono + RETRY_AFTER);
@@ -1396,7 +1397,7 @@ impl VaultBackend {
                         let lease = g.lease_secs;
                         self.set_token(g.token, lease, g.renewable);
                         self.log(
-                            "info",
+                            Level::Info,
                             format!(
                                 "logged in to Vault with Azure managed identity: lease {lease}s"
                             ),
@@ -1414,7 +1415,7 @@ impl VaultBackend {
     fn auth_failed(&mut self, why: &str) {
         self.auth_busy = false;
         self.log(
-            "error",
+            Level::Error,
             format!(
                 "Azure login to Vault failed: {why}; retrying in {}s",
                 RETRY_AFTER.as_secs()
