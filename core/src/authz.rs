@@ -6,7 +6,7 @@
 //! authorize a client, and certificates outside their validity are refused.
 use crate::config::keystore::{EntryKind, Keystore};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// A client role.
@@ -252,13 +252,13 @@ impl CertInfo {
 /// What the keystore says about each trusted certificate, by fingerprint.
 #[derive(Clone, Debug, Default)]
 pub struct Identities {
-    by_fingerprint: HashMap<[u8; 32], (String, Option<Role>)>,
+    by_fingerprint: BTreeMap<[u8; 32], (String, Option<Role>)>,
 }
 
 impl Identities {
     /// Builds the identity table from a keystore's trusted-certificate entries.
     pub fn from_keystore(ks: &Keystore, rules: &RoleRules) -> Identities {
-        let mut by_fingerprint = HashMap::new();
+        let mut by_fingerprint = BTreeMap::new();
         for e in &ks.entries {
             if let EntryKind::TrustedCert { cert } = &e.kind {
                 let fp: [u8; 32] = Sha256::digest(cert).into();

@@ -34,7 +34,7 @@ use crate::log::Level;
 use crate::metrics::Metrics;
 use crate::time::{Instant, Now};
 use serde_json::{json, Value};
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Identifies a connection; chosen by the shell, unique while open.
 pub type ConnId = u64;
@@ -114,7 +114,8 @@ pub enum Input<'a> {
     },
     /// Time passed; deadlines up to `now` fire.
     Timeout,
-    /// 32 bytes from the shell's CSPRNG (at start, then now and then).
+    /// 32 fresh bytes from the shell's CSPRNG, now and then (the first seed goes to
+    /// [`Broker::new`]).
     Entropy(&'a [u8; 32]),
     /// Stop taking new work; finish what is in flight, then close every connection.
     Shutdown,
@@ -215,6 +216,69 @@ pub enum Effect {
     },
 }
 
+/// Which state machine a link belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum LinkOwner {
+    /// The KMIP or Vault backend.
+    Backend,
+    /// The Redis cache.
+    Cache,
+}
+
+/// The one allocator of link ids: the backend and the cache number their links their own way;
+/// the shell sees only the ids given here, and events come back to the owner under its own.
+#[derive(Debug, Default)]
+struct Links {
+    last: LinkId,
+    by_id: BTreeMap<LinkId, (LinkOwner, LinkId)>,
+    by_owner: BTreeMap<(LinkOwner, LinkId), LinkId>,
+}
+
+impl Links {
+    /// A new link of `owner`, known to it as `local`.
+    fn open(&mut self, owner: LinkOwner, local: LinkId) -> LinkId {
+        self.last += 1;
+        self.by_id.insert(self.last, (owner, local));
+        self.by_owner.insert((owner, local), self.last);
+        self.last
+    }
+
+    /// The shell's id of an open link.
+    fn outward(&self, owner: LinkOwner, local: LinkId) -> Option<LinkId> {
+        self.by_owner.get(&(owner, local)).copied()
+    }
+
+    /// The owner closes a link: its id is forgotten.
+    fn close(&mut self, owner: LinkOwner, local: LinkId) -> Option<LinkId> {
+        let id = self.by_owner.remove(&(owner, local))?;
+        self.by_id.remove(&id);
+        Some(id)
+    }
+
+    /// An event from the shell, readdressed to its owner (a `Closed` link is forgotten).
+    fn inward(&mut self, ev: NetEvent) -> Option<(LinkOwner, NetEvent)> {
+        let id = match &ev {
+            NetEvent::Connected { link }
+            | NetEvent::Received { link, .. }
+            | NetEvent::Closed { link, .. } => *link,
+        };
+        let (owner, local) = *self.by_id.get(&id)?;
+        let ev = match ev {
+            NetEvent::Connected { .. } => NetEvent::Connected { link: local },
+            NetEvent::Received { bytes, .. } => NetEvent::Received { link: local, bytes },
+            NetEvent::Closed { reason, .. } => {
+                self.by_id.remove(&id);
+                self.by_owner.remove(&(owner, local));
+                NetEvent::Closed {
+                    link: local,
+                    reason,
+                }
+            }
+        };
+        Some((owner, ev))
+    }
+}
+
 /// What an answer is about: for its headers, the audit line and metrics.
 #[derive(Clone, Copy)]
 struct AnswerMeta<'a> {
@@ -287,17 +351,19 @@ pub struct Broker {
     cert_expiry: Vec<(String, i64)>,
     backend: Backend,
     rng: Drbg,
-    conns: HashMap<ConnId, Conn>,
+    conns: BTreeMap<ConnId, Conn>,
     deadlines: BTreeSet<(Instant, ConnId)>,
-    ops: HashMap<OpId, (ConnId, u64, usize)>,
+    ops: BTreeMap<OpId, (ConnId, u64, usize)>,
     next_op: OpId,
     outputs: VecDeque<Output>,
     metrics: Metrics,
     cache: Cache,
+    /// Every backend link, by the id the broker gave it.
+    links: Links,
     /// Decrypts waiting for a Redis lookup.
-    deferred: HashMap<OpId, Op>,
+    deferred: BTreeMap<OpId, Op>,
     /// Cache keys of decrypts that went to the backend, to store their answers.
-    cache_keys: HashMap<OpId, cache::CacheKey>,
+    cache_keys: BTreeMap<OpId, cache::CacheKey>,
     /// Answers known without the backend (cache hits).
     immediate: VecDeque<(OpId, Result<Reply, BackendError>)>,
     draining: bool,
@@ -325,8 +391,16 @@ impl std::fmt::Debug for Broker {
 }
 
 impl Broker {
-    /// A broker serving `keystore`'s identities with `backend`.
-    pub fn new(settings: Settings, keystore: &Keystore, backend: Backend) -> Broker {
+    /// A broker serving `keystore`'s identities with `backend`, its DRBG seeded with 32 bytes
+    /// from the shell's CSPRNG, started at `now`: the backend's and the cache's first
+    /// outputs (links to open) are waiting in [`Broker::poll_output`].
+    pub fn new(
+        now: Now,
+        settings: Settings,
+        keystore: &Keystore,
+        backend: Backend,
+        seed: &[u8; 32],
+    ) -> Broker {
         let limits = Limits {
             max_body_bytes: settings.max_body,
             ..Limits::default()
@@ -357,8 +431,9 @@ impl Broker {
         );
         let mut b = Broker {
             cache,
-            deferred: HashMap::new(),
-            cache_keys: HashMap::new(),
+            links: Links::default(),
+            deferred: BTreeMap::new(),
+            cache_keys: BTreeMap::new(),
             immediate: VecDeque::new(),
             limits,
             identities: Identities::default(),
@@ -366,19 +441,23 @@ impl Broker {
             settings,
             backend,
             rng: Drbg::new(),
-            conns: HashMap::new(),
+            conns: BTreeMap::new(),
             deadlines: BTreeSet::new(),
-            ops: HashMap::new(),
+            ops: BTreeMap::new(),
             next_op: 1,
             outputs: VecDeque::new(),
             metrics: Metrics::default(),
             draining: false,
             drain_started: Instant::default(),
-            now: Now::default(),
+            now,
             request_counter: 0,
             to_parse: Vec::new(),
         };
+        b.rng.reseed(seed);
         b.set_keystore(keystore);
+        b.backend.start(now, &mut b.rng);
+        b.cache.start(now);
+        b.pump_backend();
         b
     }
 
@@ -509,14 +588,6 @@ impl Broker {
         .min()
     }
 
-    /// Starts the backend's background work; call once, after the first [`Input::Entropy`].
-    pub fn start(&mut self, now: Now) {
-        self.now = now;
-        self.backend.start(now, &mut self.rng);
-        self.cache.start(now);
-        self.pump_backend();
-    }
-
     /// Feeds one event in; then drain [`Broker::poll_output`].
     pub fn handle_input(&mut self, now: Now, input: Input<'_>) {
         if now.mono > self.now.mono || self.now == Now::default() {
@@ -538,15 +609,12 @@ impl Broker {
             Input::Entropy(e) => self.rng.reseed(e),
             Input::Shutdown => self.shutdown(),
             Input::Net(ev) => {
-                let link = match &ev {
-                    NetEvent::Connected { link }
-                    | NetEvent::Received { link, .. }
-                    | NetEvent::Closed { link, .. } => *link,
-                };
-                if Cache::owns(link) {
-                    self.cache.handle_net(self.now, ev);
-                } else {
-                    self.backend.handle_net(self.now, ev, &mut self.rng);
+                // A late event on a link already closed has no owner: dropped.
+                if let Some((owner, ev)) = self.links.inward(ev) {
+                    match owner {
+                        LinkOwner::Cache => self.cache.handle_net(self.now, ev),
+                        LinkOwner::Backend => self.backend.handle_net(self.now, ev, &mut self.rng),
+                    }
                 }
             }
         }
@@ -1067,10 +1135,11 @@ impl Broker {
     fn pump_backend(&mut self) {
         loop {
             let mut progressed = false;
-            while let Some(out) = self
+            while let Some((owner, out)) = self
                 .backend
                 .poll_output()
-                .or_else(|| self.cache.poll_output())
+                .map(|o| (LinkOwner::Backend, o))
+                .or_else(|| self.cache.poll_output().map(|o| (LinkOwner::Cache, o)))
             {
                 self.outputs.push_back(match out {
                     BackendOutput::PersistSoftKeys(p) => Output::Local(Effect::PersistSoftKeys(p)),
@@ -1081,16 +1150,24 @@ impl Broker {
                         security,
                         connect_timeout,
                     } => Output::Link(LinkOutput::Connect {
-                        link,
+                        link: self.links.open(owner, link),
                         host,
                         port,
                         security,
                         connect_timeout,
                     }),
                     BackendOutput::Send { link, bytes } => {
+                        let Some(link) = self.links.outward(owner, link) else {
+                            continue;
+                        };
                         Output::Link(LinkOutput::Send { link, bytes })
                     }
-                    BackendOutput::Close { link } => Output::Link(LinkOutput::Close { link }),
+                    BackendOutput::Close { link } => {
+                        let Some(link) = self.links.close(owner, link) else {
+                            continue;
+                        };
+                        Output::Link(LinkOutput::Close { link })
+                    }
                     BackendOutput::Log { level, message } => {
                         Output::Local(Effect::Log { level, message })
                     }

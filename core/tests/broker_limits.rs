@@ -56,17 +56,18 @@ impl Shell {
         rng.reseed(&[7; 32]);
         let keys = SoftKeys::generate(&["keybroker-master"], &mut rng).unwrap();
         let backend = Backend::Soft(SoftBackend::new(keys, Secret::new(b"pw".to_vec())));
+        let start = Now {
+            mono: Instant::from_epoch(Duration::from_secs(1)),
+            unix_secs: 1_800_000_001,
+        };
         let mut s = Shell {
-            b: Broker::new(settings, &keystore(true), backend),
+            b: Broker::new(start, settings, &keystore(true), backend, &[9; 32]),
             t: Duration::from_secs(1),
             in_flight: 0,
             sent: Vec::new(),
             closed: false,
             persists: Vec::new(),
         };
-        let now = s.now();
-        s.b.handle_input(now, Input::Entropy(&[9; 32]));
-        s.b.start(now);
         s.drain();
         s
     }

@@ -157,7 +157,7 @@ pub struct Host<R: Runtime> {
 }
 
 impl<R: Runtime> Host<R> {
-    /// Takes a loaded node; the broker is started by [`Host::start`].
+    /// Takes a loaded node; its first outputs are carried out by [`Host::start`].
     pub fn new(rt: R, p: Prepared) -> Arc<Host<R>> {
         let st = p.broker.settings();
         let client = Counter {
@@ -201,11 +201,10 @@ impl<R: Runtime> Host<R> {
         now_since(self.epoch)
     }
 
-    /// Starts the broker (backends connect, timers arm) and carries out what that asks.
+    /// Carries out what the broker asked for when it started (backend and cache links);
+    /// call once the runtime can spawn links.
     pub fn start(self: &Arc<Self>) {
-        let now = self.now();
         let mut b = self.broker.lock().expect("broker");
-        b.start(now);
         while let Some(out) = b.poll_output() {
             self.route(out);
         }

@@ -6,7 +6,7 @@
 use crate::files;
 use crate::tls;
 use keybroker_core::config::load::{self, NodeConfig};
-use keybroker_core::{Broker, Input, Now};
+use keybroker_core::{Broker, Now};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -124,7 +124,7 @@ impl Effects {
 
 /// A loaded node, ready for a shell to bind its listeners and serve.
 pub struct Prepared {
-    /// The broker, seeded with entropy (not started).
+    /// The broker, seeded and started (its first outputs wait to be drained).
     pub broker: Broker,
     /// TLS server configuration for the client listener.
     pub server_tls: Arc<rustls::ServerConfig>,
@@ -193,10 +193,15 @@ pub fn prepare(properties_path: &str) -> Result<Prepared, String> {
     let link_tls = tls::link_configs(&cfg);
     let cfg_keystore_path = cfg.keystore_path.clone();
     let epoch = std::time::Instant::now();
-    let mut broker = Broker::new(cfg.settings, &cfg.keystore, backend);
     let mut seed2 = [0u8; 32];
     tls::random(&mut seed2);
-    broker.handle_input(now_since(epoch), Input::Entropy(&seed2));
+    let broker = Broker::new(
+        now_since(epoch),
+        cfg.settings,
+        &cfg.keystore,
+        backend,
+        &seed2,
+    );
     Ok(Prepared {
         broker,
         server_tls,

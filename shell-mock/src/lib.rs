@@ -332,13 +332,24 @@ pub fn run(seed: u64, faults: Faults) -> Result<Outcome, Failure> {
     let keys = SoftKeys::generate(&names, &mut drbg).expect("soft keys");
     let (idle, header) = (settings.idle_timeout, settings.header_timeout);
     let backend = Backend::Soft(SoftBackend::new(keys, Secret::new(b"sim".to_vec())));
-    let broker = Broker::new(settings, &keystore(), backend);
+    let start = Instant::from_epoch(Duration::from_secs(1));
+    let seed2: [u8; 32] = rng.bytes(32).try_into().expect("32");
+    let broker = Broker::new(
+        Now {
+            mono: start,
+            unix_secs: UNIX_BASE + 1,
+        },
+        settings,
+        &keystore(),
+        backend,
+        &seed2,
+    );
     let mut w = World {
         seed,
         faults,
         rng,
         broker,
-        now: Instant::from_epoch(Duration::from_secs(1)),
+        now: start,
         conns: BTreeMap::new(),
         next_conn: 1,
         tokens: HashMap::new(),
@@ -349,10 +360,6 @@ pub fn run(seed: u64, faults: Faults) -> Result<Outcome, Failure> {
         idle,
         header,
     };
-    let e2: [u8; 32] = w.rng.bytes(32).try_into().expect("32");
-    w.input(Input::Entropy(&e2))?;
-    let now = w.clock();
-    w.broker.start(now);
     w.drain()?;
     for _ in 0..SAFETY_STEPS {
         w.step += 1;
@@ -443,10 +450,6 @@ impl World {
         while let Some(o) = self.broker.poll_output() {
             outs.push(o);
         }
-        outs.sort_by_key(|o| match o {
-            Output::Conn(ConnOutput::Send { conn, .. } | ConnOutput::Close { conn }) => *conn,
-            _ => 0,
-        });
         for o in outs {
             match o {
                 Output::Conn(ConnOutput::Send { conn, bytes }) => {

@@ -42,7 +42,7 @@ use crate::log::Level;
 use crate::secret::Secret;
 use crate::time::{Instant, Now};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::time::Duration;
 use zeroize::Zeroize;
@@ -300,7 +300,7 @@ pub struct KmipBackend {
     eps: Vec<EndpointState>,
     links: BTreeMap<LinkId, Link>,
     next_link: LinkId,
-    jobs: HashMap<JobId, Job>,
+    jobs: BTreeMap<JobId, Job>,
     next_job: JobId,
     control: VecDeque<JobId>,
     queue: VecDeque<JobId>,
@@ -438,7 +438,7 @@ impl KmipBackend {
             cfg,
             links: BTreeMap::new(),
             next_link: 1,
-            jobs: HashMap::new(),
+            jobs: BTreeMap::new(),
             next_job: 1,
             control: VecDeque::new(),
             queue: VecDeque::new(),

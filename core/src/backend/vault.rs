@@ -23,7 +23,7 @@ use crate::secret::Secret;
 use crate::time::{Instant, Now};
 use crate::vault::http::{HttpResponse, ResponseParser};
 use crate::vault::{self, Auth, DecryptItem, EncryptItem, Headers, VaultRequest};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::time::Duration;
 
@@ -209,11 +209,11 @@ pub struct VaultBackend {
     now: Now,
     links: BTreeMap<LinkId, Link>,
     next_link: LinkId,
-    calls: HashMap<CallId, Call>,
+    calls: BTreeMap<CallId, Call>,
     queue: VecDeque<CallId>,
     next_call: CallId,
     fresh: VecDeque<(Instant, Work)>,
-    versions: HashMap<String, u32>,
+    versions: BTreeMap<String, u32>,
     reading: Vec<String>,
     token: Option<Token>,
     /// A lookup/login/renew is in flight.
@@ -257,11 +257,11 @@ impl VaultBackend {
             now: Now::default(),
             links: BTreeMap::new(),
             next_link: 1,
-            calls: HashMap::new(),
+            calls: BTreeMap::new(),
             queue: VecDeque::new(),
             next_call: 1,
             fresh: VecDeque::new(),
-            versions: HashMap::new(),
+            versions: BTreeMap::new(),
             reading: Vec::new(),
             token: None,
             auth_busy: false,

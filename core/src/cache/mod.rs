@@ -16,11 +16,9 @@ use crate::secret::Secret;
 use crate::time::{Instant, Now};
 use aes_kw::KekAes256;
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
-/// Link ids at and above this belong to the cache, below to the backend.
-pub const LINK_BASE: LinkId = 1 << 62;
 /// How often an unhealthy Redis is warned about, at most.
 const WARN_EVERY: Duration = Duration::from_secs(60);
 
@@ -144,7 +142,7 @@ pub enum CacheEvent {
 pub struct Cache {
     cfg: CacheConfig,
     kek: Option<KekAes256>,
-    local: HashMap<CacheKey, (Secret<Vec<u8>>, Instant)>,
+    local: BTreeMap<CacheKey, (Secret<Vec<u8>>, Instant)>,
     order: VecDeque<(CacheKey, Instant)>,
     redis: Option<Redis>,
     events: VecDeque<CacheEvent>,
@@ -185,7 +183,7 @@ impl Cache {
                 timeout: cfg.redis_timeout,
                 link: None,
                 connected: false,
-                next_link: LINK_BASE,
+                next_link: 1,
                 rx: Vec::new(),
                 fifo: VecDeque::new(),
                 retry_at: None,
@@ -205,7 +203,7 @@ impl Cache {
         Cache {
             cfg,
             kek,
-            local: HashMap::new(),
+            local: BTreeMap::new(),
             order: VecDeque::new(),
             redis,
             events: VecDeque::new(),
@@ -531,11 +529,6 @@ impl Cache {
     /// The next warning for the log.
     pub fn poll_warning(&mut self) -> Option<String> {
         self.warnings.pop_front()
-    }
-
-    /// Whether `link` belongs to the cache.
-    pub fn owns(link: LinkId) -> bool {
-        link >= LINK_BASE
     }
 }
 

@@ -103,7 +103,6 @@ fn connected(pw_db: bool) -> (Cache, LinkId) {
     };
     assert_eq!((*port, *security), (6390, LinkSecurity::Plain));
     let link = *link;
-    assert!(Cache::owns(link));
     c.handle_net(now(1), NetEvent::Connected { link });
     let out = outputs(&mut c);
     if pw_db {

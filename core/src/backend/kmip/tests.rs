@@ -24,7 +24,7 @@ struct Sim {
     /// (uid, name, key) in creation order.
     objects: Vec<(String, String, [u8; 32])>,
     modes: Vec<Mode>,
-    links: HashMap<LinkId, usize>,
+    links: BTreeMap<LinkId, usize>,
     sent: Vec<String>,
     /// A KMIP 1.2 server: no DiscoverVersions, CBC only.
     old: bool,
@@ -286,7 +286,7 @@ impl H {
             sim: Sim {
                 objects: Vec::new(),
                 modes: modes.to_vec(),
-                links: HashMap::new(),
+                links: BTreeMap::new(),
                 sent: Vec::new(),
                 old: false,
             },
