@@ -83,8 +83,14 @@ impl ClientCertVerifier for DangerCoreDecidesTrust {
     }
 }
 
-/// The server config for the client listener.
-pub fn server_config(chain: &[Vec<u8>], key_pkcs8: &[u8]) -> Result<Arc<ServerConfig>, String> {
+/// The server config for the client listener; `resumption` false (from
+/// `keybroker.tls.session-resumption`) sends no TLS 1.3 session tickets and keeps no session
+/// cache, so every connection does a full handshake.
+pub fn server_config(
+    chain: &[Vec<u8>],
+    key_pkcs8: &[u8],
+    resumption: bool,
+) -> Result<Arc<ServerConfig>, String> {
     let provider = provider();
     let verifier = Arc::new(DangerCoreDecidesTrust {
         provider: provider.clone(),
@@ -101,6 +107,10 @@ pub fn server_config(chain: &[Vec<u8>], key_pkcs8: &[u8]) -> Result<Arc<ServerCo
         .with_single_cert(certs, key)
         .map_err(|e| format!("server certificate/key unusable: {e}"))?;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    if !resumption {
+        cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        cfg.send_tls13_tickets = 0;
+    }
     Ok(Arc::new(cfg))
 }
 
@@ -174,4 +184,23 @@ pub fn key_matches_cert(key_pkcs8: &[u8], cert_der: &[u8]) -> Result<bool, Strin
     let cert = keybroker_core::authz::CertInfo::parse(cert_der)
         .ok_or_else(|| "certificate cannot be parsed".to_string())?;
     Ok(spki.as_ref() == cert.spki.as_slice())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::server_config;
+
+    #[test]
+    fn session_resumption_can_be_turned_off() {
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let chain = vec![ck.cert.der().to_vec()];
+        let key = ck.key_pair.serialize_der();
+        let on = server_config(&chain, &key, true).unwrap();
+        assert!(on.send_tls13_tickets > 0);
+        assert!(on.session_storage.can_cache());
+        let off = server_config(&chain, &key, false).unwrap();
+        assert_eq!(off.send_tls13_tickets, 0);
+        assert!(!off.session_storage.can_cache());
+        assert!(!off.ticketer.enabled());
+    }
 }

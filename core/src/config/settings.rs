@@ -130,6 +130,9 @@ pub struct Settings {
     pub write_timeout: Duration,
     /// `keybroker.http.handshake-timeout`: longest a TLS handshake may take.
     pub handshake_timeout: Duration,
+    /// `keybroker.tls.session-resumption`: whether the client listener offers session
+    /// resumption (TLS 1.3 tickets and the TLS 1.2 session cache).
+    pub tls_session_resumption: bool,
     /// `keybroker.http.overload-connections`: extra sockets that only get a 503 when full.
     pub overload_connections: usize,
     /// `keybroker.admin.max-connections`: admin-listener sockets, counted apart.
@@ -218,6 +221,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "keybroker.http.max-connection-bytes",
     "keybroker.http.write-timeout",
     "keybroker.http.handshake-timeout",
+    "keybroker.tls.session-resumption",
     "keybroker.http.overload-connections",
     "keybroker.admin.max-connections",
 ];
@@ -550,6 +554,11 @@ impl Settings {
             max_connection_bytes: 0,
             write_timeout: l.duration("keybroker.http.write-timeout", 30_000)?,
             handshake_timeout: l.duration("keybroker.http.handshake-timeout", 10_000)?,
+            tls_session_resumption: l.parse(
+                "keybroker.tls.session-resumption",
+                true,
+                "true or false",
+            )?,
             overload_connections: l.parse(
                 "keybroker.http.overload-connections",
                 16,
