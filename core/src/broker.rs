@@ -26,8 +26,8 @@ use crate::backend::{
 };
 use crate::cache::{self, Cache, CacheConfig, CacheEvent, Lookup, RedisTarget};
 use crate::config::keystore::{EntryKind, Keystore};
+use crate::config::BrokerSettings;
 use crate::config::CacheType;
-use crate::config::Settings;
 use crate::drbg::Drbg;
 use crate::http::{self, Limits, Parser, Request, Response};
 use crate::log::Level;
@@ -345,7 +345,7 @@ struct Conn {
 
 /// The per-node state machine. See the module docs for the drain rule.
 pub struct Broker {
-    settings: Settings,
+    settings: BrokerSettings,
     limits: Limits,
     identities: Identities,
     cert_expiry: Vec<(String, i64)>,
@@ -396,7 +396,7 @@ impl Broker {
     /// outputs (links to open) are waiting in [`Broker::poll_output`].
     pub fn new(
         now: Now,
-        settings: Settings,
+        settings: BrokerSettings,
         keystore: &Keystore,
         backend: Backend,
         seed: &[u8; 32],
@@ -499,7 +499,7 @@ impl Broker {
     }
 
     /// The settings in force.
-    pub fn settings(&self) -> &Settings {
+    pub fn settings(&self) -> &BrokerSettings {
         &self.settings
     }
 

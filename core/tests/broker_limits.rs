@@ -61,7 +61,7 @@ impl Shell {
             unix_secs: 1_800_000_001,
         };
         let mut s = Shell {
-            b: Broker::new(start, settings, &keystore(true), backend, &[9; 32]),
+            b: Broker::new(start, settings.broker(), &keystore(true), backend, &[9; 32]),
             t: Duration::from_secs(1),
             in_flight: 0,
             sent: Vec::new(),

@@ -11,7 +11,7 @@
 //! The policy both servers share lives here too: admission against the listeners' limits
 //! ([`Host::admit`]), the accept-error backoff, the timer (broker deadlines, keystore watch,
 //! DRBG reseed: [`Ticker`]), reload and shutdown.
-use crate::node::{self, log, now_since, Effects, LinkTls, Prepared};
+use crate::node::{log, now_since, Effects, LinkTls, Prepared};
 use keybroker_core::backend::{LinkId, LinkSecurity, NetEvent};
 use keybroker_core::{
     Broker, ConnId, ConnOutput, Effect, Input, LinkOutput, Listener, Now, Output,
@@ -159,10 +159,10 @@ pub struct Host<R: Runtime> {
 impl<R: Runtime> Host<R> {
     /// Takes a loaded node; its first outputs are carried out by [`Host::start`].
     pub fn new(rt: R, p: Prepared) -> Arc<Host<R>> {
-        let st = p.broker.settings();
+        let st = p.limits;
         let client = Counter {
             open: Arc::default(),
-            max: node::connection_budget(st),
+            max: st.max_connections,
         };
         let admin = Counter {
             open: Arc::default(),

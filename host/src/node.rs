@@ -143,6 +143,23 @@ pub struct Prepared {
     pub listen: String,
     /// `keybroker.admin.listen`.
     pub admin_listen: String,
+    /// What the listeners allow.
+    pub limits: ListenerLimits,
+}
+
+/// What the listeners allow, for admission and the shells' handshakes and writes.
+#[derive(Clone, Copy, Debug)]
+pub struct ListenerLimits {
+    /// `keybroker.http.max-connections`, fitted to the open-file limit.
+    pub max_connections: usize,
+    /// `keybroker.http.overload-connections`.
+    pub overload_connections: usize,
+    /// `keybroker.admin.max-connections`.
+    pub admin_max_connections: usize,
+    /// `keybroker.http.handshake-timeout`.
+    pub handshake_timeout: std::time::Duration,
+    /// `keybroker.http.write-timeout`.
+    pub write_timeout: std::time::Duration,
 }
 
 /// Loads `properties_path` and everything it names; errors are one line for the operator.
@@ -204,9 +221,17 @@ pub fn prepare(properties_path: &str) -> Result<Prepared, String> {
     let epoch = std::time::Instant::now();
     let mut seed2 = [0u8; 32];
     tls::random(&mut seed2);
+    let st = &cfg.settings;
+    let limits = ListenerLimits {
+        max_connections: connection_budget(st),
+        overload_connections: st.overload_connections,
+        admin_max_connections: st.admin_max_connections,
+        handshake_timeout: st.handshake_timeout,
+        write_timeout: st.write_timeout,
+    };
     let broker = Broker::new(
         now_since(epoch),
-        cfg.settings,
+        cfg.settings.broker(),
         &cfg.keystore,
         backend,
         &seed2,
@@ -225,6 +250,7 @@ pub fn prepare(properties_path: &str) -> Result<Prepared, String> {
         epoch,
         listen,
         admin_listen,
+        limits,
     })
 }
 

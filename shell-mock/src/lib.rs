@@ -339,7 +339,7 @@ pub fn run(seed: u64, faults: Faults) -> Result<Outcome, Failure> {
             mono: start,
             unix_secs: UNIX_BASE + 1,
         },
-        settings,
+        settings.broker(),
         &keystore(),
         backend,
         &seed2,

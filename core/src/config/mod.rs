@@ -4,4 +4,6 @@ pub mod load;
 pub mod properties;
 pub mod settings;
 
-pub use settings::{CacheType, Protocol, Settings, SettingsError, VaultAuth, Warning};
+pub use settings::{
+    BrokerSettings, CacheType, Protocol, Settings, SettingsError, VaultAuth, Warning,
+};

@@ -641,6 +641,75 @@ impl Settings {
     }
 }
 
+/// The part of [`Settings`] the broker itself uses: no listen addresses, no keystore
+/// password, no backend endpoints (the backend is built from those before the broker).
+#[derive(Clone, Debug)]
+pub struct BrokerSettings {
+    /// `kms.server.alias`: whose private key seals the cache's entries.
+    pub server_alias: String,
+    /// The name `default` stands for (`keybroker.hsm.key.name` or `keybroker.vault.key`).
+    pub default_key: String,
+    /// `keybroker.keys`.
+    pub extra_keys: Vec<String>,
+    /// `kms.cache.type`.
+    pub cache_type: CacheType,
+    /// `kms.cache.ttl`.
+    pub cache_ttl: Duration,
+    /// `keybroker.cache.max-entries`.
+    pub cache_max_entries: usize,
+    /// `keybroker.cache.redis.url`.
+    pub redis_url: Option<String>,
+    /// `keybroker.cache.redis.timeout`.
+    pub cache_redis_timeout: Duration,
+    /// Role by alias prefix.
+    pub roles: RoleRules,
+    /// `keybroker.http.header-timeout`.
+    pub header_timeout: Duration,
+    /// `keybroker.http.idle-timeout`.
+    pub idle_timeout: Duration,
+    /// `keybroker.http.max-body`.
+    pub max_body: usize,
+    /// `keybroker.http.max-connection-bytes`.
+    pub max_connection_bytes: usize,
+    /// `keybroker.http.write-timeout`.
+    pub write_timeout: Duration,
+}
+
+impl BrokerSettings {
+    /// The backend key a request's `{key}` names, if it is served.
+    pub fn resolve_key(&self, path_key: &str) -> Option<String> {
+        if path_key == "default" || path_key == self.default_key {
+            Some(self.default_key.clone())
+        } else if self.extra_keys.iter().any(|k| k == path_key) {
+            Some(path_key.to_owned())
+        } else {
+            None
+        }
+    }
+}
+
+impl Settings {
+    /// What the broker needs of these settings.
+    pub fn broker(&self) -> BrokerSettings {
+        BrokerSettings {
+            server_alias: self.server_alias.clone(),
+            default_key: self.resolve_key("default").expect("default key"),
+            extra_keys: self.extra_keys.clone(),
+            cache_type: self.cache_type,
+            cache_ttl: self.cache_ttl,
+            cache_max_entries: self.cache_max_entries,
+            redis_url: self.redis_url.clone(),
+            cache_redis_timeout: self.cache_redis_timeout,
+            roles: self.roles.clone(),
+            header_timeout: self.header_timeout,
+            idle_timeout: self.idle_timeout,
+            max_body: self.max_body,
+            max_connection_bytes: self.max_connection_bytes,
+            write_timeout: self.write_timeout,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
