@@ -200,6 +200,8 @@ struct AnswerMeta<'a> {
     op_name: &'static str,
     who: Option<&'a Client>,
     key: &'a str,
+    /// When the request started, for the audit line's latency.
+    started: Instant,
 }
 
 struct Job {
@@ -957,6 +959,7 @@ impl Broker {
             op_name,
             who: who.as_ref(),
             key: "",
+            started: self.now.mono,
         };
         let bytes = self.render(&meta, result);
         let started = self.now.mono;
@@ -978,6 +981,7 @@ impl Broker {
             op_name,
             who,
             key,
+            started,
         } = *m;
         let mut headers = vec![
             ("content-type".to_string(), "application/json".to_string()),
@@ -999,11 +1003,13 @@ impl Broker {
         if !keep_alive {
             headers.push(("connection".into(), "close".into()));
         }
+        let latency = self.now.mono.saturating_since(started);
         let mut audit = json!({
             "ts": self.now.unix_secs,
             "request_id": rid,
             "op": op_name,
             "status": status,
+            "latency_ms": (latency.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
         });
         if let Some(c) = who {
             audit["alias"] = json!(c.alias);
@@ -1011,6 +1017,9 @@ impl Broker {
         }
         if !key.is_empty() {
             audit["key"] = json!(key);
+        }
+        if let Some(v) = body.get("key_version") {
+            audit["key_version"] = v.clone();
         }
         if status != 200 {
             audit["error"] = body["error"]["code"].clone();
@@ -1185,13 +1194,13 @@ impl Broker {
         } else {
             job.items.into_iter().next().flatten().expect("one item")
         };
-        let _ = started;
         let meta = AnswerMeta {
             rid: &rid,
             keep_alive,
             op_name,
             who: who.as_ref(),
             key: &job.key_name,
+            started,
         };
         let bytes = self.render(&meta, result);
         let len = bytes.len();

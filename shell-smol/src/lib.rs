@@ -5,6 +5,7 @@
 //! builds on.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod client;
 pub mod commands;
 pub mod demo;
@@ -12,4 +13,5 @@ pub mod files;
 pub mod node;
 #[cfg(feature = "server")]
 pub mod serve;
+pub mod timefmt;
 pub mod tls;

@@ -83,6 +83,31 @@ fn run(args: Vec<String>) -> i32 {
             (Some("encode"), Ok(())) if args.len() == 2 => commands::ttlv_encode(),
             _ => usage_error("ttlv decode [--hex HEX] | ttlv encode"),
         },
+        Some("audit") => {
+            if args.get(1).map(String::as_str) != Some("verify") {
+                return usage_error("audit verify --config PATH FILE...");
+            }
+            let mut config = None;
+            let mut files = Vec::new();
+            let mut rest = args[2..].iter();
+            while let Some(a) = rest.next() {
+                match a.as_str() {
+                    "--config" => match rest.next() {
+                        Some(c) => config = Some(c.clone()),
+                        None => return usage_error("--config needs a value"),
+                    },
+                    o if o.starts_with("--") => return usage_error(&format!("unknown option {o}")),
+                    f => files.push(f.to_owned()),
+                }
+            }
+            match config {
+                None => usage_error(
+                    "audit verify needs --config PATH (the audit key comes from its keystore)",
+                ),
+                Some(_) if files.is_empty() => usage_error("audit verify needs at least one FILE"),
+                Some(c) => commands::audit_verify(&c, &files),
+            }
+        }
         Some(other) => usage_error(&format!("unknown command {other}")),
         None => usage_error("no command"),
     }

@@ -7,7 +7,6 @@ use crate::files;
 use crate::tls;
 use keybroker_core::config::load::{self, NodeConfig};
 use keybroker_core::{Broker, Input, Now, Output};
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -45,7 +44,7 @@ fn stamp(path: &str) -> Option<FileStamp> {
 /// The outputs a shell carries out the same way whatever its runtime.
 pub struct Effects {
     soft_key_path: String,
-    audit: Mutex<Option<std::fs::File>>,
+    audit: Option<crate::audit::AuditLog>,
     properties_path: String,
     keystore_path: String,
     keystore_stamp: Mutex<Option<FileStamp>>,
@@ -68,11 +67,8 @@ impl Effects {
     pub fn local(&self, out: Output) -> Option<Output> {
         match out {
             Output::Audit(line) => {
-                let mut a = self.audit.lock().expect("audit");
-                match a.as_mut() {
-                    Some(f) => {
-                        let _ = writeln!(f, "{line}");
-                    }
+                match &self.audit {
+                    Some(a) => a.write(&line),
                     None => log("audit", &line),
                 }
                 None
@@ -89,6 +85,9 @@ impl Effects {
     /// serving. Returns the new TLS server configuration for the shell to use from the next
     /// handshake on (open connections keep theirs).
     pub fn reload(&self, broker: &Mutex<Broker>) -> Option<Arc<rustls::ServerConfig>> {
+        if let Some(a) = &self.audit {
+            a.reopen();
+        }
         *self.keystore_stamp.lock().expect("stamp") = stamp(&self.keystore_path);
         let result = std::fs::read(&self.properties_path)
             .map_err(|e| format!("{}: {e}", self.properties_path))
@@ -189,12 +188,19 @@ pub fn prepare(properties_path: &str) -> Result<Prepared, String> {
     let audit = match &cfg.settings.audit_file {
         Some(p) => {
             let p = load::resolve(config_dir, p);
+            let key = keybroker_core::audit::key_from_keystore(
+                &cfg.keystore,
+                &cfg.settings.server_alias,
+            )
+            .ok_or_else(|| {
+                format!(
+                    "keybroker.audit.file: the audit key comes from the private key of {}, which {} does not hold",
+                    cfg.settings.server_alias, cfg.keystore_path
+                )
+            })?;
             Some(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&p)
-                    .map_err(|e| format!("keybroker.audit.file {p}: {e}"))?,
+                crate::audit::AuditLog::open(&p, key, cfg.settings.audit_fsync)
+                    .map_err(|e| format!("keybroker.audit.file {e}"))?,
             )
         }
         None => None,
@@ -214,7 +220,7 @@ pub fn prepare(properties_path: &str) -> Result<Prepared, String> {
         link_tls,
         effects: Effects {
             soft_key_path,
-            audit: Mutex::new(audit),
+            audit,
             properties_path: properties_path.to_owned(),
             keystore_stamp: Mutex::new(stamp(&cfg_keystore_path)),
             keystore_path: cfg_keystore_path,

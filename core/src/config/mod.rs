@@ -4,4 +4,4 @@ pub mod load;
 pub mod properties;
 pub mod settings;
 
-pub use settings::{CacheType, Protocol, Settings, SettingsError, VaultAuth, Warning};
+pub use settings::{AuditFsync, CacheType, Protocol, Settings, SettingsError, VaultAuth, Warning};

@@ -28,6 +28,17 @@ pub enum CacheType {
     Distributed,
 }
 
+/// When the audit log is flushed to disk (`keybroker.audit.fsync`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditFsync {
+    /// Never: the OS writes it back when it likes.
+    Never,
+    /// At most one second after a line is written.
+    Interval,
+    /// After every line, before the next one is written.
+    Always,
+}
+
 /// How keybroker logs in to Vault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VaultAuth {
@@ -86,6 +97,8 @@ pub struct Settings {
     pub cache_redis_timeout: Duration,
     /// `keybroker.audit.file`
     pub audit_file: Option<String>,
+    /// `keybroker.audit.fsync`
+    pub audit_fsync: AuditFsync,
     /// `kms.hsm.vault.namespace`
     pub vault_namespace: Option<String>,
     /// `kms.hsm.vault.auth`
@@ -201,6 +214,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "keybroker.cache.redis.url",
     "keybroker.cache.redis.timeout-ms",
     "keybroker.audit.file",
+    "keybroker.audit.fsync",
     "keybroker.vault.mount",
     "keybroker.vault.key",
     "keybroker.vault.key.auto-create",
@@ -242,6 +256,22 @@ impl<'a> Lookup<'a> {
         self.get(key)
             .map(|p| p.value.trim().to_owned())
             .filter(|v| !v.is_empty())
+    }
+    /// One of `choices` (case-insensitive), by name.
+    fn choice<T: Copy>(
+        &self,
+        key: &str,
+        default: &str,
+        choices: &[(&str, T)],
+    ) -> Result<T, SettingsError> {
+        let v = self.string(key, default).to_ascii_lowercase();
+        match choices.iter().find(|(n, _)| *n == v) {
+            Some((_, t)) => Ok(*t),
+            None => {
+                let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+                Err(self.err(key, format!("{v:?} is not one of {}", names.join(", "))))
+            }
+        }
     }
     fn err(&self, key: &str, message: impl Into<String>) -> SettingsError {
         SettingsError {
@@ -521,6 +551,15 @@ impl Settings {
                 "a whole number of milliseconds",
             )?),
             audit_file: l.opt("keybroker.audit.file"),
+            audit_fsync: l.choice(
+                "keybroker.audit.fsync",
+                "interval",
+                &[
+                    ("never", AuditFsync::Never),
+                    ("interval", AuditFsync::Interval),
+                    ("always", AuditFsync::Always),
+                ],
+            )?,
             vault_namespace: l.opt("kms.hsm.vault.namespace"),
             vault_auth,
             vault_renew_before: l.secs("kms.hsm.vault.auth.renew-before-expiry", 30)?,
