@@ -185,6 +185,8 @@ pub enum Output {
     },
     /// A log line for operators.
     Log {
+        /// Which part of the node speaks (`broker`, `kmip`, `vault`, `cache`, …).
+        component: &'static str,
         /// `warn`, `info`, …
         level: &'static str,
         /// The message (never a secret).
@@ -381,6 +383,7 @@ impl Broker {
         }
         for id in revoked {
             self.log(
+                "authz",
                 "info",
                 format!("connection {id}: client no longer authorized after a keystore reload"),
             );
@@ -561,7 +564,11 @@ impl Broker {
         };
         if let Err(d) = &client {
             if !admin {
-                self.log("info", format!("connection {conn}: client refused: {d}"));
+                self.log(
+                    "authz",
+                    "info",
+                    format!("connection {conn}: client refused: {d}"),
+                );
             }
         }
         self.conns.insert(
@@ -1070,11 +1077,19 @@ impl Broker {
                     },
                     BackendOutput::Send { link, bytes } => Output::NetSend { link, bytes },
                     BackendOutput::Close { link } => Output::NetClose { link },
-                    BackendOutput::Log { level, message } => Output::Log { level, message },
+                    BackendOutput::Log {
+                        component,
+                        level,
+                        message,
+                    } => Output::Log {
+                        component,
+                        level,
+                        message,
+                    },
                 });
             }
             while let Some(w) = self.cache.poll_warning() {
-                self.log("warn", w);
+                self.log("cache", "warn", w);
             }
             while let Some(CacheEvent::Looked(id, found)) = self.cache.poll_event() {
                 progressed = true;
@@ -1289,6 +1304,7 @@ impl Broker {
             self.metrics.timeouts += 1;
             if c.write_since.is_some() {
                 self.log(
+                    "http",
                     "info",
                     format!("connection {id}: client did not read its answers in time, closed"),
                 );
@@ -1339,7 +1355,11 @@ impl Broker {
         self.metrics.connections_open = self.conns.len() as u64;
     }
 
-    fn log(&mut self, level: &'static str, message: String) {
-        self.outputs.push_back(Output::Log { level, message });
+    fn log(&mut self, component: &'static str, level: &'static str, message: String) {
+        self.outputs.push_back(Output::Log {
+            component,
+            level,
+            message,
+        });
     }
 }

@@ -1,6 +1,6 @@
 //! keybroker-lite: the same broker, config and API as `keybroker`, on std threads.
 use keybroker::commands;
-use keybroker::node::{self, log};
+use keybroker::node;
 use keybroker_blocking::serve::Server;
 use std::time::Duration;
 
@@ -20,7 +20,12 @@ fn serve(config: &str) -> i32 {
         }
     };
     let (addr, admin) = server.addrs();
-    log("info", &format!("listening client={addr} admin={admin}"));
+    // Always written, whatever keybroker.log.level: it says where the node serves.
+    node::log_as(
+        "serve",
+        "notice",
+        &format!("listening client={addr} admin={admin}"),
+    );
     let (stop_tx, stop_rx) = std::sync::mpsc::channel();
     let shared = server.shared();
     node::install_signals(

@@ -1,6 +1,6 @@
 //! The audit log file: chained lines ([`keybroker_core::audit`]), reopened when rotated away
 //! or on SIGHUP, flushed to disk as `keybroker.audit.fsync` says; and `audit verify`.
-use crate::node::log;
+use crate::node::log_as;
 use crate::timefmt;
 use keybroker_core::audit::{AuditChain, AuditKey, ChainState, Verifier};
 use keybroker_core::config::AuditFsync;
@@ -102,7 +102,11 @@ impl AuditLog {
             Ok(()) => i.failed = false,
             Err(e) if !i.failed => {
                 i.failed = true;
-                log("error", &format!("keybroker.audit.file {}: {e}", i.path));
+                log_as(
+                    "audit",
+                    "error",
+                    &format!("keybroker.audit.file {}: {e}", i.path),
+                );
             }
             Err(_) => {}
         }
@@ -130,7 +134,8 @@ impl Inner {
                 self.inode = inode;
                 self.dirty = false;
             }
-            Err(e) => log(
+            Err(e) => log_as(
+                "audit",
                 "error",
                 &format!("keybroker.audit.file {}: reopen: {e}", self.path),
             ),

@@ -21,7 +21,7 @@ pub const USAGE: &str = "usage:
 /// `keybroker serve --config PATH`.
 #[cfg(feature = "server")]
 pub fn serve(config: &str) -> i32 {
-    use crate::serve::{self, Server};
+    use crate::serve::Server;
     let server = match Server::bind(config) {
         Ok(s) => s,
         Err(e) => {
@@ -30,7 +30,12 @@ pub fn serve(config: &str) -> i32 {
         }
     };
     let (addr, admin) = server.addrs();
-    serve::log("info", &format!("listening client={addr} admin={admin}"));
+    // Always written, whatever keybroker.log.level: it says where the node serves.
+    crate::node::log_as(
+        "serve",
+        "notice",
+        &format!("listening client={addr} admin={admin}"),
+    );
     let (stop_tx, stop_rx) = smol::channel::bounded(1);
     let shared = server.shared();
     crate::node::install_signals(

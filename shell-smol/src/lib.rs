@@ -10,6 +10,7 @@ pub mod client;
 pub mod commands;
 pub mod demo;
 pub mod files;
+pub mod logging;
 pub mod node;
 #[cfg(feature = "server")]
 pub mod serve;

@@ -57,7 +57,7 @@ impl Effects {
         let bytes = p.job.seal();
         files::write_atomic(&self.soft_key_path, &bytes).map_err(|e| {
             let why = format!("keybroker.soft.key-file {}: {e}", self.soft_key_path);
-            log("error", &why);
+            log_as("soft", "error", &why);
             why
         })
     }
@@ -73,8 +73,12 @@ impl Effects {
                 }
                 None
             }
-            Output::Log { level, message } => {
-                log(level, &message);
+            Output::Log {
+                component,
+                level,
+                message,
+            } => {
+                log_as(component, level, &message);
                 None
             }
             other => Some(other),
@@ -105,14 +109,16 @@ impl Effects {
             Ok((cfg, tls_cfg)) => {
                 let n = cfg.keystore.entries.len();
                 broker.lock().expect("broker").set_keystore(&cfg.keystore);
-                log(
+                log_as(
+                    "keystore",
                     "info",
                     &format!("reloaded {} ({n} entries)", cfg.keystore_path),
                 );
                 Some(tls_cfg)
             }
             Err(e) => {
-                log(
+                log_as(
+                    "keystore",
                     "error",
                     &format!("reload failed, still serving the previous keystore: {e}"),
                 );
@@ -126,7 +132,11 @@ impl Effects {
         let now = stamp(&self.keystore_path);
         let changed = now.is_some() && *self.keystore_stamp.lock().expect("stamp") != now;
         if changed {
-            log("info", &format!("{} changed on disk", self.keystore_path));
+            log_as(
+                "keystore",
+                "info",
+                &format!("{} changed on disk", self.keystore_path),
+            );
         }
         changed
     }
@@ -155,10 +165,15 @@ pub fn prepare(properties_path: &str) -> Result<Prepared, String> {
     let bytes = std::fs::read(properties_path).map_err(|e| format!("{properties_path}: {e}"))?;
     let cfg: NodeConfig =
         load::load(properties_path, &bytes, &mut files::read).map_err(|e| e.to_string())?;
+    crate::logging::configure(cfg.settings.log_level, cfg.settings.log_format);
     for w in &cfg.warnings {
         match w.line {
-            Some(l) => log("warn", &format!("{properties_path}:{l}: {}", w.message)),
-            None => log("warn", &w.message),
+            Some(l) => log_as(
+                "config",
+                "warn",
+                &format!("{properties_path}:{l}: {}", w.message),
+            ),
+            None => log_as("config", "warn", &w.message),
         }
     }
     let config_dir = properties_path
@@ -180,7 +195,7 @@ pub fn prepare(properties_path: &str) -> Result<Prepared, String> {
     if let Some((path, file)) = new_file {
         files::write_atomic(&path, &file)
             .map_err(|e| format!("keybroker.soft.key-file {path}: {e}"))?;
-        log("info", &format!("wrote soft master keys to {path}"));
+        log_as("soft", "info", &format!("wrote soft master keys to {path}"));
     }
     let soft_key_path = load::resolve(config_dir, &cfg.settings.soft_key_file);
     let server_tls = tls::server_config(&cfg.server_chain, cfg.server_key.expose())
@@ -273,13 +288,18 @@ fn open_file_limit() -> Option<usize> {
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
-/// Writes one log line to stderr.
+/// Writes one log line to stderr from the node itself (component `node`; audit lines
+/// without an audit file: component `audit`). See [`crate::logging`].
 pub fn log(level: &str, message: &str) {
-    let ts = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
-    eprintln!("{ts:.3} {level} {message}");
+    match level {
+        "audit" => crate::logging::emit("info", "audit", message),
+        _ => crate::logging::emit(level, "node", message),
+    }
+}
+
+/// Writes one log line to stderr from `component`.
+pub fn log_as(component: &str, level: &str, message: &str) {
+    crate::logging::emit(level, component, message);
 }
 
 /// SIGTERM/SIGINT call `stop`; SIGHUP calls `reload` (on a signal thread).

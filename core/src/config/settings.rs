@@ -39,6 +39,40 @@ pub enum AuditFsync {
     Always,
 }
 
+/// The least severe log level written (`keybroker.log.level`), most severe first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// Errors only.
+    Error = 0,
+    /// Errors and warnings.
+    Warn = 1,
+    /// And what happened (start, reloads, backend state changes).
+    Info = 2,
+    /// And detail for debugging.
+    Debug = 3,
+}
+
+impl LogLevel {
+    /// The level's name as written in log lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+        }
+    }
+}
+
+/// How log lines are written (`keybroker.log.format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `TIME LEVEL COMPONENT MESSAGE`.
+    Text,
+    /// One JSON object a line: time, level, component, message.
+    Json,
+}
+
 /// How keybroker logs in to Vault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VaultAuth {
@@ -99,6 +133,10 @@ pub struct Settings {
     pub audit_file: Option<String>,
     /// `keybroker.audit.fsync`
     pub audit_fsync: AuditFsync,
+    /// `keybroker.log.level`
+    pub log_level: LogLevel,
+    /// `keybroker.log.format`
+    pub log_format: LogFormat,
     /// `kms.hsm.vault.namespace`
     pub vault_namespace: Option<String>,
     /// `kms.hsm.vault.auth`
@@ -215,6 +253,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "keybroker.cache.redis.timeout-ms",
     "keybroker.audit.file",
     "keybroker.audit.fsync",
+    "keybroker.log.level",
+    "keybroker.log.format",
     "keybroker.vault.mount",
     "keybroker.vault.key",
     "keybroker.vault.key.auto-create",
@@ -559,6 +599,21 @@ impl Settings {
                     ("interval", AuditFsync::Interval),
                     ("always", AuditFsync::Always),
                 ],
+            )?,
+            log_level: l.choice(
+                "keybroker.log.level",
+                "info",
+                &[
+                    ("error", LogLevel::Error),
+                    ("warn", LogLevel::Warn),
+                    ("info", LogLevel::Info),
+                    ("debug", LogLevel::Debug),
+                ],
+            )?,
+            log_format: l.choice(
+                "keybroker.log.format",
+                "text",
+                &[("text", LogFormat::Text), ("json", LogFormat::Json)],
             )?,
             vault_namespace: l.opt("kms.hsm.vault.namespace"),
             vault_auth,

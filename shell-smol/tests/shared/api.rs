@@ -678,3 +678,76 @@ fn local_cache_answers_repeated_decrypts_and_respects_context() {
         "{m}"
     );
 }
+
+/// Log lines as a running node writes them: one line each, RFC 3339 UTC time, level,
+/// component, message; `keybroker.log.format=json` and `keybroker.log.level` apply.
+#[test]
+fn log_lines_have_time_level_component_and_message() {
+    fn is_rfc3339_utc(t: &str) -> bool {
+        let b = t.as_bytes();
+        t.len() == 24
+            && t.ends_with('Z')
+            && b[4] == b'-'
+            && b[7] == b'-'
+            && b[10] == b'T'
+            && b[13] == b':'
+            && b[19] == b'.'
+    }
+    let refuse_stranger = |node: &Node, site: &Site| {
+        let mut s = node.connect(site, "stranger");
+        let a = s.request("GET", "/v1/keys/default", None).unwrap();
+        assert_eq!(a.status, 403);
+    };
+
+    // Text: TIME LEVEL COMPONENT MESSAGE.
+    let site = Site::new("keybroker.audit.fsynk=always");
+    let node = Node::start_bin(BIN, &site);
+    refuse_stranger(&node, &site);
+    assert!(node.wait_log("client refused", Duration::from_secs(10)));
+    let lines = node.log.lock().unwrap().clone();
+    let mut parsed = Vec::new();
+    for l in &lines {
+        let f: Vec<&str> = l.split_whitespace().take(3).collect();
+        assert!(is_rfc3339_utc(f[0]), "{l}");
+        assert!(
+            ["error", "warn", "info", "debug"].contains(&f[1]),
+            "{l}"
+        );
+        parsed.push((f[1].to_owned(), f[2].to_owned(), l.clone()));
+    }
+    let has = |level: &str, component: &str, text: &str| {
+        parsed
+            .iter()
+            .any(|(lv, c, l)| lv == level && c == component && l.contains(text))
+    };
+    assert!(has("warn", "config", "keybroker.audit.fsynk"), "{lines:#?}");
+    assert!(has("info", "serve", "listening client="), "{lines:#?}");
+    assert!(has("info", "authz", "client refused"), "{lines:#?}");
+    drop(node);
+
+    // JSON at level warn: every line an object with the four fields; info lines are left out
+    // but for the one that says where the node listens.
+    let site = Site::new("keybroker.log.format=json\nkeybroker.log.level=warn\nkeybroker.bogus=1");
+    let node = Node::start_bin(BIN, &site);
+    refuse_stranger(&node, &site);
+    std::thread::sleep(Duration::from_millis(300));
+    let lines = node.log.lock().unwrap().clone();
+    let objs: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    for o in &objs {
+        assert!(is_rfc3339_utc(o["time"].as_str().unwrap()), "{o}");
+        assert!(o["component"].is_string() && o["message"].is_string(), "{o}");
+    }
+    assert!(
+        objs.iter()
+            .any(|o| o["level"] == "warn" && o["component"] == "config"),
+        "{lines:#?}"
+    );
+    assert!(
+        objs.iter()
+            .all(|o| o["level"] != "info" || o["component"] == "serve"),
+        "{lines:#?}"
+    );
+}
