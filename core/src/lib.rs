@@ -14,6 +14,7 @@ pub mod cache;
 pub mod config;
 pub mod drbg;
 pub mod envelope;
+pub mod expiry;
 pub mod http;
 pub mod kmip;
 pub mod metrics;

@@ -56,14 +56,15 @@ fn unix_now() -> i64 {
 }
 
 /// One row of `keystore list` / `check-config`.
-struct Row {
-    alias: String,
+pub(crate) struct Row {
+    pub(crate) alias: String,
     kind: &'static str,
-    role: String,
-    info: Option<CertInfo>,
+    pub(crate) role: String,
+    pub(crate) info: Option<CertInfo>,
 }
 
-fn rows(cfg: &load::NodeConfig) -> Vec<Row> {
+/// The keystore's entries with the role keybroker gives each.
+pub(crate) fn rows(cfg: &load::NodeConfig) -> Vec<Row> {
     cfg.keystore
         .entries
         .iter()

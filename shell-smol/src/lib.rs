@@ -9,6 +9,7 @@ pub mod audit;
 pub mod client;
 pub mod commands;
 pub mod demo;
+pub mod expiry;
 pub mod files;
 pub mod logging;
 pub mod node;

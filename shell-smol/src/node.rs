@@ -45,6 +45,7 @@ fn stamp(path: &str) -> Option<FileStamp> {
 pub struct Effects {
     soft_key_path: String,
     audit: Option<crate::audit::AuditLog>,
+    expiry: crate::expiry::Expiry,
     properties_path: String,
     keystore_path: String,
     keystore_stamp: Mutex<Option<FileStamp>>,
@@ -109,6 +110,7 @@ impl Effects {
             Ok((cfg, tls_cfg)) => {
                 let n = cfg.keystore.entries.len();
                 broker.lock().expect("broker").set_keystore(&cfg.keystore);
+                self.expiry.update(&cfg);
                 log_as(
                     "keystore",
                     "info",
@@ -220,6 +222,7 @@ pub fn prepare(properties_path: &str) -> Result<Prepared, String> {
         }
         None => None,
     };
+    let expiry = crate::expiry::Expiry::start(&cfg);
     let listen = cfg.settings.listen.clone();
     let admin_listen = cfg.settings.admin_listen.clone();
     let link_tls = tls::link_configs(&cfg);
@@ -236,6 +239,7 @@ pub fn prepare(properties_path: &str) -> Result<Prepared, String> {
         effects: Effects {
             soft_key_path,
             audit,
+            expiry,
             properties_path: properties_path.to_owned(),
             keystore_stamp: Mutex::new(stamp(&cfg_keystore_path)),
             keystore_path: cfg_keystore_path,

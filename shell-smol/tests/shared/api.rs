@@ -751,3 +751,54 @@ fn log_lines_have_time_level_component_and_message() {
         "{lines:#?}"
     );
 }
+
+/// A keystore holding a client certificate 10 days from expiry: the node warns at start,
+/// with the 15-day warning, naming the alias.
+#[test]
+fn a_certificate_near_expiry_is_warned_about_at_start() {
+    use keybroker::demo::{pkcs12_keystore_with_keys, Usage};
+    let site = Site::new("");
+    let soon = site
+        .pki
+        .issue_days("cmxBackendSoon.test", Usage::Client, 10)
+        .unwrap();
+    let ks = pkcs12_keystore_with_keys(
+        common::PASSWORD,
+        "kmsServer",
+        site.cert("server"),
+        &site.pki.ca_issued,
+        &[
+            ("kmipSigningCA", &site.pki.ca_issued),
+            ("cmxBackend", site.cert("backend")),
+            ("cmxBackendSoon", &soon),
+        ],
+        &[],
+    )
+    .unwrap();
+    std::fs::write(site.dir.join("kmsKeystore.p12"), ks).unwrap();
+    let node = Node::start_bin(BIN, &site);
+    assert!(
+        node.wait_log("certificate cmxBackendSoon", Duration::from_secs(10)),
+        "{:#?}",
+        node.log.lock().unwrap()
+    );
+    let lines = node.log.lock().unwrap().clone();
+    let warned: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("certificate cmxBackendSoon"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{lines:#?}");
+    let l = warned[0];
+    assert!(
+        l.contains(" warn  expiry ")
+            && l.contains("(backend)")
+            && (l.contains("expires in 9 day(s)") || l.contains("expires in 10 day(s)"))
+            && l.contains("under 15 days"),
+        "{l}"
+    );
+    // The certificates far from expiry are not mentioned.
+    assert!(
+        !lines.iter().any(|l| l.contains("certificate cmxBackend ")),
+        "{lines:#?}"
+    );
+}
