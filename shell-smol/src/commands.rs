@@ -8,16 +8,6 @@ use keybroker_core::config::Protocol;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-/// Usage text for `--help` and usage errors.
-pub const USAGE: &str = "usage:
-  keybroker demo [--dir DIR] [--port N] [--self-test]
-  keybroker serve --config PATH/kms.properties
-  keybroker check-config --config PATH [--probe]
-  keybroker keystore list --config PATH
-  keybroker ttlv decode [--hex HEX | < stdin]
-  keybroker ttlv encode < tree
-  keybroker audit verify --config PATH FILE...";
-
 /// `keybroker serve --config PATH`.
 #[cfg(feature = "server")]
 pub fn serve(config: &str) -> i32 {

@@ -38,9 +38,107 @@ fn usage_errors_exit_2() {
     ] {
         let o = kb(args, "");
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o.stderr));
-        assert!(text(&o.stderr).contains("usage:"), "{args:?}");
+        assert!(text(&o.stderr).contains("Usage: keybroker"), "{args:?}");
     }
     assert_eq!(kb(&["--help"], "").status.code(), Some(0));
+}
+
+/// Runs one of the three binaries with `args`.
+fn bin(path: &str, args: &[&str]) -> Output {
+    Command::new(path)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+const KEYBROKER: &str = env!("CARGO_BIN_EXE_keybroker");
+const LITE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../target/debug/keybroker-lite"
+);
+const SIM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/debug/keybroker-sim");
+
+/// Every command of every binary answers `--help` with a description, its usage and an
+/// example, exit 0; `--version` prints the version and a newline; an unknown option is a
+/// usage error (exit 2, usage on stderr).
+#[test]
+fn every_command_has_help_version_and_unknown_options_exit_2() {
+    let keybroker: &[&[&str]] = &[
+        &[],
+        &["serve"],
+        &["check-config"],
+        &["keystore"],
+        &["keystore", "list"],
+        &["demo"],
+        &["ttlv"],
+        &["ttlv", "decode"],
+        &["ttlv", "encode"],
+        &["audit"],
+        &["audit", "verify"],
+    ];
+    let lite: &[&[&str]] = &[
+        &[],
+        &["serve"],
+        &["check-config"],
+        &["keystore"],
+        &["keystore", "list"],
+    ];
+    let sim: &[&[&str]] = &[&[]];
+    let mut checked = 0;
+    for (path, name, commands) in [
+        (KEYBROKER, "keybroker", keybroker),
+        (LITE, "keybroker-lite", lite),
+        (SIM, "keybroker-sim", sim),
+    ] {
+        if !std::path::Path::new(path).exists() {
+            // keybroker-lite and keybroker-sim are other packages: `cargo test --workspace`
+            // builds them; a lone `cargo test -p keybroker` may not have.
+            eprintln!("skipping {name}: not built at {path}");
+            continue;
+        }
+        let o = bin(path, &["--version"]);
+        assert_eq!(o.status.code(), Some(0), "{name}");
+        assert_eq!(
+            text(&o.stdout),
+            format!("{name} {}\n", env!("CARGO_PKG_VERSION"))
+        );
+        for cmd in commands {
+            let mut args = cmd.to_vec();
+            args.push("--help");
+            let o = bin(path, &args);
+            let out = text(&o.stdout);
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "{name} {args:?}: {}",
+                text(&o.stderr)
+            );
+            let has_subcommands = out.contains("Commands:");
+            assert!(out.contains("Usage: "), "{name} {args:?}: {out}");
+            assert!(
+                has_subcommands || out.contains("Example"),
+                "{name} {args:?} has no example: {out}"
+            );
+            if !has_subcommands && !cmd.is_empty() {
+                assert!(
+                    out.contains(&format!("{name} {}", cmd.join(" "))),
+                    "{name} {args:?}: the example names the binary and command: {out}"
+                );
+            }
+            let mut args = cmd.to_vec();
+            args.push("--no-such-option");
+            let o = bin(path, &args);
+            assert_eq!(o.status.code(), Some(2), "{name} {args:?}");
+            let err = text(&o.stderr);
+            assert!(
+                err.contains("--no-such-option") && err.contains(&format!("Usage: {name}")),
+                "{name} {args:?}: {err}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= keybroker.len(), "{checked}");
 }
 
 #[test]
