@@ -306,6 +306,11 @@ impl std::fmt::Debug for Broker {
 }
 
 impl Broker {
+    /// Names the shell's TLS implementation for `/metrics` (`keybroker_build_info`).
+    pub fn set_tls_provider(&mut self, provider: &'static str) {
+        self.metrics.tls_provider = provider;
+    }
+
     /// A broker serving `keystore`'s identities with `backend`.
     pub fn new(settings: Settings, keystore: &Keystore, backend: Backend) -> Broker {
         let limits = Limits {

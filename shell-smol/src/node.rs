@@ -229,6 +229,7 @@ pub fn prepare(properties_path: &str) -> Result<Prepared, String> {
     let cfg_keystore_path = cfg.keystore_path.clone();
     let epoch = std::time::Instant::now();
     let mut broker = Broker::new(cfg.settings, &cfg.keystore, backend);
+    broker.set_tls_provider(crate::tls::PROVIDER);
     let mut seed2 = [0u8; 32];
     tls::random(&mut seed2);
     broker.handle_input(now_since(epoch), Input::Entropy(&seed2));

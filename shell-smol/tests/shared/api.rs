@@ -551,6 +551,13 @@ fn admin_listener_and_audit_log() {
         m.contains("keybroker_certificate_expiry_days{alias=\"cmxDevice\""),
         "{m}"
     );
+    assert!(
+        m.contains(&format!(
+            "keybroker_build_info{{version=\"{}\",tls_provider=\"rustls-ring\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{m}"
+    );
     assert_eq!(node.admin_get("/nope").0, 404);
     let mut audit = String::new();
     std::fs::File::open(site.dir.join("audit.log"))
