@@ -185,6 +185,8 @@ pub enum Output {
     },
     /// A log line for operators.
     Log {
+        /// Which part of the node speaks (`broker`, `kmip`, `vault`, `cache`, …).
+        component: &'static str,
         /// `warn`, `info`, …
         level: &'static str,
         /// The message (never a secret).
@@ -200,6 +202,8 @@ struct AnswerMeta<'a> {
     op_name: &'static str,
     who: Option<&'a Client>,
     key: &'a str,
+    /// When the request started, for the audit line's latency.
+    started: Instant,
 }
 
 struct Job {
@@ -302,6 +306,11 @@ impl std::fmt::Debug for Broker {
 }
 
 impl Broker {
+    /// Names the shell's TLS implementation for `/metrics` (`keybroker_build_info`).
+    pub fn set_tls_provider(&mut self, provider: &'static str) {
+        self.metrics.tls_provider = provider;
+    }
+
     /// A broker serving `keystore`'s identities with `backend`.
     pub fn new(settings: Settings, keystore: &Keystore, backend: Backend) -> Broker {
         let limits = Limits {
@@ -379,6 +388,7 @@ impl Broker {
         }
         for id in revoked {
             self.log(
+                "authz",
                 "info",
                 format!("connection {id}: client no longer authorized after a keystore reload"),
             );
@@ -559,7 +569,11 @@ impl Broker {
         };
         if let Err(d) = &client {
             if !admin {
-                self.log("info", format!("connection {conn}: client refused: {d}"));
+                self.log(
+                    "authz",
+                    "info",
+                    format!("connection {conn}: client refused: {d}"),
+                );
             }
         }
         self.conns.insert(
@@ -957,6 +971,7 @@ impl Broker {
             op_name,
             who: who.as_ref(),
             key: "",
+            started: self.now.mono,
         };
         let bytes = self.render(&meta, result);
         let started = self.now.mono;
@@ -978,6 +993,7 @@ impl Broker {
             op_name,
             who,
             key,
+            started,
         } = *m;
         let mut headers = vec![
             ("content-type".to_string(), "application/json".to_string()),
@@ -999,11 +1015,13 @@ impl Broker {
         if !keep_alive {
             headers.push(("connection".into(), "close".into()));
         }
+        let latency = self.now.mono.saturating_since(started);
         let mut audit = json!({
             "ts": self.now.unix_secs,
             "request_id": rid,
             "op": op_name,
             "status": status,
+            "latency_ms": (latency.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
         });
         if let Some(c) = who {
             audit["alias"] = json!(c.alias);
@@ -1011,6 +1029,9 @@ impl Broker {
         }
         if !key.is_empty() {
             audit["key"] = json!(key);
+        }
+        if let Some(v) = body.get("key_version") {
+            audit["key_version"] = v.clone();
         }
         if status != 200 {
             audit["error"] = body["error"]["code"].clone();
@@ -1061,11 +1082,19 @@ impl Broker {
                     },
                     BackendOutput::Send { link, bytes } => Output::NetSend { link, bytes },
                     BackendOutput::Close { link } => Output::NetClose { link },
-                    BackendOutput::Log { level, message } => Output::Log { level, message },
+                    BackendOutput::Log {
+                        component,
+                        level,
+                        message,
+                    } => Output::Log {
+                        component,
+                        level,
+                        message,
+                    },
                 });
             }
             while let Some(w) = self.cache.poll_warning() {
-                self.log("warn", w);
+                self.log("cache", "warn", w);
             }
             while let Some(CacheEvent::Looked(id, found)) = self.cache.poll_event() {
                 progressed = true;
@@ -1185,13 +1214,13 @@ impl Broker {
         } else {
             job.items.into_iter().next().flatten().expect("one item")
         };
-        let _ = started;
         let meta = AnswerMeta {
             rid: &rid,
             keep_alive,
             op_name,
             who: who.as_ref(),
             key: &job.key_name,
+            started,
         };
         let bytes = self.render(&meta, result);
         let len = bytes.len();
@@ -1280,6 +1309,7 @@ impl Broker {
             self.metrics.timeouts += 1;
             if c.write_since.is_some() {
                 self.log(
+                    "http",
                     "info",
                     format!("connection {id}: client did not read its answers in time, closed"),
                 );
@@ -1330,7 +1360,11 @@ impl Broker {
         self.metrics.connections_open = self.conns.len() as u64;
     }
 
-    fn log(&mut self, level: &'static str, message: String) {
-        self.outputs.push_back(Output::Log { level, message });
+    fn log(&mut self, component: &'static str, level: &'static str, message: String) {
+        self.outputs.push_back(Output::Log {
+            component,
+            level,
+            message,
+        });
     }
 }

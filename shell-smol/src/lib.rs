@@ -5,11 +5,16 @@
 //! builds on.
 #![forbid(unsafe_code)]
 
+pub mod audit;
+pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod demo;
+pub mod expiry;
 pub mod files;
+pub mod logging;
 pub mod node;
 #[cfg(feature = "server")]
 pub mod serve;
+pub mod timefmt;
 pub mod tls;

@@ -275,8 +275,11 @@ impl VaultBackend {
     }
 
     fn log(&mut self, level: &'static str, message: String) {
-        self.outputs
-            .push_back(BackendOutput::Log { level, message });
+        self.outputs.push_back(BackendOutput::Log {
+            component: "vault",
+            level,
+            message,
+        });
     }
 
     fn token_valid(&self) -> bool {

@@ -4,4 +4,7 @@ pub mod load;
 pub mod properties;
 pub mod settings;
 
-pub use settings::{CacheType, Protocol, Settings, SettingsError, VaultAuth, Warning};
+pub use settings::{
+    AuditFsync, CacheType, LogFormat, LogLevel, Protocol, Settings, SettingsError, VaultAuth,
+    Warning,
+};
