@@ -209,6 +209,8 @@ pub enum Effect {
     Audit(String),
     /// A log line for operators.
     Log {
+        /// Which part of the node speaks (`broker`, `kmip`, `vault`, `cache`, …).
+        component: &'static str,
         /// How much it matters.
         level: Level,
         /// The message (never a secret).
@@ -287,6 +289,8 @@ struct AnswerMeta<'a> {
     op_name: &'static str,
     who: Option<&'a Client>,
     key: &'a str,
+    /// When the request started, for the audit line's latency.
+    started: Instant,
 }
 
 struct Job {
@@ -391,6 +395,11 @@ impl std::fmt::Debug for Broker {
 }
 
 impl Broker {
+    /// Names the shell's TLS implementation for `/metrics` (`keybroker_build_info`).
+    pub fn set_tls_provider(&mut self, provider: &'static str) {
+        self.metrics.tls_provider = provider;
+    }
+
     /// A broker serving `keystore`'s identities with `backend`, its DRBG seeded with 32 bytes
     /// from the shell's CSPRNG, started at `now`: the backend's and the cache's first
     /// outputs (links to open) are waiting in [`Broker::poll_output`].
@@ -481,6 +490,7 @@ impl Broker {
         }
         for id in revoked {
             self.log(
+                "authz",
                 Level::Info,
                 format!("connection {id}: client no longer authorized after a keystore reload"),
             );
@@ -651,6 +661,7 @@ impl Broker {
         if let Err(d) = &client {
             if !admin {
                 self.log(
+                    "authz",
                     Level::Info,
                     format!("connection {conn}: client refused: {d}"),
                 );
@@ -1052,6 +1063,7 @@ impl Broker {
             op_name,
             who: who.as_ref(),
             key: "",
+            started: self.now.mono,
         };
         let bytes = self.render(&meta, result);
         let started = self.now.mono;
@@ -1073,6 +1085,7 @@ impl Broker {
             op_name,
             who,
             key,
+            started,
         } = *m;
         let mut headers = vec![
             ("content-type".to_string(), "application/json".to_string()),
@@ -1094,11 +1107,13 @@ impl Broker {
         if !keep_alive {
             headers.push(("connection".into(), "close".into()));
         }
+        let latency = self.now.mono.saturating_since(started);
         let mut audit = json!({
             "ts": self.now.unix_secs,
             "request_id": rid,
             "op": op_name,
             "status": status,
+            "latency_ms": (latency.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
         });
         if let Some(c) = who {
             audit["alias"] = json!(c.alias);
@@ -1106,6 +1121,9 @@ impl Broker {
         }
         if !key.is_empty() {
             audit["key"] = json!(key);
+        }
+        if let Some(v) = body.get("key_version") {
+            audit["key_version"] = v.clone();
         }
         if status != 200 {
             audit["error"] = body["error"]["code"].clone();
@@ -1168,13 +1186,19 @@ impl Broker {
                         };
                         Output::Link(LinkOutput::Close { link })
                     }
-                    BackendOutput::Log { level, message } => {
-                        Output::Local(Effect::Log { level, message })
-                    }
+                    BackendOutput::Log {
+                        component,
+                        level,
+                        message,
+                    } => Output::Local(Effect::Log {
+                        component,
+                        level,
+                        message,
+                    }),
                 });
             }
             while let Some(w) = self.cache.poll_warning() {
-                self.log(Level::Warn, w);
+                self.log("cache", Level::Warn, w);
             }
             while let Some(CacheEvent::Looked(id, found)) = self.cache.poll_event() {
                 progressed = true;
@@ -1294,13 +1318,13 @@ impl Broker {
         } else {
             job.items.into_iter().next().flatten().expect("one item")
         };
-        let _ = started;
         let meta = AnswerMeta {
             rid: &rid,
             keep_alive,
             op_name,
             who: who.as_ref(),
             key: &job.key_name,
+            started,
         };
         let bytes = self.render(&meta, result);
         let len = bytes.len();
@@ -1389,6 +1413,7 @@ impl Broker {
             self.metrics.timeouts += 1;
             if c.write_since.is_some() {
                 self.log(
+                    "http",
                     Level::Info,
                     format!("connection {id}: client did not read its answers in time, closed"),
                 );
@@ -1440,8 +1465,11 @@ impl Broker {
         self.metrics.connections_open = self.conns.len() as u64;
     }
 
-    fn log(&mut self, level: Level, message: String) {
-        self.outputs
-            .push_back(Output::Local(Effect::Log { level, message }));
+    fn log(&mut self, component: &'static str, level: Level, message: String) {
+        self.outputs.push_back(Output::Local(Effect::Log {
+            component,
+            level,
+            message,
+        }));
     }
 }

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod audit;
 pub mod authz;
 pub mod backend;
 pub mod broker;
@@ -13,6 +14,7 @@ pub mod cache;
 pub mod config;
 pub mod drbg;
 pub mod envelope;
+pub mod expiry;
 pub mod http;
 pub mod kmip;
 pub mod log;

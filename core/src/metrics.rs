@@ -15,6 +15,8 @@ pub struct Metrics {
     pub connections_open: u64,
     /// Connections closed for a header or idle timeout.
     pub timeouts: u64,
+    /// The shell's TLS implementation, for `keybroker_build_info` (empty: `unknown`).
+    pub tls_provider: &'static str,
 }
 
 /// Upper bounds (seconds) of the duration histogram's buckets.
@@ -64,6 +66,21 @@ impl Metrics {
         cache: &crate::cache::CacheStats,
     ) -> String {
         let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "# HELP keybroker_build_info The running version and TLS provider (always 1)."
+        );
+        let _ = writeln!(s, "# TYPE keybroker_build_info gauge");
+        let provider = if self.tls_provider.is_empty() {
+            "unknown"
+        } else {
+            self.tls_provider
+        };
+        let _ = writeln!(
+            s,
+            "keybroker_build_info{{version=\"{}\",tls_provider=\"{provider}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
         let _ = writeln!(
             s,
             "# HELP keybroker_requests_total API answers by operation and status."
@@ -172,5 +189,6 @@ mod tests {
             .contains("keybroker_request_duration_seconds_bucket{op=\"decrypt\",le=\"+Inf\"} 3"));
         assert!(text.contains("keybroker_request_duration_seconds_sum{op=\"decrypt\"} 60.203000"));
         assert!(text.contains("keybroker_request_duration_seconds_count{op=\"decrypt\"} 3"));
+        assert!(text.contains("keybroker_build_info{version=\"0.1.0\",tls_provider=\"unknown\"} 1"));
     }
 }

@@ -17,14 +17,15 @@ fn unix_now() -> i64 {
 }
 
 /// One row of `keystore list` / `check-config`.
-struct Row {
-    alias: String,
+pub(crate) struct Row {
+    pub(crate) alias: String,
     kind: &'static str,
-    role: String,
-    info: Option<CertInfo>,
+    pub(crate) role: String,
+    pub(crate) info: Option<CertInfo>,
 }
 
-fn rows(cfg: &load::NodeConfig) -> Vec<Row> {
+/// The keystore's entries with the role keybroker gives each.
+pub(crate) fn rows(cfg: &load::NodeConfig) -> Vec<Row> {
     cfg.keystore
         .entries
         .iter()
@@ -65,6 +66,28 @@ fn rows(cfg: &load::NodeConfig) -> Vec<Row> {
 fn load_config(config: &str) -> Result<load::NodeConfig, String> {
     let bytes = std::fs::read(config).map_err(|e| format!("{config}: {e}"))?;
     load::load(config, &bytes, &mut files::read).map_err(|e| e.to_string())
+}
+
+/// `keybroker audit verify --config PATH FILE…`: the files, in order (oldest rotated file
+/// first), as one audit chain; the key is derived from the configuration's keystore.
+pub fn audit_verify(config: &str, files: &[String]) -> i32 {
+    let cfg = match load_config(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("keybroker: {e}");
+            return 1;
+        }
+    };
+    let Some(key) =
+        keybroker_core::audit::key_from_keystore(&cfg.keystore, &cfg.settings.server_alias)
+    else {
+        eprintln!(
+            "keybroker: {}: no private-key entry {} to derive the audit key from",
+            cfg.keystore_path, cfg.settings.server_alias
+        );
+        return 1;
+    };
+    crate::audit::verify(key, files)
 }
 
 /// `keybroker keystore list --config PATH`.

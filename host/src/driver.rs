@@ -11,7 +11,7 @@
 //! The policy both servers share lives here too: admission against the listeners' limits
 //! ([`Host::admit`]), the accept-error backoff, the timer (broker deadlines, keystore watch,
 //! DRBG reseed: [`Ticker`]), reload and shutdown.
-use crate::node::{log, now_since, Effects, LinkTls, Prepared};
+use crate::node::{log, log_as, now_since, Effects, LinkTls, Prepared};
 use keybroker_core::backend::{LinkId, LinkSecurity, NetEvent};
 use keybroker_core::{
     Broker, ConnId, ConnOutput, Effect, Input, LinkOutput, Listener, Now, Output,
@@ -232,7 +232,11 @@ impl<R: Runtime> Host<R> {
                 }));
             }
             Output::Local(Effect::Audit(line)) => self.effects.audit(&line),
-            Output::Local(Effect::Log { level, message }) => log(level.as_str(), &message),
+            Output::Local(Effect::Log {
+                component,
+                level,
+                message,
+            }) => log_as(component, level.as_str(), &message),
         }
     }
 

@@ -7,7 +7,6 @@ use crate::files;
 use crate::tls;
 use keybroker_core::config::load::{self, NodeConfig};
 use keybroker_core::{Broker, Now};
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -45,7 +44,8 @@ fn stamp(path: &str) -> Option<FileStamp> {
 /// The outputs a shell carries out the same way whatever its runtime.
 pub struct Effects {
     soft_key_path: String,
-    audit: Mutex<Option<std::fs::File>>,
+    audit: Option<crate::audit::AuditLog>,
+    expiry: crate::expiry::Expiry,
     properties_path: String,
     keystore_path: String,
     keystore_stamp: Mutex<Option<FileStamp>>,
@@ -58,18 +58,16 @@ impl Effects {
         let bytes = p.job.seal();
         files::write_atomic(&self.soft_key_path, &bytes).map_err(|e| {
             let why = format!("keybroker.soft.key-file {}: {e}", self.soft_key_path);
-            log("error", &why);
+            log_as("soft", "error", &why);
             why
         })
     }
 
-    /// Appends one audit record to the audit file, or logs it when there is none.
+    /// Appends one audit record to the audit log (chained, see [`crate::audit`]), or logs it
+    /// when there is none.
     pub fn audit(&self, line: &str) {
-        let mut a = self.audit.lock().expect("audit");
-        match a.as_mut() {
-            Some(f) => {
-                let _ = writeln!(f, "{line}");
-            }
+        match &self.audit {
+            Some(a) => a.write(line),
             None => log("audit", line),
         }
     }
@@ -78,6 +76,9 @@ impl Effects {
     /// serving. Returns the new TLS server configuration for the shell to use from the next
     /// handshake on (open connections keep theirs).
     pub fn reload(&self, broker: &Mutex<Broker>) -> Option<Arc<rustls::ServerConfig>> {
+        if let Some(a) = &self.audit {
+            a.reopen();
+        }
         *self.keystore_stamp.lock().expect("stamp") = stamp(&self.keystore_path);
         let result = std::fs::read(&self.properties_path)
             .map_err(|e| format!("{}: {e}", self.properties_path))
@@ -100,14 +101,17 @@ impl Effects {
             Ok((cfg, tls_cfg)) => {
                 let n = cfg.keystore.entries.len();
                 broker.lock().expect("broker").set_keystore(&cfg.keystore);
-                log(
+                self.expiry.update(&cfg);
+                log_as(
+                    "keystore",
                     "info",
                     &format!("reloaded {} ({n} entries)", cfg.keystore_path),
                 );
                 Some(tls_cfg)
             }
             Err(e) => {
-                log(
+                log_as(
+                    "keystore",
                     "error",
                     &format!("reload failed, still serving the previous keystore: {e}"),
                 );
@@ -121,7 +125,11 @@ impl Effects {
         let now = stamp(&self.keystore_path);
         let changed = now.is_some() && *self.keystore_stamp.lock().expect("stamp") != now;
         if changed {
-            log("info", &format!("{} changed on disk", self.keystore_path));
+            log_as(
+                "keystore",
+                "info",
+                &format!("{} changed on disk", self.keystore_path),
+            );
         }
         changed
     }
@@ -167,10 +175,15 @@ pub fn prepare(properties_path: &str) -> Result<Prepared, String> {
     let bytes = std::fs::read(properties_path).map_err(|e| format!("{properties_path}: {e}"))?;
     let cfg: NodeConfig =
         load::load(properties_path, &bytes, &mut files::read).map_err(|e| e.to_string())?;
+    crate::logging::configure(cfg.settings.log_level, cfg.settings.log_format);
     for w in &cfg.warnings {
         match w.line {
-            Some(l) => log("warn", &format!("{properties_path}:{l}: {}", w.message)),
-            None => log("warn", &w.message),
+            Some(l) => log_as(
+                "config",
+                "warn",
+                &format!("{properties_path}:{l}: {}", w.message),
+            ),
+            None => log_as("config", "warn", &w.message),
         }
     }
     let config_dir = properties_path
@@ -192,7 +205,7 @@ pub fn prepare(properties_path: &str) -> Result<Prepared, String> {
     if let Some((path, file)) = new_file {
         files::write_atomic(&path, &file)
             .map_err(|e| format!("keybroker.soft.key-file {path}: {e}"))?;
-        log("info", &format!("wrote soft master keys to {path}"));
+        log_as("soft", "info", &format!("wrote soft master keys to {path}"));
     }
     let soft_key_path = load::resolve(config_dir, &cfg.settings.soft_key_file);
     let server_tls = tls::server_config(
@@ -204,16 +217,24 @@ pub fn prepare(properties_path: &str) -> Result<Prepared, String> {
     let audit = match &cfg.settings.audit_file {
         Some(p) => {
             let p = load::resolve(config_dir, p);
+            let key = keybroker_core::audit::key_from_keystore(
+                &cfg.keystore,
+                &cfg.settings.server_alias,
+            )
+            .ok_or_else(|| {
+                format!(
+                    "keybroker.audit.file: the audit key comes from the private key of {}, which {} does not hold",
+                    cfg.settings.server_alias, cfg.keystore_path
+                )
+            })?;
             Some(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&p)
-                    .map_err(|e| format!("keybroker.audit.file {p}: {e}"))?,
+                crate::audit::AuditLog::open(&p, key, cfg.settings.audit_fsync)
+                    .map_err(|e| format!("keybroker.audit.file {e}"))?,
             )
         }
         None => None,
     };
+    let expiry = crate::expiry::Expiry::start(&cfg);
     let listen = cfg.settings.listen.clone();
     let admin_listen = cfg.settings.admin_listen.clone();
     let link_tls = tls::link_configs(&cfg);
@@ -229,20 +250,22 @@ pub fn prepare(properties_path: &str) -> Result<Prepared, String> {
         handshake_timeout: st.handshake_timeout,
         write_timeout: st.write_timeout,
     };
-    let broker = Broker::new(
+    let mut broker = Broker::new(
         now_since(epoch),
         cfg.settings.broker(),
         &cfg.keystore,
         backend,
         &seed2,
     );
+    broker.set_tls_provider(crate::tls::PROVIDER);
     Ok(Prepared {
         broker,
         server_tls,
         link_tls,
         effects: Effects {
             soft_key_path,
-            audit: Mutex::new(audit),
+            audit,
+            expiry,
             properties_path: properties_path.to_owned(),
             keystore_stamp: Mutex::new(stamp(&cfg_keystore_path)),
             keystore_path: cfg_keystore_path,
@@ -296,13 +319,18 @@ fn open_file_limit() -> Option<usize> {
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
-/// Writes one log line to stderr.
+/// Writes one log line to stderr from the node itself (component `node`; audit lines
+/// without an audit file: component `audit`). See [`crate::logging`].
 pub fn log(level: &str, message: &str) {
-    let ts = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
-    eprintln!("{ts:.3} {level} {message}");
+    match level {
+        "audit" => crate::logging::emit("info", "audit", message),
+        _ => crate::logging::emit(level, "node", message),
+    }
+}
+
+/// Writes one log line to stderr from `component`.
+pub fn log_as(component: &str, level: &str, message: &str) {
+    crate::logging::emit(level, component, message);
 }
 
 /// SIGTERM/SIGINT call `stop`; SIGHUP calls `reload` (on a signal thread).

@@ -11,6 +11,9 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
 use std::sync::Arc;
 
+/// The TLS implementation both shells use, as `/metrics` names it.
+pub const PROVIDER: &str = "rustls-ring";
+
 /// The crypto provider used everywhere (ring).
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())

@@ -1,15 +1,24 @@
 //! keybroker-lite: the same broker, config and API as `keybroker`, on std threads.
+use clap::{CommandFactory, FromArgMatches, Parser};
 use keybroker_blocking::serve::Server;
-use keybroker_host::commands;
-use keybroker_host::node::{self, log};
+use keybroker_host::cli::{self, NodeCommand};
+use keybroker_host::node;
 use std::time::Duration;
 
-/// Usage text for `--help` and usage errors.
-const USAGE: &str = "usage:
-  keybroker-lite serve --config PATH/kms.properties
-  keybroker-lite check-config --config PATH/kms.properties [--probe]
-  keybroker-lite keystore list --config PATH/kms.properties
-  (ttlv, demo: use `keybroker`)";
+/// keybroker-lite: the keybroker server on plain threads, smallest footprint (`demo`, `ttlv`
+/// and `audit`: use `keybroker`).
+#[derive(Parser, Debug)]
+#[command(
+    name = "keybroker-lite",
+    version,
+    subcommand_required = true,
+    arg_required_else_help = true,
+    after_help = "Example:\n  keybroker serve --config /etc/keybroker/kms.properties\n\nExit codes: 0 ok, 1 failure, 2 usage error. `keybroker-lite COMMAND --help` describes each command."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: NodeCommand,
+}
 
 fn serve(config: &str) -> i32 {
     let server = match Server::bind(config) {
@@ -20,7 +29,12 @@ fn serve(config: &str) -> i32 {
         }
     };
     let (addr, admin) = server.addrs();
-    log("info", &format!("listening client={addr} admin={admin}"));
+    // Always written, whatever keybroker.log.level: it says where the node serves.
+    node::log_as(
+        "serve",
+        "notice",
+        &format!("listening client={addr} admin={admin}"),
+    );
     let (stop_tx, stop_rx) = std::sync::mpsc::channel();
     let host = server.shared();
     node::install_signals(
@@ -33,41 +47,16 @@ fn serve(config: &str) -> i32 {
     0
 }
 
-fn run(args: &[String]) -> i32 {
-    match args {
-        [h] if h == "--help" || h == "-h" || h == "help" => {
-            println!("{USAGE}");
-            0
-        }
-        [v] if v == "--version" => {
-            println!("keybroker-lite {}", env!("CARGO_PKG_VERSION"));
-            0
-        }
-        [s, c, path] if s == "serve" && c == "--config" => serve(path),
-        // The operator's config checks, shared with `keybroker` (runtime-free).
-        [s, c, path] if s == "check-config" && c == "--config" => {
-            commands::check_config(path, false)
-        }
-        [s, c, path, p] if s == "check-config" && c == "--config" && p == "--probe" => {
-            commands::check_config(path, true)
-        }
-        [k, l, c, path] if k == "keystore" && l == "list" && c == "--config" => {
-            commands::keystore_list(path)
-        }
-        [s, ..] if s == "serve" => {
-            eprintln!("keybroker-lite: serve needs --config PATH\n{USAGE}");
-            2
-        }
-        _ => {
-            eprintln!("keybroker-lite: unknown command\n{USAGE}");
-            2
-        }
-    }
-}
-
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let code = run(&args);
+    let mut command = cli::examples_for(Cli::command(), "keybroker-lite");
+    let cli = command
+        .try_get_matches_from_mut(std::env::args_os())
+        .and_then(|m| Cli::from_arg_matches(&m))
+        .unwrap_or_else(|e| cli::exit_with(e, &mut command));
+    let code = match cli.command {
+        NodeCommand::Serve(c) => serve(&c.config),
+        other => other.run_offline().unwrap_or(2),
+    };
     // Exit at once: accept threads are still blocked in accept().
     std::process::exit(code);
 }

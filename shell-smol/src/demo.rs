@@ -92,8 +92,45 @@ impl Pki {
         })
     }
 
+    /// Issues a certificate valid from yesterday until `days` days from now (negative:
+    /// expired that many days ago), for testing expiry warnings.
+    pub fn issue_days(&self, cn: &str, usage: Usage, days: i64) -> Result<Issued, String> {
+        let now = time::OffsetDateTime::now_utc();
+        self.issue_between(
+            cn,
+            usage,
+            now - time::Duration::days(days.abs() + 1),
+            now + time::Duration::days(days),
+        )
+    }
+
     /// Issues a certificate valid from Jan 1 of last year for `years` years (negative: expired).
     pub fn issue(&self, cn: &str, usage: Usage, years: i32) -> Result<Issued, String> {
+        let y = this_year();
+        if years >= 0 {
+            self.issue_between(
+                cn,
+                usage,
+                rcgen::date_time_ymd(y - 1, 1, 1),
+                rcgen::date_time_ymd(y + years, 1, 1),
+            )
+        } else {
+            self.issue_between(
+                cn,
+                usage,
+                rcgen::date_time_ymd(y - 3, 1, 1),
+                rcgen::date_time_ymd(y + years, 1, 1),
+            )
+        }
+    }
+
+    fn issue_between(
+        &self,
+        cn: &str,
+        usage: Usage,
+        not_before: time::OffsetDateTime,
+        not_after: time::OffsetDateTime,
+    ) -> Result<Issued, String> {
         let e = |e: rcgen::Error| e.to_string();
         let key = KeyPair::generate().map_err(e)?;
         let sans: Vec<String> = if usage == Usage::Server {
@@ -105,14 +142,8 @@ impl Pki {
         p.distinguished_name.push(DnType::CommonName, cn);
         p.distinguished_name
             .push(DnType::OrganizationName, "keybroker demo");
-        let y = this_year();
-        if years >= 0 {
-            p.not_before = rcgen::date_time_ymd(y - 1, 1, 1);
-            p.not_after = rcgen::date_time_ymd(y + years, 1, 1);
-        } else {
-            p.not_before = rcgen::date_time_ymd(y - 3, 1, 1);
-            p.not_after = rcgen::date_time_ymd(y + years, 1, 1);
-        }
+        p.not_before = not_before;
+        p.not_after = not_after;
         if usage == Usage::Server {
             p.subject_alt_names
                 .push(SanType::IpAddress("127.0.0.1".parse().expect("ip")));

@@ -6,4 +6,4 @@ pub mod client;
 pub mod demo;
 pub mod serve;
 
-pub use keybroker_host::{commands, files, node, tls};
+pub use keybroker_host::{audit, cli, commands, expiry, files, logging, node, timefmt, tls};

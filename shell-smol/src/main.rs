@@ -1,16 +1,9 @@
 //! keybroker: the production server and its operator commands.
+use clap::{CommandFactory, Parser, Subcommand};
+use keybroker::cli::{self, Config, NodeCommand};
 use keybroker::demo::{self, DemoOptions};
-use keybroker::serve::{log, Server};
+use keybroker::serve::Server;
 use keybroker_host::{commands, node};
-
-/// Usage text for `--help` and usage errors.
-const USAGE: &str = "usage:
-  keybroker demo [--dir DIR] [--port N] [--self-test]
-  keybroker serve --config PATH/kms.properties
-  keybroker check-config --config PATH [--probe]
-  keybroker keystore list --config PATH
-  keybroker ttlv decode [--hex HEX | < stdin]
-  keybroker ttlv encode < tree";
 
 /// `keybroker serve --config PATH`.
 fn serve(config: &str) -> i32 {
@@ -22,7 +15,12 @@ fn serve(config: &str) -> i32 {
         }
     };
     let (addr, admin) = server.addrs();
-    log("info", &format!("listening client={addr} admin={admin}"));
+    // Always written, whatever keybroker.log.level: it says where the node serves.
+    node::log_as(
+        "serve",
+        "notice",
+        &format!("listening client={addr} admin={admin}"),
+    );
     let (stop_tx, stop_rx) = smol::channel::bounded(1);
     let host = server.shared();
     node::install_signals(
@@ -35,93 +33,108 @@ fn serve(config: &str) -> i32 {
     0
 }
 
-fn usage_error(msg: &str) -> i32 {
-    eprintln!("keybroker: {msg}\n{USAGE}");
-    2
+/// keybroker: a key-management server (mutual TLS in front of a KMIP HSM, Vault/OpenBao
+/// transit, or a soft key), and its operator commands.
+#[derive(Parser, Debug)]
+#[command(
+    name = "keybroker",
+    version,
+    subcommand_required = true,
+    arg_required_else_help = true,
+    after_help = "Example:\n  keybroker demo --self-test\n  keybroker serve --config /etc/keybroker/kms.properties\n\nExit codes: 0 ok, 1 failure, 2 usage error. `keybroker COMMAND --help` describes each command."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
 }
 
-fn value(args: &[String], flag: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == flag)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
+#[derive(Subcommand, Debug)]
+enum Command {
+    #[command(flatten)]
+    Node(NodeCommand),
+    /// Everything embedded, for a first look: dev certificates, a soft master key, curl commands
+    ///
+    /// Makes a throw-away CA, server and client certificates, a PKCS12 keystore and a
+    /// kms.properties in DIR, serves on 127.0.0.1:PORT (admin on PORT+1000) and prints
+    /// ready-to-paste curl commands. Not for production.
+    #[command(
+        after_help = "Examples:\n  keybroker demo\n  keybroker demo --dir /tmp/kb --port 0 --self-test"
+    )]
+    Demo {
+        /// Where the demo's files go (kept if already there)
+        #[arg(long, value_name = "DIR", default_value = "keybroker-demo")]
+        dir: String,
+        /// Client port; the admin listener is PORT+1000 (0: free ports for both)
+        #[arg(long, value_name = "N", default_value_t = 8443)]
+        port: u16,
+        /// Make the calls over real mTLS, print one line per check, exit 0 only if all pass
+        #[arg(long)]
+        self_test: bool,
+    },
+    /// KMIP TTLV debugging: hex to an indented tree and back
+    #[command(subcommand)]
+    Ttlv(Ttlv),
+    /// Audit log tools
+    #[command(subcommand)]
+    Audit(Audit),
 }
 
-fn run(args: Vec<String>) -> i32 {
-    let known = |allowed: &[&str]| -> Result<(), String> {
-        let mut i = 0;
-        while i < args.len() {
-            let a = &args[i];
-            if a.starts_with("--") {
-                if !allowed.contains(&a.as_str()) {
-                    return Err(format!("unknown option {a}"));
-                }
-                if !matches!(a.as_str(), "--self-test" | "--probe") {
-                    i += 1;
-                    if i >= args.len() {
-                        return Err(format!("{a} needs a value"));
-                    }
-                }
-            }
-            i += 1;
+#[derive(Subcommand, Debug)]
+enum Ttlv {
+    /// Decode a TTLV message (hex, whitespace ignored) into a tree, one item a line
+    #[command(
+        after_help = "Examples:\n  keybroker ttlv decode --hex 42007a0100000000\n  keybroker ttlv decode < message.hex"
+    )]
+    Decode {
+        /// The message in hex; without it, read from stdin
+        #[arg(long, value_name = "HEX")]
+        hex: Option<String>,
+    },
+    /// Encode a tree (as `decode` prints it) from stdin back into hex, byte for byte
+    #[command(after_help = "Example:\n  keybroker ttlv decode --hex … | keybroker ttlv encode")]
+    Encode,
+}
+
+#[derive(Subcommand, Debug)]
+enum Audit {
+    /// Check the audit log's hash chain; print the first broken or missing line, exit 1
+    ///
+    /// Give rotated files oldest first: the chain continues across them. The chain's key is
+    /// derived from the server's private key, so the node's configuration is needed.
+    #[command(
+        after_help = "Example:\n  keybroker audit verify --config /etc/keybroker/kms.properties audit.log.2 audit.log.1 audit.log"
+    )]
+    Verify {
+        #[command(flatten)]
+        config: Config,
+        /// Audit files, oldest first
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<String>,
+    },
+}
+
+fn run(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Node(NodeCommand::Serve(c)) => serve(&c.config),
+        Command::Node(other) => other.run_offline().unwrap_or(2),
+        Command::Demo {
+            dir,
+            port,
+            self_test,
+        } => demo::run(DemoOptions {
+            dir,
+            port,
+            self_test,
+        }),
+        Command::Ttlv(Ttlv::Decode { hex }) => commands::ttlv_decode(hex),
+        Command::Ttlv(Ttlv::Encode) => commands::ttlv_encode(),
+        Command::Audit(Audit::Verify { config, files }) => {
+            commands::audit_verify(&config.config, &files)
         }
-        Ok(())
-    };
-    match args.first().map(String::as_str) {
-        Some("--help") | Some("-h") | Some("help") => {
-            println!("{USAGE}");
-            0
-        }
-        Some("--version") => {
-            println!("keybroker {}", env!("CARGO_PKG_VERSION"));
-            0
-        }
-        Some("demo") => {
-            if let Err(e) = known(&["--dir", "--port", "--self-test"]) {
-                return usage_error(&e);
-            }
-            let port = match value(&args, "--port").map(|p| p.parse::<u16>()) {
-                None => 8443,
-                Some(Ok(p)) => p,
-                Some(Err(_)) => return usage_error("--port takes a port number"),
-            };
-            demo::run(DemoOptions {
-                dir: value(&args, "--dir").unwrap_or_else(|| "keybroker-demo".into()),
-                port,
-                self_test: args.iter().any(|a| a == "--self-test"),
-            })
-        }
-        Some("serve") => match (known(&["--config"]), value(&args, "--config")) {
-            (Ok(()), Some(c)) => serve(&c),
-            (Err(e), _) => usage_error(&e),
-            (_, None) => usage_error("serve needs --config PATH"),
-        },
-        Some("check-config") => match (known(&["--config", "--probe"]), value(&args, "--config")) {
-            (Ok(()), Some(c)) => commands::check_config(&c, args.iter().any(|a| a == "--probe")),
-            (Err(e), _) => usage_error(&e),
-            (_, None) => usage_error("check-config needs --config PATH"),
-        },
-        Some("keystore") => match (
-            args.get(1).map(String::as_str),
-            known(&["--config"]),
-            value(&args, "--config"),
-        ) {
-            (Some("list"), Ok(()), Some(c)) => commands::keystore_list(&c),
-            (_, Err(e), _) => usage_error(&e),
-            _ => usage_error("keystore list needs --config PATH"),
-        },
-        Some("ttlv") => match (args.get(1).map(String::as_str), known(&["--hex"])) {
-            (_, Err(e)) => usage_error(&e),
-            (Some("decode"), Ok(())) => commands::ttlv_decode(value(&args, "--hex")),
-            (Some("encode"), Ok(())) if args.len() == 2 => commands::ttlv_encode(),
-            _ => usage_error("ttlv decode [--hex HEX] | ttlv encode"),
-        },
-        Some(other) => usage_error(&format!("unknown command {other}")),
-        None => usage_error("no command"),
     }
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    std::process::exit(run(args));
+    let cli = Cli::try_parse().unwrap_or_else(|e| cli::exit_with(e, &mut Cli::command()));
+    std::process::exit(run(cli));
 }

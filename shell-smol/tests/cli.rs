@@ -38,9 +38,107 @@ fn usage_errors_exit_2() {
     ] {
         let o = kb(args, "");
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o.stderr));
-        assert!(text(&o.stderr).contains("usage:"), "{args:?}");
+        assert!(text(&o.stderr).contains("Usage: keybroker"), "{args:?}");
     }
     assert_eq!(kb(&["--help"], "").status.code(), Some(0));
+}
+
+/// Runs one of the three binaries with `args`.
+fn bin(path: &str, args: &[&str]) -> Output {
+    Command::new(path)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+const KEYBROKER: &str = env!("CARGO_BIN_EXE_keybroker");
+const LITE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../target/debug/keybroker-lite"
+);
+const SIM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/debug/keybroker-sim");
+
+/// Every command of every binary answers `--help` with a description, its usage and an
+/// example, exit 0; `--version` prints the version and a newline; an unknown option is a
+/// usage error (exit 2, usage on stderr).
+#[test]
+fn every_command_has_help_version_and_unknown_options_exit_2() {
+    let keybroker: &[&[&str]] = &[
+        &[],
+        &["serve"],
+        &["check-config"],
+        &["keystore"],
+        &["keystore", "list"],
+        &["demo"],
+        &["ttlv"],
+        &["ttlv", "decode"],
+        &["ttlv", "encode"],
+        &["audit"],
+        &["audit", "verify"],
+    ];
+    let lite: &[&[&str]] = &[
+        &[],
+        &["serve"],
+        &["check-config"],
+        &["keystore"],
+        &["keystore", "list"],
+    ];
+    let sim: &[&[&str]] = &[&[]];
+    let mut checked = 0;
+    for (path, name, commands) in [
+        (KEYBROKER, "keybroker", keybroker),
+        (LITE, "keybroker-lite", lite),
+        (SIM, "keybroker-sim", sim),
+    ] {
+        if !std::path::Path::new(path).exists() {
+            // keybroker-lite and keybroker-sim are other packages: `cargo test --workspace`
+            // builds them; a lone `cargo test -p keybroker` may not have.
+            eprintln!("skipping {name}: not built at {path}");
+            continue;
+        }
+        let o = bin(path, &["--version"]);
+        assert_eq!(o.status.code(), Some(0), "{name}");
+        assert_eq!(
+            text(&o.stdout),
+            format!("{name} {}\n", env!("CARGO_PKG_VERSION"))
+        );
+        for cmd in commands {
+            let mut args = cmd.to_vec();
+            args.push("--help");
+            let o = bin(path, &args);
+            let out = text(&o.stdout);
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "{name} {args:?}: {}",
+                text(&o.stderr)
+            );
+            let has_subcommands = out.contains("Commands:");
+            assert!(out.contains("Usage: "), "{name} {args:?}: {out}");
+            assert!(
+                has_subcommands || out.contains("Example"),
+                "{name} {args:?} has no example: {out}"
+            );
+            if !has_subcommands && !cmd.is_empty() {
+                assert!(
+                    out.contains(&format!("{name} {}", cmd.join(" "))),
+                    "{name} {args:?}: the example names the binary and command: {out}"
+                );
+            }
+            let mut args = cmd.to_vec();
+            args.push("--no-such-option");
+            let o = bin(path, &args);
+            assert_eq!(o.status.code(), Some(2), "{name} {args:?}");
+            let err = text(&o.stderr);
+            assert!(
+                err.contains("--no-such-option") && err.contains(&format!("Usage: {name}")),
+                "{name} {args:?}: {err}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= keybroker.len(), "{checked}");
 }
 
 #[test]
@@ -134,4 +232,102 @@ fn check_config_and_keystore_list_on_a_site() {
         err.contains("password") && err.lines().count() == 1 && !err.contains("Wr0ngPassw0rd"),
         "{err}"
     );
+}
+
+/// A node's audit log, rotated once by renaming (the node notices the new inode) and once more
+/// with SIGHUP; `audit verify` accepts the files in order and names the first bad line of
+/// each kind of tampering.
+#[test]
+fn audit_verify_checks_the_chain_across_rotation_and_catches_tampering() {
+    use std::time::{Duration, Instant};
+    let site = common::Site::new("");
+    let props = site.properties();
+    let props = props.to_str().unwrap();
+    let node = common::Node::start_bin(env!("CARGO_BIN_EXE_keybroker"), &site);
+    let dir = site.dir.clone();
+    let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let requests = |n: usize| {
+        let mut c = node.connect(&site, "backend");
+        for _ in 0..n {
+            let a = c
+                .request(
+                    "POST",
+                    "/v1/keys/default/encrypt",
+                    Some(&serde_json::json!({"plaintext": "aGVsbG8="})),
+                )
+                .unwrap();
+            assert_eq!(a.status, 200);
+        }
+    };
+    let wait_for_file = |p: &str| {
+        let end = Instant::now() + Duration::from_secs(10);
+        while !std::path::Path::new(p).exists() {
+            assert!(Instant::now() < end, "{p} was not reopened");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    requests(3);
+    std::fs::rename(path("audit.log"), path("audit.log.2")).unwrap();
+    wait_for_file(&path("audit.log"));
+    requests(3);
+    std::fs::rename(path("audit.log"), path("audit.log.1")).unwrap();
+    node.signal("HUP");
+    wait_for_file(&path("audit.log"));
+    requests(3);
+    drop(node);
+
+    let verify = |files: &[&str]| {
+        let mut args = vec!["audit", "verify", "--config", props];
+        args.extend_from_slice(files);
+        let o = kb(&args, "");
+        (o.status.code(), text(&o.stdout) + &text(&o.stderr))
+    };
+    let (l2, l1, l0) = (path("audit.log.2"), path("audit.log.1"), path("audit.log"));
+    let (code, out) = verify(&[&l2, &l1, &l0]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("9 line(s) ok, seq 1 onwards"), "{out}");
+    // The newest pair alone verifies too: its first line's predecessor was rotated away.
+    let (code, out) = verify(&[&l1, &l0]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("earlier lines are in files not given"),
+        "{out}"
+    );
+    // Out of order: the chain breaks where the files meet.
+    let (code, out) = verify(&[&l2, &l0, &l1]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.starts_with(&format!("{l0}:1: ")), "{out}");
+
+    let lines: Vec<String> = std::fs::read_to_string(&l1)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines.len(), 3);
+    let tampered = path("tampered.log");
+    let check = |ls: Vec<String>, line: usize, why: &str| {
+        std::fs::write(&tampered, ls.join("\n") + "\n").unwrap();
+        let (code, out) = verify(&[&l2, &tampered, &l0]);
+        assert_eq!(code, Some(1), "{out}");
+        assert!(
+            out.starts_with(&format!("{tampered}:{line}: ")) && out.contains(why),
+            "{why}: {out}"
+        );
+    };
+    // An edited line: the status changed.
+    let mut edited = lines.clone();
+    edited[1] = edited[1].replace("\"status\":200", "\"status\":403");
+    check(edited, 2, "MAC does not match");
+    // A deleted line.
+    let mut deleted = lines.clone();
+    deleted.remove(1);
+    check(deleted, 2, "missing");
+    // Two lines swapped.
+    let mut reordered = lines.clone();
+    reordered.swap(0, 1);
+    check(reordered, 1, "missing");
+
+    // Without --config it is a usage error: the key comes from the keystore.
+    let o = kb(&["audit", "verify", &l0], "");
+    assert_eq!(o.status.code(), Some(2));
 }

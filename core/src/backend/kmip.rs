@@ -468,8 +468,11 @@ impl KmipBackend {
     }
 
     fn log(&mut self, level: Level, message: String) {
-        self.outputs
-            .push_back(BackendOutput::Log { level, message });
+        self.outputs.push_back(BackendOutput::Log {
+            component: "kmip",
+            level,
+            message,
+        });
     }
 
     fn stall_after(&self) -> Duration {

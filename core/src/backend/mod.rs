@@ -209,6 +209,8 @@ pub enum BackendOutput {
     },
     /// A line for the operator's log (never a secret).
     Log {
+        /// Which part of the node speaks (`kmip`, `vault`).
+        component: &'static str,
         /// How much it matters.
         level: crate::log::Level,
         /// The message.

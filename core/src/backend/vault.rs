@@ -276,8 +276,11 @@ impl VaultBackend {
     }
 
     fn log(&mut self, level: Level, message: String) {
-        self.outputs
-            .push_back(BackendOutput::Log { level, message });
+        self.outputs.push_back(BackendOutput::Log {
+            component: "vault",
+            level,
+            message,
+        });
     }
 
     fn token_valid(&self) -> bool {

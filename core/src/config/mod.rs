@@ -5,5 +5,6 @@ pub mod properties;
 pub mod settings;
 
 pub use settings::{
-    BrokerSettings, CacheType, Protocol, Settings, SettingsError, VaultAuth, Warning,
+    AuditFsync, BrokerSettings, CacheType, LogFormat, LogLevel, Protocol, Settings, SettingsError,
+    VaultAuth, Warning,
 };

@@ -28,6 +28,51 @@ pub enum CacheType {
     Distributed,
 }
 
+/// When the audit log is flushed to disk (`keybroker.audit.fsync`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditFsync {
+    /// Never: the OS writes it back when it likes.
+    Never,
+    /// At most one second after a line is written.
+    Interval,
+    /// After every line, before the next one is written.
+    Always,
+}
+
+/// The least severe log level written (`keybroker.log.level`), most severe first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// Errors only.
+    Error = 0,
+    /// Errors and warnings.
+    Warn = 1,
+    /// And what happened (start, reloads, backend state changes).
+    Info = 2,
+    /// And detail for debugging.
+    Debug = 3,
+}
+
+impl LogLevel {
+    /// The level's name as written in log lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+        }
+    }
+}
+
+/// How log lines are written (`keybroker.log.format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `TIME LEVEL COMPONENT MESSAGE`.
+    Text,
+    /// One JSON object a line: time, level, component, message.
+    Json,
+}
+
 /// How keybroker logs in to Vault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VaultAuth {
@@ -86,6 +131,12 @@ pub struct Settings {
     pub cache_redis_timeout: Duration,
     /// `keybroker.audit.file`
     pub audit_file: Option<String>,
+    /// `keybroker.audit.fsync`
+    pub audit_fsync: AuditFsync,
+    /// `keybroker.log.level`
+    pub log_level: LogLevel,
+    /// `keybroker.log.format`
+    pub log_format: LogFormat,
     /// `kms.hsm.vault.namespace`
     pub vault_namespace: Option<String>,
     /// `kms.hsm.vault.auth`
@@ -204,6 +255,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "keybroker.cache.redis.url",
     "keybroker.cache.redis.timeout-ms",
     "keybroker.audit.file",
+    "keybroker.audit.fsync",
+    "keybroker.log.level",
+    "keybroker.log.format",
     "keybroker.vault.mount",
     "keybroker.vault.key",
     "keybroker.vault.key.auto-create",
@@ -246,6 +300,22 @@ impl<'a> Lookup<'a> {
         self.get(key)
             .map(|p| p.value.trim().to_owned())
             .filter(|v| !v.is_empty())
+    }
+    /// One of `choices` (case-insensitive), by name.
+    fn choice<T: Copy>(
+        &self,
+        key: &str,
+        default: &str,
+        choices: &[(&str, T)],
+    ) -> Result<T, SettingsError> {
+        let v = self.string(key, default).to_ascii_lowercase();
+        match choices.iter().find(|(n, _)| *n == v) {
+            Some((_, t)) => Ok(*t),
+            None => {
+                let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+                Err(self.err(key, format!("{v:?} is not one of {}", names.join(", "))))
+            }
+        }
     }
     fn err(&self, key: &str, message: impl Into<String>) -> SettingsError {
         SettingsError {
@@ -525,6 +595,30 @@ impl Settings {
                 "a whole number of milliseconds",
             )?),
             audit_file: l.opt("keybroker.audit.file"),
+            audit_fsync: l.choice(
+                "keybroker.audit.fsync",
+                "interval",
+                &[
+                    ("never", AuditFsync::Never),
+                    ("interval", AuditFsync::Interval),
+                    ("always", AuditFsync::Always),
+                ],
+            )?,
+            log_level: l.choice(
+                "keybroker.log.level",
+                "info",
+                &[
+                    ("error", LogLevel::Error),
+                    ("warn", LogLevel::Warn),
+                    ("info", LogLevel::Info),
+                    ("debug", LogLevel::Debug),
+                ],
+            )?,
+            log_format: l.choice(
+                "keybroker.log.format",
+                "text",
+                &[("text", LogFormat::Text), ("json", LogFormat::Json)],
+            )?,
             vault_namespace: l.opt("kms.hsm.vault.namespace"),
             vault_auth,
             vault_renew_before: l.secs("kms.hsm.vault.auth.renew-before-expiry", 30)?,

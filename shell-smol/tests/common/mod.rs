@@ -174,7 +174,14 @@ impl Node {
                 if let Some(rest) = line.split("listening client=").nth(1) {
                     let mut it = rest.split(" admin=");
                     let c: SocketAddr = it.next().unwrap().parse().unwrap();
-                    let a: SocketAddr = it.next().unwrap().trim().parse().unwrap();
+                    // The line may be text or a JSON object (keybroker.log.format=json).
+                    let a: SocketAddr = it
+                        .next()
+                        .unwrap()
+                        .trim()
+                        .trim_end_matches(['"', '}'])
+                        .parse()
+                        .unwrap();
                     let _ = tx.send((c, a));
                 }
                 log2.lock().unwrap().push(line);

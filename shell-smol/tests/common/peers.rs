@@ -1,5 +1,5 @@
 //! Real peers for the multi-node tests: redis-server and haproxy from apt. Each runs with its
-//! own directory (working directory and HOME) and configuration, on ports reserved by
+//! own directory (working directory, HOME and TMPDIR) and configuration, on ports reserved by
 //! [`super::ports`], in its own process group, and is killed with that group on drop. A peer
 //! is ready when it answers in its own protocol, never after a sleep.
 #![allow(dead_code)]
@@ -29,6 +29,9 @@ impl Peer {
         let child = cmd
             .current_dir(dir)
             .env("HOME", dir)
+            // PyKMIP's multiprocessing manager makes a pymp-* directory in TMPDIR and leaves it
+            // behind when killed: keep it in the peer's own directory.
+            .env("TMPDIR", dir)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

@@ -551,6 +551,13 @@ fn admin_listener_and_audit_log() {
         m.contains("keybroker_certificate_expiry_days{alias=\"cmxDevice\""),
         "{m}"
     );
+    assert!(
+        m.contains(&format!(
+            "keybroker_build_info{{version=\"{}\",tls_provider=\"rustls-ring\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{m}"
+    );
     assert_eq!(node.admin_get("/nope").0, 404);
     let mut audit = String::new();
     std::fs::File::open(site.dir.join("audit.log"))
@@ -576,6 +583,29 @@ fn admin_listener_and_audit_log() {
     assert!(
         !audit.contains(&b64(secret)),
         "no plaintext in the audit log"
+    );
+    // Every line is chained: seq from 1, an RFC 3339 time, latency, a MAC; the chain verifies
+    // with the key derived from the site's keystore.
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(l["seq"], i as u64 + 1, "{audit}");
+        let t = l["time"].as_str().unwrap();
+        assert!(t.len() == 24 && t.ends_with('Z') && &t[10..11] == "T", "{t}");
+        assert!(l["latency_ms"].is_number(), "{audit}");
+        assert_eq!(l["mac"].as_str().unwrap().len(), 64, "{audit}");
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["op"] == "encrypt" && l["key"].is_string() && l["key_version"] == 1),
+        "{audit}"
+    );
+    let audit_path = site.dir.join("audit.log").to_string_lossy().into_owned();
+    assert_eq!(
+        keybroker::commands::audit_verify(
+            site.properties().to_str().unwrap(),
+            std::slice::from_ref(&audit_path)
+        ),
+        0
     );
     let log = node.log.lock().unwrap().join("\n");
     assert!(
@@ -653,5 +683,129 @@ fn local_cache_answers_repeated_decrypts_and_respects_context() {
     assert!(
         m.contains("keybroker_cache_total{result=\"miss\"} 2"),
         "{m}"
+    );
+}
+
+/// Log lines as a running node writes them: one line each, RFC 3339 UTC time, level,
+/// component, message; `keybroker.log.format=json` and `keybroker.log.level` apply.
+#[test]
+fn log_lines_have_time_level_component_and_message() {
+    fn is_rfc3339_utc(t: &str) -> bool {
+        let b = t.as_bytes();
+        t.len() == 24
+            && t.ends_with('Z')
+            && b[4] == b'-'
+            && b[7] == b'-'
+            && b[10] == b'T'
+            && b[13] == b':'
+            && b[19] == b'.'
+    }
+    let refuse_stranger = |node: &Node, site: &Site| {
+        let mut s = node.connect(site, "stranger");
+        let a = s.request("GET", "/v1/keys/default", None).unwrap();
+        assert_eq!(a.status, 403);
+    };
+
+    // Text: TIME LEVEL COMPONENT MESSAGE.
+    let site = Site::new("keybroker.audit.fsynk=always");
+    let node = Node::start_bin(BIN, &site);
+    refuse_stranger(&node, &site);
+    assert!(node.wait_log("client refused", Duration::from_secs(10)));
+    let lines = node.log.lock().unwrap().clone();
+    let mut parsed = Vec::new();
+    for l in &lines {
+        let f: Vec<&str> = l.split_whitespace().take(3).collect();
+        assert!(is_rfc3339_utc(f[0]), "{l}");
+        assert!(
+            ["error", "warn", "info", "debug"].contains(&f[1]),
+            "{l}"
+        );
+        parsed.push((f[1].to_owned(), f[2].to_owned(), l.clone()));
+    }
+    let has = |level: &str, component: &str, text: &str| {
+        parsed
+            .iter()
+            .any(|(lv, c, l)| lv == level && c == component && l.contains(text))
+    };
+    assert!(has("warn", "config", "keybroker.audit.fsynk"), "{lines:#?}");
+    assert!(has("info", "serve", "listening client="), "{lines:#?}");
+    assert!(has("info", "authz", "client refused"), "{lines:#?}");
+    drop(node);
+
+    // JSON at level warn: every line an object with the four fields; info lines are left out
+    // but for the one that says where the node listens.
+    let site = Site::new("keybroker.log.format=json\nkeybroker.log.level=warn\nkeybroker.bogus=1");
+    let node = Node::start_bin(BIN, &site);
+    refuse_stranger(&node, &site);
+    std::thread::sleep(Duration::from_millis(300));
+    let lines = node.log.lock().unwrap().clone();
+    let objs: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    for o in &objs {
+        assert!(is_rfc3339_utc(o["time"].as_str().unwrap()), "{o}");
+        assert!(o["component"].is_string() && o["message"].is_string(), "{o}");
+    }
+    assert!(
+        objs.iter()
+            .any(|o| o["level"] == "warn" && o["component"] == "config"),
+        "{lines:#?}"
+    );
+    assert!(
+        objs.iter()
+            .all(|o| o["level"] != "info" || o["component"] == "serve"),
+        "{lines:#?}"
+    );
+}
+
+/// A keystore holding a client certificate 10 days from expiry: the node warns at start,
+/// with the 15-day warning, naming the alias.
+#[test]
+fn a_certificate_near_expiry_is_warned_about_at_start() {
+    use keybroker::demo::{pkcs12_keystore_with_keys, Usage};
+    let site = Site::new("");
+    let soon = site
+        .pki
+        .issue_days("cmxBackendSoon.test", Usage::Client, 10)
+        .unwrap();
+    let ks = pkcs12_keystore_with_keys(
+        common::PASSWORD,
+        "kmsServer",
+        site.cert("server"),
+        &site.pki.ca_issued,
+        &[
+            ("kmipSigningCA", &site.pki.ca_issued),
+            ("cmxBackend", site.cert("backend")),
+            ("cmxBackendSoon", &soon),
+        ],
+        &[],
+    )
+    .unwrap();
+    std::fs::write(site.dir.join("kmsKeystore.p12"), ks).unwrap();
+    let node = Node::start_bin(BIN, &site);
+    assert!(
+        node.wait_log("certificate cmxBackendSoon", Duration::from_secs(10)),
+        "{:#?}",
+        node.log.lock().unwrap()
+    );
+    let lines = node.log.lock().unwrap().clone();
+    let warned: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("certificate cmxBackendSoon"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{lines:#?}");
+    let l = warned[0];
+    assert!(
+        l.contains(" warn  expiry ")
+            && l.contains("(backend)")
+            && (l.contains("expires in 9 day(s)") || l.contains("expires in 10 day(s)"))
+            && l.contains("under 15 days"),
+        "{l}"
+    );
+    // The certificates far from expiry are not mentioned.
+    assert!(
+        !lines.iter().any(|l| l.contains("certificate cmxBackend ")),
+        "{lines:#?}"
     );
 }

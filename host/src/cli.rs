@@ -1,0 +1,99 @@
+//! The command line, declared once: the commands `keybroker` and `keybroker-lite` share are
+//! [`NodeCommand`]; `keybroker` adds its own around them (src/main.rs). Every command has a
+//! description and an example in its `--help`; a usage error exits 2 with the usage text.
+use clap::{Args, Subcommand};
+
+/// `--config PATH`.
+#[derive(Args, Debug, Clone)]
+pub struct Config {
+    /// The node's kms.properties (its keystore and settings)
+    #[arg(long, value_name = "PATH")]
+    pub config: String,
+}
+
+/// The commands of both `keybroker` and `keybroker-lite`.
+#[derive(Subcommand, Debug, Clone)]
+pub enum NodeCommand {
+    /// Serve the key API over mutual TLS, and /healthz, /readyz, /metrics on the admin listener
+    ///
+    /// Loads kms.properties and its keystore, binds keybroker.listen and
+    /// keybroker.admin.listen and logs `listening client=ADDR admin=ADDR`. SIGHUP reopens the
+    /// audit log and reloads the keystore; SIGTERM/SIGINT answer what has arrived, then exit 0.
+    #[command(after_help = "Example:\n  keybroker serve --config /etc/keybroker/kms.properties")]
+    Serve(Config),
+    /// Validate a configuration and its keystore without serving
+    ///
+    /// Prints the configuration's warnings, one row per keystore entry (alias, type, role,
+    /// days left), the server entries' chains, and errors; exit 0 when it would serve.
+    #[command(
+        after_help = "Example:\n  keybroker check-config --config /etc/keybroker/kms.properties --probe"
+    )]
+    CheckConfig {
+        /// `--config PATH`
+        #[command(flatten)]
+        config: Config,
+        /// Also dial every backend endpoint (TCP, then TLS as `serve` would)
+        #[arg(long)]
+        probe: bool,
+    },
+    /// Inspect the keystore named by a configuration
+    #[command(subcommand)]
+    Keystore(KeystoreCommand),
+}
+
+/// `keystore …`.
+#[derive(Subcommand, Debug, Clone)]
+pub enum KeystoreCommand {
+    /// List the keystore like `keytool -list -v`: alias, entry type, role, fingerprint, subject, not-after
+    #[command(
+        after_help = "Example:\n  keybroker keystore list --config /etc/keybroker/kms.properties"
+    )]
+    List(Config),
+}
+
+impl NodeCommand {
+    /// Runs a shared command other than `serve` (the shell serves).
+    pub fn run_offline(&self) -> Option<i32> {
+        match self {
+            NodeCommand::Serve(_) => None,
+            NodeCommand::CheckConfig { config, probe } => {
+                Some(crate::commands::check_config(&config.config, *probe))
+            }
+            NodeCommand::Keystore(KeystoreCommand::List(c)) => {
+                Some(crate::commands::keystore_list(&c.config))
+            }
+        }
+    }
+}
+
+/// `cmd` with `keybroker ` in its and its subcommands' examples replaced by `bin ` (for
+/// `keybroker-lite`, which shares the definitions).
+pub fn examples_for(cmd: clap::Command, bin: &'static str) -> clap::Command {
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect();
+    let mut cmd = cmd;
+    if let Some(h) = cmd.get_after_help().map(|h| h.to_string()) {
+        cmd = cmd.after_help(h.replace("keybroker ", &format!("{bin} ")));
+    }
+    for n in names {
+        cmd = cmd.mut_subcommand(n, |s| examples_for(s, bin));
+    }
+    cmd
+}
+
+/// Ends the process for a parse outcome that is not a command to run: help and version exit 0
+/// on stdout; a usage error prints the problem, then the usage (when clap's message lacks it),
+/// and exits 2.
+pub fn exit_with(e: clap::Error, cmd: &mut clap::Command) -> ! {
+    if !e.use_stderr() {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    eprint!("{text}");
+    if !text.contains("Usage:") {
+        eprintln!("\n{}", cmd.render_usage());
+    }
+    std::process::exit(2);
+}
