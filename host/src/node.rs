@@ -328,6 +328,16 @@ pub fn log(level: &str, message: &str) {
     }
 }
 
+/// Logs where the node serves: `listening client=ADDR admin=ADDR`, whatever
+/// `keybroker.log.level` says (operators and the test harness read this line).
+pub fn log_listening(client: std::net::SocketAddr, admin: std::net::SocketAddr) {
+    log_as(
+        "serve",
+        "notice",
+        &format!("listening client={client} admin={admin}"),
+    );
+}
+
 /// Writes one log line to stderr from `component`.
 pub fn log_as(component: &str, level: &str, message: &str) {
     crate::logging::emit(level, component, message);

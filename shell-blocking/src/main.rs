@@ -29,12 +29,7 @@ fn serve(config: &str) -> i32 {
         }
     };
     let (addr, admin) = server.addrs();
-    // Always written, whatever keybroker.log.level: it says where the node serves.
-    node::log_as(
-        "serve",
-        "notice",
-        &format!("listening client={addr} admin={admin}"),
-    );
+    node::log_listening(addr, admin);
     let (stop_tx, stop_rx) = std::sync::mpsc::channel();
     let host = server.shared();
     node::install_signals(
