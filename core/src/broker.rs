@@ -997,14 +997,17 @@ impl Broker {
                 }
             }
             "/metrics" => {
+                let endpoints = self.backend.endpoints();
                 let mut r = text(
                     200,
-                    self.metrics.render(
-                        self.backend.is_ready(),
-                        &self.cert_expiry,
-                        self.now.unix_secs,
-                        &self.cache.stats,
-                    ),
+                    self.metrics.render(&crate::metrics::Snapshot {
+                        backend: self.backend.kind().name(),
+                        backend_ready: self.backend.is_ready(),
+                        endpoints: &endpoints,
+                        token_expires_in: self.backend.token_expires_in(),
+                        cert_expiry: &self.cert_expiry,
+                        cache: &self.cache.stats,
+                    }),
                 );
                 r.headers[0].1 = "text/plain; version=0.0.4".into();
                 r

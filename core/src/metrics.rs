@@ -1,6 +1,9 @@
 //! Counters for `/metrics`, rendered in the Prometheus text format.
+use crate::backend::EndpointStatus;
+use crate::cache::CacheStats;
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::time::Duration;
 
 /// Everything the broker counts.
 #[derive(Clone, Debug, Default)]
@@ -57,20 +60,15 @@ impl Metrics {
         self.durations.entry(op).or_default().observe(seconds);
     }
 
-    /// Renders the Prometheus text exposition, with extra gauges appended.
-    pub fn render(
-        &self,
-        backend_ready: bool,
-        cert_expiry: &[(String, i64)],
-        unix_now: i64,
-        cache: &crate::cache::CacheStats,
-    ) -> String {
+    /// Renders the Prometheus text exposition: the counters, then the gauges of `now`.
+    pub fn render(&self, now: &Snapshot<'_>) -> String {
         let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "# HELP keybroker_build_info The running version and TLS provider (always 1)."
+        family(
+            &mut s,
+            "keybroker_build_info",
+            "gauge",
+            "The running version and TLS provider (always 1).",
         );
-        let _ = writeln!(s, "# TYPE keybroker_build_info gauge");
         let provider = if self.tls_provider.is_empty() {
             "unknown"
         } else {
@@ -81,22 +79,24 @@ impl Metrics {
             "keybroker_build_info{{version=\"{}\",tls_provider=\"{provider}\"}} 1",
             env!("CARGO_PKG_VERSION")
         );
-        let _ = writeln!(
-            s,
-            "# HELP keybroker_requests_total API answers by operation and status."
+        family(
+            &mut s,
+            "keybroker_requests_total",
+            "counter",
+            "API answers by operation and status.",
         );
-        let _ = writeln!(s, "# TYPE keybroker_requests_total counter");
         for ((op, status), n) in &self.requests {
             let _ = writeln!(
                 s,
                 "keybroker_requests_total{{op=\"{op}\",status=\"{status}\"}} {n}"
             );
         }
-        let _ = writeln!(
-            s,
-            "# HELP keybroker_request_duration_seconds From a request's first byte to its answer's last byte written, by operation."
+        family(
+            &mut s,
+            "keybroker_request_duration_seconds",
+            "histogram",
+            "From a request's first byte to its answer's last byte written, by operation.",
         );
-        let _ = writeln!(s, "# TYPE keybroker_request_duration_seconds histogram");
         for (op, h) in &self.durations {
             let mut cumulative = 0;
             for (le, n) in BUCKETS.iter().zip(h.buckets) {
@@ -122,46 +122,149 @@ impl Metrics {
                 h.count
             );
         }
-        let _ = writeln!(s, "# TYPE keybroker_connections_accepted_total counter");
+        let plain: [Family<u64>; 3] = [
+            (
+                "keybroker_connections_accepted_total",
+                "counter",
+                "Client connections accepted.",
+                self.connections_accepted,
+            ),
+            (
+                "keybroker_connections_open",
+                "gauge",
+                "Client connections open now.",
+                self.connections_open,
+            ),
+            (
+                "keybroker_connection_timeouts_total",
+                "counter",
+                "Client connections closed for a header or idle timeout.",
+                self.timeouts,
+            ),
+        ];
+        for (name, kind, help, v) in plain {
+            family(&mut s, name, kind, help);
+            let _ = writeln!(s, "{name} {v}");
+        }
+        family(
+            &mut s,
+            "keybroker_cache_total",
+            "counter",
+            "Decrypt cache lookups by result.",
+        );
+        let c = now.cache;
+        for (result, n) in [("hit", c.hits), ("miss", c.misses), ("error", c.errors)] {
+            let _ = writeln!(s, "keybroker_cache_total{{result=\"{result}\"}} {n}");
+        }
+        family(
+            &mut s,
+            "keybroker_backend_ready",
+            "gauge",
+            "Whether the backend can serve requests (as /readyz).",
+        );
         let _ = writeln!(
             s,
-            "keybroker_connections_accepted_total {}",
-            self.connections_accepted
+            "keybroker_backend_ready{{backend=\"{}\"}} {}",
+            now.backend,
+            u8::from(now.backend_ready)
         );
-        let _ = writeln!(s, "# TYPE keybroker_connections_open gauge");
-        let _ = writeln!(s, "keybroker_connections_open {}", self.connections_open);
-        let _ = writeln!(s, "# TYPE keybroker_connection_timeouts_total counter");
-        let _ = writeln!(s, "keybroker_connection_timeouts_total {}", self.timeouts);
-        let _ = writeln!(
-            s,
-            "# HELP keybroker_cache_total Decrypt cache lookups by result."
-        );
-        let _ = writeln!(s, "# TYPE keybroker_cache_total counter");
-        let _ = writeln!(s, "keybroker_cache_total{{result=\"hit\"}} {}", cache.hits);
-        let _ = writeln!(
-            s,
-            "keybroker_cache_total{{result=\"miss\"}} {}",
-            cache.misses
-        );
-        let _ = writeln!(
-            s,
-            "keybroker_cache_total{{result=\"error\"}} {}",
-            cache.errors
-        );
-        let _ = writeln!(s, "# TYPE keybroker_backend_ready gauge");
-        let _ = writeln!(s, "keybroker_backend_ready {}", u8::from(backend_ready));
-        let _ = writeln!(s, "# HELP keybroker_certificate_expiry_days Days until each keystore certificate expires.");
-        let _ = writeln!(s, "# TYPE keybroker_certificate_expiry_days gauge");
-        for (alias, not_after) in cert_expiry {
-            let days = (not_after - unix_now) as f64 / 86_400.0;
-            let alias = alias.replace(['\\', '"', '\n'], "_");
+        let endpoint_families: [Family<EndpointValue>; 3] = [
+            (
+                "keybroker_backend_endpoint_up",
+                "gauge",
+                "Whether requests go to this backend endpoint now (breaker closed, answering).",
+                |e| u64::from(e.up),
+            ),
+            (
+                "keybroker_backend_endpoint_breaker_open",
+                "gauge",
+                "Whether this backend endpoint's circuit breaker is open.",
+                |e| u64::from(e.breaker_open),
+            ),
+            (
+                "keybroker_backend_endpoint_failovers_total",
+                "counter",
+                "Times this backend endpoint's breaker opened, moving requests to other endpoints.",
+                |e| e.failovers,
+            ),
+        ];
+        for (name, kind, help, value) in endpoint_families {
+            if now.endpoints.is_empty() {
+                continue;
+            }
+            family(&mut s, name, kind, help);
+            for e in now.endpoints {
+                let _ = writeln!(
+                    s,
+                    "{name}{{backend=\"{}\",endpoint=\"{}\"}} {}",
+                    now.backend,
+                    label(&e.name),
+                    value(e)
+                );
+            }
+        }
+        if let Some(left) = now.token_expires_in {
+            family(
+                &mut s,
+                "keybroker_vault_token_expiry_seconds",
+                "gauge",
+                "Seconds until the Vault token held expires (absent: none held, or it never expires).",
+            );
             let _ = writeln!(
                 s,
-                "keybroker_certificate_expiry_days{{alias=\"{alias}\"}} {days:.2}"
+                "keybroker_vault_token_expiry_seconds {:.3}",
+                left.as_secs_f64()
+            );
+        }
+        family(
+            &mut s,
+            "keybroker_certificate_expiry_timestamp_seconds",
+            "gauge",
+            "When each keystore certificate expires (its notAfter), as Unix seconds.",
+        );
+        for (alias, not_after) in now.cert_expiry {
+            let _ = writeln!(
+                s,
+                "keybroker_certificate_expiry_timestamp_seconds{{alias=\"{}\"}} {not_after}",
+                label(alias)
             );
         }
         s
     }
+}
+
+/// The broker's state at one `/metrics` request: what is rendered beside the counters.
+#[derive(Clone, Copy, Debug)]
+pub struct Snapshot<'a> {
+    /// Backend kind (`soft`, `kmip`, `vault`).
+    pub backend: &'static str,
+    /// Whether the backend can serve requests.
+    pub backend_ready: bool,
+    /// Each remote endpoint's health.
+    pub endpoints: &'a [EndpointStatus],
+    /// Time left on the Vault token.
+    pub token_expires_in: Option<Duration>,
+    /// (alias, not-after as Unix seconds) of every keystore certificate.
+    pub cert_expiry: &'a [(String, i64)],
+    /// Decrypt cache counters.
+    pub cache: &'a CacheStats,
+}
+
+/// A metric family: name, type, help text, and how to read its value.
+type Family<V> = (&'static str, &'static str, &'static str, V);
+
+/// Reads one endpoint gauge or counter.
+type EndpointValue = fn(&EndpointStatus) -> u64;
+
+/// Writes a metric family's `# HELP` and `# TYPE` lines.
+fn family(s: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(s, "# HELP {name} {help}");
+    let _ = writeln!(s, "# TYPE {name} {kind}");
+}
+
+/// A label value with the characters the text format would need escaped replaced.
+fn label(v: &str) -> String {
+    v.replace(['\\', '"', '\n'], "_")
 }
 
 #[cfg(test)]
@@ -174,7 +277,7 @@ mod tests {
         m.observe("decrypt", 0.003);
         m.observe("decrypt", 0.2);
         m.observe("decrypt", 60.0);
-        let text = m.render(true, &[], 0, &crate::cache::CacheStats::default());
+        let text = m.render(&snapshot(&[], None, &CacheStats::default()));
         assert!(text.contains("# TYPE keybroker_request_duration_seconds histogram"));
         assert!(text
             .contains("keybroker_request_duration_seconds_bucket{op=\"decrypt\",le=\"0.001\"} 0"));
@@ -190,5 +293,93 @@ mod tests {
         assert!(text.contains("keybroker_request_duration_seconds_sum{op=\"decrypt\"} 60.203000"));
         assert!(text.contains("keybroker_request_duration_seconds_count{op=\"decrypt\"} 3"));
         assert!(text.contains("keybroker_build_info{version=\"0.1.0\",tls_provider=\"unknown\"} 1"));
+    }
+
+    fn snapshot<'a>(
+        endpoints: &'a [EndpointStatus],
+        token_expires_in: Option<Duration>,
+        cache: &'a CacheStats,
+    ) -> Snapshot<'a> {
+        Snapshot {
+            backend: "kmip",
+            backend_ready: true,
+            endpoints,
+            token_expires_in,
+            cert_expiry: &[],
+            cache,
+        }
+    }
+
+    #[test]
+    fn endpoints_and_token_expiry_have_one_series_each() {
+        let eps = [
+            EndpointStatus {
+                name: "hsm1:5696".into(),
+                up: false,
+                breaker_open: true,
+                failovers: 3,
+            },
+            EndpointStatus {
+                name: "hsm2:5696".into(),
+                up: true,
+                breaker_open: false,
+                failovers: 0,
+            },
+        ];
+        let text = Metrics::default().render(&snapshot(
+            &eps,
+            Some(Duration::from_millis(1500)),
+            &CacheStats::default(),
+        ));
+        for line in [
+            "keybroker_backend_endpoint_up{backend=\"kmip\",endpoint=\"hsm1:5696\"} 0",
+            "keybroker_backend_endpoint_up{backend=\"kmip\",endpoint=\"hsm2:5696\"} 1",
+            "keybroker_backend_endpoint_breaker_open{backend=\"kmip\",endpoint=\"hsm1:5696\"} 1",
+            "keybroker_backend_endpoint_failovers_total{backend=\"kmip\",endpoint=\"hsm1:5696\"} 3",
+            "keybroker_vault_token_expiry_seconds 1.500",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+        }
+        let no_token = Metrics::default().render(&snapshot(&[], None, &CacheStats::default()));
+        assert!(!no_token.contains("keybroker_vault_token_expiry_seconds"));
+        assert!(!no_token.contains("keybroker_backend_endpoint_up"));
+    }
+
+    #[test]
+    fn every_metric_the_dashboard_queries_is_exported() {
+        let eps = [EndpointStatus {
+            name: "hsm:5696".into(),
+            up: true,
+            breaker_open: false,
+            failovers: 0,
+        }];
+        let mut m = Metrics::default();
+        m.observe("decrypt", 0.001);
+        let cache = CacheStats::default();
+        let mut snap = snapshot(&eps, Some(Duration::from_secs(60)), &cache);
+        let certs = [("cmxBackend".to_string(), 1_900_000_000)];
+        snap.cert_expiry = &certs;
+        let text = m.render(&snap);
+        let dashboard = include_str!("../../docs/grafana/keybroker.json");
+        let mut names: Vec<&str> = dashboard
+            .match_indices("keybroker_")
+            .map(|(i, _)| {
+                let rest = &dashboard[i..];
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(rest.len());
+                &rest[..end]
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        assert!(names.len() >= 10, "{names:?}");
+        for name in names {
+            let family = name.strip_suffix("_bucket").unwrap_or(name);
+            assert!(
+                text.contains(&format!("# TYPE {family} ")),
+                "the dashboard queries {name}, which /metrics does not export"
+            );
+        }
     }
 }

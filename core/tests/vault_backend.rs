@@ -390,3 +390,23 @@ fn urls_split() {
     );
     assert!(split_url("vault:8200", None).is_err());
 }
+
+#[test]
+fn token_expiry_is_known_for_metrics() {
+    let mut t = T::new();
+    t.pump(0.0);
+    assert_eq!(t.b.token_expires_in(), None, "not yet looked up");
+    t.answer(
+        10.0,
+        "lookup-self",
+        200,
+        r#"{"data":{"ttl":3600,"renewable":true}}"#,
+    );
+    let left = t.b.token_expires_in().expect("an expiring token");
+    assert!(
+        (Duration::from_secs(3599)..=Duration::from_secs(3600)).contains(&left),
+        "{left:?}"
+    );
+    assert_eq!(t.b.endpoints().len(), 1);
+    assert_eq!(t.b.endpoints()[0].name, "vault.test:8200");
+}

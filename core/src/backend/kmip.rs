@@ -185,6 +185,8 @@ impl Drop for Link {
 struct EndpointState {
     failures: u32,
     open_until: Option<Instant>,
+    /// Times the breaker opened (a closed breaker tripping), for `/metrics`.
+    opened: u64,
 }
 
 enum LookupStage {
@@ -488,6 +490,18 @@ impl KmipBackend {
                 .any(|e| e.open_until.is_none_or(|t| t <= self.now))
     }
 
+    /// Each HSM endpoint's breaker and health, in configured order.
+    pub fn endpoints(&self) -> Vec<super::EndpointStatus> {
+        (0..self.eps.len())
+            .map(|ep| super::EndpointStatus {
+                name: self.cfg.endpoints[ep].to_string(),
+                up: self.eps[ep].failures == 0 && !self.stalled(ep),
+                breaker_open: !self.closed(ep),
+                failovers: self.eps[ep].opened,
+            })
+            .collect()
+    }
+
     /// Opens links and starts version negotiation and key lookup.
     pub fn start(&mut self, now: Now, rng: &mut Drbg) {
         self.now = now.mono;
@@ -680,6 +694,7 @@ impl KmipBackend {
             self.outputs.push_back(BackendOutput::Close { link: id });
         }
         if !was_open {
+            e.opened += 1;
             let ep_name = self.cfg.endpoints[ep].to_string();
             self.log(
                 Level::Warn,

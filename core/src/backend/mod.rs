@@ -254,6 +254,19 @@ pub struct Persist {
     pub job: soft::SealJob,
 }
 
+/// One remote endpoint's health, as `/metrics` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointStatus {
+    /// `host:port`.
+    pub name: String,
+    /// Whether it answered the last time it was tried and nothing sent to it is overdue.
+    pub up: bool,
+    /// Whether its circuit breaker is open (requests go elsewhere until it closes).
+    pub breaker_open: bool,
+    /// How many times its breaker opened, moving requests to other endpoints.
+    pub failovers: u64,
+}
+
 /// The configured backend.
 #[derive(Debug)]
 pub enum Backend {
@@ -302,6 +315,21 @@ impl Backend {
     pub fn persisted(&mut self, id: PersistId, result: Result<(), String>, rng: &mut Drbg) {
         if let Backend::Soft(s) = self {
             s.persisted(id, result, rng);
+        }
+    }
+    /// Each remote endpoint's health, for `/metrics` (empty for the soft backend).
+    pub fn endpoints(&self) -> Vec<EndpointStatus> {
+        match self {
+            Backend::Soft(_) => Vec::new(),
+            Backend::Kmip(k) => k.endpoints(),
+            Backend::Vault(v) => v.endpoints(),
+        }
+    }
+    /// Time left on the Vault token (`None`: no token, a token that never expires, or not Vault).
+    pub fn token_expires_in(&self) -> Option<Duration> {
+        match self {
+            Backend::Vault(v) => v.token_expires_in(),
+            _ => None,
         }
     }
     /// Whether the backend can serve requests (for /readyz).

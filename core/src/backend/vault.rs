@@ -300,6 +300,22 @@ impl VaultBackend {
         }
     }
 
+    /// The Vault endpoint's health (one endpoint: no breaker of its own).
+    pub fn endpoints(&self) -> Vec<super::EndpointStatus> {
+        vec![super::EndpointStatus {
+            name: format!("{}:{}", self.cfg.host, self.cfg.port),
+            up: self.healthy,
+            breaker_open: false,
+            failovers: 0,
+        }]
+    }
+
+    /// Time left on the token held (`None`: no token, or one that never expires).
+    pub fn token_expires_in(&self) -> Option<Duration> {
+        let expires = self.token.as_ref()?.expires?;
+        Some(expires.saturating_since(self.now.mono))
+    }
+
     /// Whether a valid token is held, Vault answered last time, and expiry is not near.
     pub fn is_ready(&self) -> bool {
         self.healthy

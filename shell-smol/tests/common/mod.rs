@@ -262,3 +262,42 @@ impl Drop for Node {
 pub mod imds;
 pub mod openbao;
 pub mod pykmip;
+
+/// Checks a `/metrics` exposition with Prometheus's own parser and linter (`promtool check
+/// metrics`): `$KEYBROKER_PROMTOOL`, else the copy `scripts/provision` unpacks into
+/// `target/tools/`, else `promtool` on PATH. Panics with promtool's complaints.
+pub fn promtool_check(exposition: &str) {
+    use std::io::Write;
+    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools/promtool");
+    let promtool = std::env::var_os("KEYBROKER_PROMTOOL")
+        .map(PathBuf::from)
+        .unwrap_or(if local.exists() {
+            local
+        } else {
+            PathBuf::from("promtool")
+        });
+    let mut child = std::process::Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/provision)", promtool.display()));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(exposition.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let complaints = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && complaints.trim().is_empty(),
+        "promtool check metrics: {:?}\n{complaints}\n--- exposition:\n{exposition}",
+        out.status
+    );
+}

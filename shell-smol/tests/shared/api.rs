@@ -9,7 +9,7 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use common::{Node, Site};
+use common::{promtool_check, Node, Site};
 use keybroker::client::Answer;
 use serde_json::{json, Value};
 use std::io::Read;
@@ -539,6 +539,8 @@ fn admin_listener_and_audit_log() {
         .unwrap();
     let (status, m) = node.admin_get("/metrics");
     assert_eq!(status, 200);
+    promtool_check(&m);
+    assert!(m.contains("keybroker_backend_ready{backend=\"soft\"} 1"), "{m}");
     assert!(
         m.contains("keybroker_requests_total{op=\"encrypt\",status=\"200\"} 1"),
         "{m}"
@@ -548,7 +550,7 @@ fn admin_listener_and_audit_log() {
         "{m}"
     );
     assert!(
-        m.contains("keybroker_certificate_expiry_days{alias=\"cmxDevice\""),
+        m.contains("keybroker_certificate_expiry_timestamp_seconds{alias=\"cmxDevice\"}"),
         "{m}"
     );
     assert!(

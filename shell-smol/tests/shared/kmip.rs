@@ -7,7 +7,7 @@
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD};
 use base64::Engine;
 use common::pykmip::{BlackHole, PyKmip};
-use common::{Node, Site};
+use common::{promtool_check, Node, Site};
 use keybroker::client::Conn;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -346,7 +346,26 @@ fn fault_under_load(what: &str, node: &Node, site: &Site, fault: impl FnOnce()) 
 #[test]
 fn failover_when_an_hsm_is_killed_under_load() {
     let (site, mut a, b, node) = cluster("");
+    let dead = a.url();
     fault_under_load("HSM killed", &node, &site, || a.kill());
+    // /metrics shows the dead HSM down with its breaker tripped, the other up.
+    let (_, m) = node.admin_get("/metrics");
+    promtool_check(&m);
+    let series = |name: &str, url: &str| {
+        let endpoint = url.trim_start_matches("https://");
+        m.lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!(
+                    "{name}{{backend=\"kmip\",endpoint=\"{endpoint}\"}} "
+                ))
+            })
+            .unwrap_or_else(|| panic!("no {name} for {endpoint} in\n{m}"))
+            .parse::<u64>()
+            .unwrap()
+    };
+    assert_eq!(series("keybroker_backend_endpoint_up", &dead), 0);
+    assert!(series("keybroker_backend_endpoint_failovers_total", &dead) >= 1);
+    assert_eq!(series("keybroker_backend_endpoint_up", &b.url()), 1);
     drop(b);
 }
 

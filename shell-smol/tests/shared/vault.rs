@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use common::imds::Imds;
 use common::openbao::{Bao, SEED_POLICY};
-use common::{Node, Site};
+use common::{promtool_check, Node, Site};
 use keybroker::client::{Answer, Conn};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -282,6 +282,15 @@ fn short_ttl_token_is_renewed_then_expiry_fails_readiness() {
     assert!(wait_ready(&node, Duration::from_secs(10)));
     let mut c = node.connect(&s, "backend");
     let start = Instant::now();
+    let (_, m) = node.admin_get("/metrics");
+    promtool_check(&m);
+    let left: f64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("keybroker_vault_token_expiry_seconds "))
+        .unwrap_or_else(|| panic!("no token expiry in\n{m}"))
+        .parse()
+        .unwrap();
+    assert!(left > 0.0 && left <= 4.0, "token ttl 4 s, {left} s left");
     // Past the first TTL: only renewal keeps this working.
     while start.elapsed() < Duration::from_secs(7) {
         let e = post(

@@ -637,6 +637,18 @@ fn hsm_dying_mid_request_retries_on_the_other_and_breaker_opens() {
     for _ in 0..5 {
         assert_eq!(plain(h.call(dec(&t, b""))), b"x");
     }
+    // /metrics sees the trip: hsm0 down with its breaker open and one failover, hsm1 up.
+    let eps = h.b.endpoints();
+    assert_eq!(eps.len(), 2);
+    assert!(eps[0].name.starts_with("hsm0:"), "{eps:?}");
+    assert!(
+        !eps[0].up && eps[0].breaker_open && eps[0].failovers == 1,
+        "{eps:?}"
+    );
+    assert!(
+        eps[1].up && !eps[1].breaker_open && eps[1].failovers == 0,
+        "{eps:?}"
+    );
 }
 
 #[test]
