@@ -92,11 +92,16 @@ impl AuditLog {
     /// Seals `record` into the chain and appends it.
     pub fn write(&self, record: &str) {
         let mut i = self.0.lock().expect("audit");
-        let line = i.chain.seal(&timefmt::now(), record);
-        let result = writeln!(i.file, "{line}").and_then(|()| match i.fsync {
-            AuditFsync::Always => i.file.sync_data(),
-            _ => Ok(()),
-        });
+        let mut line = i.chain.seal(&timefmt::now(), record);
+        line.push('\n');
+        // One write per line: `writeln!` on a File makes two syscalls (the line, then "\n").
+        let result = i
+            .file
+            .write_all(line.as_bytes())
+            .and_then(|()| match i.fsync {
+                AuditFsync::Always => i.file.sync_data(),
+                _ => Ok(()),
+            });
         i.dirty = true;
         match result {
             Ok(()) => i.failed = false,

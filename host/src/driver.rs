@@ -210,13 +210,28 @@ impl<R: Runtime> Host<R> {
         }
     }
 
-    /// Feeds one input and carries out every output, in order, under the broker lock.
+    /// Feeds one input and carries out every output, in order, under the broker lock; audit
+    /// lines are sealed and written after the lock is released.
+    ///
+    /// Sealing (HMAC) and the file write are kept out of the one lock every connection waits
+    /// for. The chain's sequence number is given when a line is sealed,
+    /// so lines of concurrent requests may reach the file in another order than the broker
+    /// made them, still chained and verifiable; an answer may leave a moment before its line.
     pub fn drive(self: &Arc<Self>, input: Input<'_>) {
         let now = self.now();
-        let mut b = self.broker.lock().expect("broker lock");
-        b.handle_input(now, input);
-        while let Some(out) = b.poll_output() {
-            self.route(out);
+        let mut audit = Vec::new();
+        {
+            let mut b = self.broker.lock().expect("broker lock");
+            b.handle_input(now, input);
+            while let Some(out) = b.poll_output() {
+                match out {
+                    Output::Local(Effect::Audit(line)) => audit.push(line),
+                    out => self.route(out),
+                }
+            }
+        }
+        for line in audit {
+            self.effects.audit(&line);
         }
     }
 

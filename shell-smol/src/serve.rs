@@ -352,12 +352,19 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
             Event::Read(Ok(n)) => host.received(id, &buf[..n]),
             Event::Msg(None) => break,
             Event::Msg(Some(Msg::Data(bytes))) => {
-                // A client that does not read loses its connection at the write timeout.
-                let write = async {
+                // A client that does not read loses its connection at the write timeout. The
+                // timer is armed only if the socket does not take the answer at once: arming
+                // one wakes the reactor thread (async-io notifies it on every timer insert),
+                // which cost a syscall and a context switch per answer.
+                let mut write = Box::pin(async {
                     stream.write_all(&bytes).await?;
                     stream.flush().await
+                });
+                let written = match smol::future::poll_once(&mut write).await {
+                    Some(done) => Some(done),
+                    None => within(write_timeout, write).await,
                 };
-                match within(write_timeout, write).await {
+                match written {
                     Some(Ok(())) => host.written(id, bytes.len()),
                     Some(Err(_)) | None => {
                         host.closed(id);
