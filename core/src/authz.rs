@@ -16,6 +16,8 @@ pub enum Role {
     Backend,
     /// End-user devices (cmxDevice*).
     Device,
+    /// Key administrators (`keybroker.role.admin.prefixes`): rotate and describe keys only.
+    Admin,
 }
 
 impl Role {
@@ -24,6 +26,7 @@ impl Role {
         match self {
             Role::Backend => "backend",
             Role::Device => "device",
+            Role::Admin => "admin",
         }
     }
 }
@@ -60,10 +63,17 @@ impl Operation {
 }
 
 /// Whether `role` may perform `op` (the roles column of docs/api.md's table).
-pub fn allowed(role: Role, op: Operation) -> bool {
-    match op {
-        Operation::Generate | Operation::Encrypt | Operation::Decrypt => true,
-        Operation::Rewrap | Operation::Rotate | Operation::Describe => role == Role::Backend,
+///
+/// With an admin role configured (`admin_configured`), only admins rotate keys; admins may
+/// rotate and describe, never touch data.
+pub fn allowed(role: Role, op: Operation, admin_configured: bool) -> bool {
+    match (role, op) {
+        (Role::Admin, Operation::Rotate | Operation::Describe) => true,
+        (Role::Admin, _) => false,
+        (_, Operation::Generate | Operation::Encrypt | Operation::Decrypt) => true,
+        (Role::Backend, Operation::Rotate) => !admin_configured,
+        (Role::Backend, Operation::Rewrap | Operation::Describe) => true,
+        (Role::Device, _) => false,
     }
 }
 
@@ -93,6 +103,11 @@ impl Default for RoleRules {
 }
 
 impl RoleRules {
+    /// Whether any alias prefix gives the admin role (then only admins rotate).
+    pub fn admin_configured(&self) -> bool {
+        self.prefixes.iter().any(|(_, r)| *r == Role::Admin)
+    }
+
     /// The role an alias has, if any.
     pub fn role_of(&self, alias: &str) -> Option<Role> {
         let a = alias.to_ascii_lowercase();
@@ -347,12 +362,35 @@ mod tests {
 
     #[test]
     fn permission_table() {
-        for op in [Operation::Generate, Operation::Encrypt, Operation::Decrypt] {
-            assert!(allowed(Role::Device, op) && allowed(Role::Backend, op));
+        use Operation::*;
+        let data = [Generate, Encrypt, Decrypt];
+        for admin in [false, true] {
+            for op in data {
+                assert!(allowed(Role::Device, op, admin) && allowed(Role::Backend, op, admin));
+                assert!(!allowed(Role::Admin, op, admin), "admins never touch data");
+            }
+            for op in [Rewrap, Rotate, Describe] {
+                assert!(!allowed(Role::Device, op, admin));
+            }
+            assert!(
+                allowed(Role::Backend, Rewrap, admin) && allowed(Role::Backend, Describe, admin)
+            );
+            assert!(!allowed(Role::Admin, Rewrap, admin));
+            assert!(allowed(Role::Admin, Rotate, admin) && allowed(Role::Admin, Describe, admin));
         }
-        for op in [Operation::Rewrap, Operation::Rotate, Operation::Describe] {
-            assert!(!allowed(Role::Device, op) && allowed(Role::Backend, op));
-        }
+        // Rotation moves to the admins once an admin role exists.
+        assert!(allowed(Role::Backend, Rotate, false));
+        assert!(!allowed(Role::Backend, Rotate, true));
+    }
+
+    #[test]
+    fn admin_prefix_is_a_role_and_switches_rotation_to_admins() {
+        let mut r = RoleRules::default();
+        assert!(!r.admin_configured());
+        r.prefixes.push(("kmsadmin".into(), Role::Admin));
+        assert!(r.admin_configured());
+        assert_eq!(r.role_of("kmsAdmin01"), Some(Role::Admin));
+        assert_eq!(r.role_of("cmxBackend"), Some(Role::Backend));
     }
 
     #[test]

@@ -887,7 +887,7 @@ impl Broker {
             }
         };
         let op = route.op;
-        if !authz::allowed(client.role, op) {
+        if !authz::allowed(client.role, op, self.settings.roles.admin_configured()) {
             let d = Denied::Forbidden {
                 alias: client.alias.clone(),
                 role: client.role,

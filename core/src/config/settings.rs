@@ -268,6 +268,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "keybroker.vault.azure.imds-url",
     "keybroker.role.backend.prefixes",
     "keybroker.role.device.prefixes",
+    "keybroker.role.admin.prefixes",
     "keybroker.http.header-timeout",
     "keybroker.http.idle-timeout",
     "keybroker.http.max-body",
@@ -512,8 +513,10 @@ impl Settings {
                 "cmxbackend",
             ),
             ("keybroker.role.device.prefixes", Role::Device, "cmxdevice"),
+            ("keybroker.role.admin.prefixes", Role::Admin, ""),
         ] {
-            for p in l.list(key, &[default]) {
+            let defaults: &[&str] = if default.is_empty() { &[] } else { &[default] };
+            for p in l.list(key, defaults) {
                 prefixes.push((p.to_ascii_lowercase(), role));
             }
         }

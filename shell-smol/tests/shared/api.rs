@@ -259,6 +259,56 @@ fn roles_and_identities() {
 }
 
 #[test]
+fn an_admin_role_alone_rotates_and_never_touches_data() {
+    // cmxDevice20190512 becomes an admin: the longest matching prefix wins.
+    let site = Site::new("keybroker.role.admin.prefixes=cmxDevice20190512");
+    let node = Node::start_bin(BIN, &site);
+    let mut b = node.connect(&site, "backend");
+    let mut admin = node.connect(&site, "device2");
+    let enc = b
+        .request(
+            "POST",
+            "/v1/keys/default/encrypt",
+            Some(&json!({"plaintext": b64(b"x")})),
+        )
+        .unwrap();
+    assert_eq!(enc.status, 200);
+    let ct = enc.json()["ciphertext"].clone();
+    let rotate = |c: &mut keybroker::client::Conn| {
+        c.request("POST", "/v1/keys/default/rotate", Some(&json!({})))
+            .unwrap()
+    };
+    let refused = rotate(&mut b);
+    assert_eq!(refused.status, 403, "backends no longer rotate");
+    assert_eq!(refused.json()["error"]["code"], "forbidden");
+    let rotated = rotate(&mut admin);
+    assert_eq!(rotated.status, 200, "{:?}", rotated.json());
+    assert_eq!(rotated.json()["key_version"], 2);
+    let described = admin.request("GET", "/v1/keys/default", None).unwrap();
+    assert_eq!(described.json()["latest_version"], 2);
+    for (p, body) in [
+        ("encrypt", json!({"plaintext": b64(b"y")})),
+        ("decrypt", json!({"ciphertext": ct})),
+        ("generate", json!({})),
+        ("rewrap", json!({"ciphertext": ct})),
+    ] {
+        let a = admin
+            .request("POST", &format!("/v1/keys/default/{p}"), Some(&body))
+            .unwrap();
+        assert_eq!(a.status, 403, "an admin may not {p}");
+    }
+    // The backend still rewraps onto the admin's new version.
+    let re = b
+        .request(
+            "POST",
+            "/v1/keys/default/rewrap",
+            Some(&json!({"ciphertext": ct})),
+        )
+        .unwrap();
+    assert_eq!(re.json()["key_version"], 2, "{:?}", re.json());
+}
+
+#[test]
 fn error_rows() {
     let site = Site::new("keybroker.http.max-body=4096\n");
     let node = Node::start_bin(BIN, &site);
