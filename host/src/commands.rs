@@ -63,7 +63,8 @@ pub(crate) fn rows(cfg: &load::NodeConfig) -> Vec<Row> {
         .collect()
 }
 
-fn load_config(config: &str) -> Result<load::NodeConfig, String> {
+/// Reads and checks a kms.properties and its keystore, as `serve` would.
+pub fn load_config(config: &str) -> Result<load::NodeConfig, String> {
     let bytes = std::fs::read(config).map_err(|e| format!("{config}: {e}"))?;
     load::load(config, &bytes, &mut files::read).map_err(|e| e.to_string())
 }

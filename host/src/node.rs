@@ -172,9 +172,19 @@ pub struct ListenerLimits {
 
 /// Loads `properties_path` and everything it names; errors are one line for the operator.
 pub fn prepare(properties_path: &str) -> Result<Prepared, String> {
+    prepare_with(properties_path, |_| {})
+}
+
+/// [`prepare`], with `tweak` applied to the loaded configuration first (an in-process tool
+/// writing its own audit file, say).
+pub fn prepare_with(
+    properties_path: &str,
+    tweak: impl FnOnce(&mut NodeConfig),
+) -> Result<Prepared, String> {
     let bytes = std::fs::read(properties_path).map_err(|e| format!("{properties_path}: {e}"))?;
-    let cfg: NodeConfig =
+    let mut cfg: NodeConfig =
         load::load(properties_path, &bytes, &mut files::read).map_err(|e| e.to_string())?;
+    tweak(&mut cfg);
     crate::logging::configure(cfg.settings.log_level, cfg.settings.log_format);
     for w in &cfg.warnings {
         match w.line {

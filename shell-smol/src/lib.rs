@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod demo;
+pub mod rewrap;
 pub mod serve;
 
 pub use keybroker_host::{audit, cli, commands, expiry, files, logging, node, timefmt, tls};

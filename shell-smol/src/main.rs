@@ -72,6 +72,41 @@ enum Command {
     /// Audit log tools
     #[command(subcommand)]
     Audit(Audit),
+    /// Move a file of stored kb1: tokens to the key's latest version, resumably
+    ///
+    /// Runs the node in-process from its kms.properties (no listener, no client key) and sends
+    /// the tokens through the broker as batch rewraps, acting as a backend-role alias of the
+    /// keystore. Input lines are TOKEN or TOKEN<TAB>CONTEXT_BASE64; the output has one line per
+    /// input line, in order. Tokens already at the latest version and blank lines are copied.
+    /// Each batch is written whole and synced; rerun with the same files to resume after an
+    /// interruption. Exit 1 if a token is refused (or, with --keep-failed, was kept unchanged).
+    #[command(after_help = "Example:
+  keybroker rewrap --config /etc/keybroker/kms.properties --in tokens.txt --out tokens.v2.txt --rate 2000")]
+    Rewrap {
+        #[command(flatten)]
+        config: Config,
+        /// File of tokens, one per line
+        #[arg(long = "in", value_name = "FILE")]
+        input: String,
+        /// Where the rewrapped tokens go (appended to when resuming)
+        #[arg(long = "out", value_name = "FILE")]
+        output: String,
+        /// Key name as in the API (`default` or a name in keybroker.keys)
+        #[arg(long, value_name = "KEY", default_value = "default")]
+        key: String,
+        /// Keystore alias with the backend role to act as (default: the first one)
+        #[arg(long, value_name = "ALIAS")]
+        alias: Option<String>,
+        /// Tokens per batch request (1-1000)
+        #[arg(long, value_name = "N", default_value_t = 200)]
+        batch: usize,
+        /// Most tokens sent per second, to spare the HSM (0: no limit)
+        #[arg(long, value_name = "N", default_value_t = 1000)]
+        rate: u32,
+        /// Copy tokens the backend refuses unchanged and list them, instead of stopping
+        #[arg(long)]
+        keep_failed: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -123,6 +158,25 @@ fn run(cli: Cli) -> i32 {
         }),
         Command::Ttlv(Ttlv::Decode { hex }) => commands::ttlv_decode(hex),
         Command::Ttlv(Ttlv::Encode) => commands::ttlv_encode(),
+        Command::Rewrap {
+            config,
+            input,
+            output,
+            key,
+            alias,
+            batch,
+            rate,
+            keep_failed,
+        } => keybroker::rewrap::run(&keybroker::rewrap::Options {
+            config: config.config,
+            input,
+            output,
+            key,
+            alias,
+            batch,
+            rate,
+            keep_failed,
+        }),
         Command::Audit(Audit::Verify { config, files }) => {
             commands::audit_verify(&config.config, &files)
         }
