@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod client_cli;
 pub mod demo;
 pub mod serve;
 
