@@ -1,7 +1,7 @@
 //! The client certificate and private key the client presents in the TLS handshake.
 use crate::Error;
 use base64::Engine;
-use keybroker_core::config::keystore::{EntryKind, Keystore};
+use keybroker_core::config::keystore::{EntryKind, Keystore, KeystoreError};
 use keybroker_core::Secret;
 use std::fmt;
 use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey};
@@ -66,8 +66,14 @@ impl Identity {
         password: &str,
         alias: Option<&str>,
     ) -> Result<Identity, Error> {
-        let ks = Keystore::load(bytes, &Secret::new(password.to_owned()))
-            .map_err(|e| Error::Config(format!("keystore: {e}")))?;
+        let ks = Keystore::load(bytes, &Secret::new(password.to_owned())).map_err(|e| {
+            Error::Config(match e {
+                KeystoreError::WrongPassword => {
+                    "keystore password is wrong (integrity check failed)".to_owned()
+                }
+                other => format!("keystore: {other}"),
+            })
+        })?;
         let keys: Vec<_> = ks
             .entries
             .iter()

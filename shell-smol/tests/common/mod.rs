@@ -142,6 +142,20 @@ impl Drop for Site {
     }
 }
 
+/// A site made by scripts/seed-site (the Connected-KMS guide's openssl and keytool steps) in a
+/// fresh directory named after `name`.
+pub fn seed_site(name: &str) -> PathBuf {
+    let dir = tmp::dir(name);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/seed-site");
+    let out = Command::new("sh").arg(script).arg(&dir).output().unwrap();
+    assert!(
+        out.status.success(),
+        "seed-site: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
 pub struct Node {
     pub child: Child,
     pub client: SocketAddr,

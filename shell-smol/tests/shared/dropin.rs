@@ -33,10 +33,7 @@ fn sh(dir: &Path, script: &str) {
 fn seed() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = common::tmp::dir("seed-site");
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/seed-site");
-        let out = Command::new("sh").arg(script).arg(&dir).output().unwrap();
-        assert!(out.status.success(), "seed-site: {}", String::from_utf8_lossy(&out.stderr));
+        let dir = common::seed_site("seed-site");
         // A stranger: signed by the same root, never imported. An expired device certificate.
         sh(&dir, "openssl genrsa -out stranger.key 2048 2>/dev/null && \
             openssl req -new -sha256 -key stranger.key -subj '/O=AcmeXYZ/CN=stranger.AcmeXYZ.com' -out stranger.csr && \
