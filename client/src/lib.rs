@@ -398,10 +398,22 @@ impl Client {
         &self.urls
     }
 
-    /// Sends one request, with failover and retry, and returns the answer whatever its status.
+    /// Sends one request, with failover and retry as for the typed calls (a path ending in
+    /// `/rotate` is not repeated), and returns the answer whatever its status.
     ///
-    /// `body` is sent as JSON; without one a `GET` has no body and a `POST` sends `{}`.
-    /// `request_id`, when given, is sent as `X-Request-Id` (the server echoes a valid one).
+    /// For what the typed calls do not cover: exact statuses and headers, bodies the API
+    /// refuses. `body` is sent as JSON; without one a `GET` has no body and a `POST` sends `{}`.
+    pub fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Answer, Error> {
+        let repeat = if path.trim_end_matches('/').ends_with("/rotate") {
+            Repeat::Once
+        } else {
+            Repeat::Safe
+        };
+        self.send(method, path, body, self.request_id.as_deref(), repeat)
+    }
+
+    /// [`Client::request`] with an explicit `X-Request-Id` (the server echoes a valid one) and
+    /// an explicit answer to whether the call may be repeated.
     pub fn send(
         &self,
         method: &str,

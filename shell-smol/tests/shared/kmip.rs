@@ -8,7 +8,7 @@ use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD};
 use base64::Engine;
 use common::pykmip::{BlackHole, PyKmip};
 use common::{Node, Site};
-use keybroker::client::Conn;
+use keybroker_client::Client;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -44,7 +44,7 @@ fn ready(node: &Node) {
     assert_eq!(node.admin_get("/readyz").0, 200);
 }
 
-fn post(c: &mut Conn, path: &str, body: Value) -> (u16, Value) {
+fn post(c: &Client, path: &str, body: Value) -> (u16, Value) {
     let a = c.request("POST", path, Some(&body)).unwrap();
     (a.status, a.json())
 }
@@ -57,11 +57,11 @@ fn whole_api_against_pykmip() {
     let node = Node::start_bin(BIN, &site);
     ready(&node);
     assert!(node.wait_log("negotiated KMIP 1.4 (AES-GCM)", Duration::from_secs(1)));
-    let mut c = node.connect(&site, "backend");
+    let c = node.connect(&site, "backend");
     let ctx = b64(b"tenant=7");
 
     let (s, g) = post(
-        &mut c,
+        &c,
         "/v1/keys/default/generate",
         json!({"bytes": 32, "context": ctx}),
     );
@@ -72,21 +72,21 @@ fn whole_api_against_pykmip() {
         32
     );
     let (s, d) = post(
-        &mut c,
+        &c,
         "/v1/keys/default/decrypt",
         json!({"ciphertext": g["ciphertext"], "context": ctx}),
     );
     assert_eq!((s, &d["plaintext"]), (200, &g["plaintext"]));
 
     let (s, e) = post(
-        &mut c,
+        &c,
         "/v1/keys/default/encrypt",
         json!({"plaintext": b64(b"hello kmip"), "context": ctx}),
     );
     assert_eq!(s, 200, "{e}");
     let ct1 = e["ciphertext"].as_str().unwrap().to_owned();
     let (s, d) = post(
-        &mut c,
+        &c,
         "/v1/keys/default/decrypt",
         json!({"ciphertext": ct1, "context": ctx}),
     );
@@ -97,7 +97,7 @@ fn whole_api_against_pykmip() {
 
     // Wrong context, and every byte of the token flipped in turn: 400, never other bytes.
     let (s, d) = post(
-        &mut c,
+        &c,
         "/v1/keys/default/decrypt",
         json!({"ciphertext": ct1, "context": b64(b"tenant=8")}),
     );
@@ -109,7 +109,7 @@ fn whole_api_against_pykmip() {
         t[i] ^= 0x01;
         let tok = format!("kb1:{}", URL_SAFE_NO_PAD.encode(&t));
         let (s, d) = post(
-            &mut c,
+            &c,
             "/v1/keys/default/decrypt",
             json!({"ciphertext": tok, "context": ctx}),
         );
@@ -118,22 +118,22 @@ fn whole_api_against_pykmip() {
     }
 
     // Rotate: version 2; old ciphertexts still decrypt; rewrap moves them to v2.
-    let (s, r) = post(&mut c, "/v1/keys/default/rotate", json!({}));
+    let (s, r) = post(&c, "/v1/keys/default/rotate", json!({}));
     assert_eq!((s, &r["key_version"]), (200, &json!(2)), "{r}");
     let (s, d) = post(
-        &mut c,
+        &c,
         "/v1/keys/default/decrypt",
         json!({"ciphertext": ct1, "context": ctx}),
     );
     assert_eq!(s, 200, "{d}");
     let (s, w) = post(
-        &mut c,
+        &c,
         "/v1/keys/default/rewrap",
         json!({"ciphertext": ct1, "context": ctx}),
     );
     assert_eq!((s, &w["key_version"]), (200, &json!(2)), "{w}");
     let (s, d) = post(
-        &mut c,
+        &c,
         "/v1/keys/default/decrypt",
         json!({"ciphertext": w["ciphertext"], "context": ctx}),
     );
@@ -142,7 +142,7 @@ fn whole_api_against_pykmip() {
         (200, Some(b64(b"hello kmip").as_str()))
     );
     let (s, e2) = post(
-        &mut c,
+        &c,
         "/v1/keys/default/encrypt",
         json!({"plaintext": b64(b"x")}),
     );
@@ -157,7 +157,7 @@ fn whole_api_against_pykmip() {
 
     // Batch: per-item answers, one bad item does not spoil the others.
     let (s, b) = post(
-        &mut c,
+        &c,
         "/v1/keys/default/encrypt",
         json!({"batch": [{"plaintext": b64(b"one")}, {"plaintext": b64(b"two")}, {"plaintext": b64(b"three")}]}),
     );
@@ -170,7 +170,7 @@ fn whole_api_against_pykmip() {
         .chain([json!({"ciphertext": ct1})])
         .collect();
     let (s, d) = post(
-        &mut c,
+        &c,
         "/v1/keys/default/decrypt",
         json!({ "batch": items }),
     );
@@ -185,8 +185,8 @@ fn whole_api_against_pykmip() {
     );
 
     // A device may encrypt but not rotate.
-    let mut dev = node.connect(&site, "device");
-    assert_eq!(post(&mut dev, "/v1/keys/default/rotate", json!({})).0, 403);
+    let dev = node.connect(&site, "device");
+    assert_eq!(post(&dev, "/v1/keys/default/rotate", json!({})).0, 403);
     drop(hsm);
 }
 
@@ -207,7 +207,7 @@ fn missing_key_without_auto_create_is_not_ready() {
         node.log.lock().unwrap()
     );
     assert_eq!(node.admin_get("/readyz").0, 503);
-    let mut c = node.connect(&site, "backend");
+    let c = node.connect(&site, "backend");
     let a = c
         .request(
             "POST",
@@ -240,9 +240,9 @@ fn load(
     let samples: Samples = Arc::default();
     let handles = (0..threads)
         .map(|_| {
-            let mut c = node.connect(site, "backend");
+            // The client reconnects by itself after a failed call.
+            let c = node.connect(site, "backend");
             let (stop, samples) = (stop.clone(), samples.clone());
-            let (addr, tls) = (node.client, site.tls(Some("backend")));
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let start = t0.elapsed();
@@ -257,9 +257,6 @@ fn load(
                         end: t0.elapsed(),
                         status,
                     });
-                    if r.is_err() {
-                        c = Conn::connect(&addr.to_string(), "localhost", tls.clone()).unwrap();
-                    }
                 }
             })
         })
@@ -378,13 +375,13 @@ fn black_hole_first_endpoint_is_skipped() {
     let node = Node::start_bin(BIN, &site);
     ready(&node);
     let to_ready = t0.elapsed();
-    let mut c = node.connect(&site, "backend");
+    let c = node.connect(&site, "backend");
     let mut worst = Duration::ZERO;
     let t1 = Instant::now();
     while t1.elapsed() < Duration::from_secs(5) {
         let t = Instant::now();
         let (s, e) = post(
-            &mut c,
+            &c,
             "/v1/keys/default/encrypt",
             json!({"plaintext": b64(b"x")}),
         );
@@ -413,23 +410,23 @@ fn cbc_with_digest_against_pykmip_pinned_to_1_2() {
     let node = Node::start_bin(BIN, &site);
     ready(&node);
     assert!(node.wait_log("negotiated KMIP 1.2 (AES-CBC", Duration::from_secs(1)));
-    let mut c = node.connect(&site, "backend");
+    let c = node.connect(&site, "backend");
     let ctx = b64(b"tenant=1");
     let (s, g) = post(
-        &mut c,
+        &c,
         "/v1/keys/default/generate",
         json!({"bytes": 32, "context": ctx}),
     );
     assert_eq!(s, 200, "{g}");
     let ct = g["ciphertext"].as_str().unwrap().to_owned();
     let (s, d) = post(
-        &mut c,
+        &c,
         "/v1/keys/default/decrypt",
         json!({"ciphertext": ct, "context": ctx}),
     );
     assert_eq!((s, &d["plaintext"]), (200, &g["plaintext"]));
     let (s, d) = post(
-        &mut c,
+        &c,
         "/v1/keys/default/decrypt",
         json!({"ciphertext": ct, "context": b64(b"tenant=2")}),
     );
@@ -440,16 +437,16 @@ fn cbc_with_digest_against_pykmip_pinned_to_1_2() {
         t[i] ^= 0x80;
         let tok = format!("kb1:{}", URL_SAFE_NO_PAD.encode(&t));
         let (s, d) = post(
-            &mut c,
+            &c,
             "/v1/keys/default/decrypt",
             json!({"ciphertext": tok, "context": ctx}),
         );
         assert!(s == 400 || s == 404, "byte {i}: {s} {d}");
     }
-    let (s, r) = post(&mut c, "/v1/keys/default/rotate", json!({}));
+    let (s, r) = post(&c, "/v1/keys/default/rotate", json!({}));
     assert_eq!((s, &r["key_version"]), (200, &json!(2)), "{r}");
     let (s, d) = post(
-        &mut c,
+        &c,
         "/v1/keys/default/decrypt",
         json!({"ciphertext": ct, "context": ctx}),
     );

@@ -11,7 +11,8 @@ use base64::Engine;
 use common::imds::Imds;
 use common::openbao::{Bao, SEED_POLICY};
 use common::{Node, Site};
-use keybroker::client::{Answer, Conn};
+use common::raw::Conn;
+use keybroker_client::{Answer, Client};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -43,7 +44,7 @@ fn site(bao: &Bao, token: &str, extra: &str) -> Site {
     s
 }
 
-fn post(c: &mut Conn, path: &str, body: Value) -> Answer {
+fn post(c: &Client, path: &str, body: Value) -> Answer {
     c.request("POST", path, Some(&body)).unwrap()
 }
 
@@ -78,10 +79,10 @@ fn whole_api_over_tls() {
         "{:?}",
         node.log.lock().unwrap()
     );
-    let mut c = node.connect(&s, "backend");
+    let c = node.connect(&s, "backend");
     let ctx = b64(b"tenant=7");
     let g = post(
-        &mut c,
+        &c,
         "/v1/keys/default/generate",
         json!({"bytes": 32, "context": ctx}),
     );
@@ -91,14 +92,14 @@ fn whole_api_over_tls() {
     let ct = g["ciphertext"].as_str().unwrap().to_owned();
     assert!(ct.starts_with("kb1:"));
     let d = post(
-        &mut c,
+        &c,
         "/v1/keys/default/decrypt",
         json!({"ciphertext": ct, "context": ctx}),
     );
     assert_eq!((d.status, &d.json()["plaintext"]), (200, &g["plaintext"]));
     // wrong context and a tampered token: 400, never bytes
     let d = post(
-        &mut c,
+        &c,
         "/v1/keys/default/decrypt",
         json!({"ciphertext": ct, "context": b64(b"tenant=8")}),
     );
@@ -107,14 +108,14 @@ fn whole_api_over_tls() {
     let n = raw.len() - 3;
     raw[n] = if raw[n] == b'A' { b'B' } else { b'A' };
     let d = post(
-        &mut c,
+        &c,
         "/v1/keys/default/decrypt",
         json!({"ciphertext": String::from_utf8(raw).unwrap(), "context": ctx}),
     );
     assert_eq!(d.status, 400, "{:?}", d.json());
     // encrypt + batch
     let e = post(
-        &mut c,
+        &c,
         "/v1/keys/kms/encrypt",
         json!({"plaintext": b64(b"hello")}),
     );
@@ -122,7 +123,7 @@ fn whole_api_over_tls() {
     let items: Vec<Value> = (0..50)
         .map(|i| json!({"plaintext": b64(format!("item {i}").as_bytes())}))
         .collect();
-    let b = post(&mut c, "/v1/keys/default/encrypt", json!({"batch": items}));
+    let b = post(&c, "/v1/keys/default/encrypt", json!({"batch": items}));
     assert_eq!(b.status, 200, "{:?}", b.json());
     let cts: Vec<Value> = b.json()["batch"]
         .as_array()
@@ -132,7 +133,7 @@ fn whole_api_over_tls() {
         .collect();
     let mut bad = cts.clone();
     bad[3] = json!({"ciphertext": ct});
-    let d = post(&mut c, "/v1/keys/default/decrypt", json!({"batch": bad}));
+    let d = post(&c, "/v1/keys/default/decrypt", json!({"batch": bad}));
     assert_eq!(d.status, 200);
     let out = d.json();
     assert_eq!(out["batch"][0]["plaintext"], b64(b"item 0"));
@@ -143,10 +144,10 @@ fn whole_api_over_tls() {
         out["batch"][3]
     );
     // rotate, rewrap, describe
-    let r = post(&mut c, "/v1/keys/default/rotate", json!({}));
+    let r = post(&c, "/v1/keys/default/rotate", json!({}));
     assert_eq!((r.status, r.json()["key_version"].clone()), (200, json!(2)));
     let rw = post(
-        &mut c,
+        &c,
         "/v1/keys/default/rewrap",
         json!({"ciphertext": e.json()["ciphertext"]}),
     );
@@ -157,7 +158,7 @@ fn whole_api_over_tls() {
         rw.json()
     );
     let d = post(
-        &mut c,
+        &c,
         "/v1/keys/default/decrypt",
         json!({"ciphertext": rw.json()["ciphertext"]}),
     );
@@ -177,15 +178,15 @@ fn policy_without_decrypt_is_a_clear_502() {
     let s = site(&bao, &token, "");
     let node = Node::start_bin(BIN, &s);
     assert!(wait_ready(&node, Duration::from_secs(10)));
-    let mut c = node.connect(&s, "backend");
+    let c = node.connect(&s, "backend");
     let e = post(
-        &mut c,
+        &c,
         "/v1/keys/default/encrypt",
         json!({"plaintext": b64(b"x")}),
     );
     assert_eq!(e.status, 200);
     let d = post(
-        &mut c,
+        &c,
         "/v1/keys/default/decrypt",
         json!({"ciphertext": e.json()["ciphertext"]}),
     );
@@ -205,11 +206,11 @@ fn seed_policy_alone_serves_generate_and_rewrap() {
     let s = site(&bao, &token, "");
     let node = Node::start_bin(BIN, &s);
     assert!(wait_ready(&node, Duration::from_secs(10)));
-    let mut c = node.connect(&s, "backend");
-    let g = post(&mut c, "/v1/keys/default/generate", json!({"bytes": 16}));
+    let c = node.connect(&s, "backend");
+    let g = post(&c, "/v1/keys/default/generate", json!({"bytes": 16}));
     assert_eq!(g.status, 200, "{:?}", g.json());
     // transit/keys/* covers keys/kms/rotate
-    let r = post(&mut c, "/v1/keys/default/rotate", json!({}));
+    let r = post(&c, "/v1/keys/default/rotate", json!({}));
     assert_eq!(
         (r.status, r.json()["key_version"].clone()),
         (200, json!(2)),
@@ -219,7 +220,7 @@ fn seed_policy_alone_serves_generate_and_rewrap() {
     let k = c.request("GET", "/v1/keys/default", None).unwrap();
     assert_eq!(k.json()["latest_version"], 2);
     let rw = post(
-        &mut c,
+        &c,
         "/v1/keys/default/rewrap",
         json!({"ciphertext": g.json()["ciphertext"]}),
     );
@@ -230,7 +231,7 @@ fn seed_policy_alone_serves_generate_and_rewrap() {
         rw.json()
     );
     let d = post(
-        &mut c,
+        &c,
         "/v1/keys/default/decrypt",
         json!({"ciphertext": rw.json()["ciphertext"]}),
     );
@@ -252,15 +253,15 @@ fn namespace_header_is_sent() {
         "{:?}",
         node.log.lock().unwrap()
     );
-    let mut c = node.connect(&s, "backend");
+    let c = node.connect(&s, "backend");
     let e = post(
-        &mut c,
+        &c,
         "/v1/keys/default/encrypt",
         json!({"plaintext": b64(b"ns")}),
     );
     assert_eq!(e.status, 200, "{:?}", e.json());
     let d = post(
-        &mut c,
+        &c,
         "/v1/keys/default/decrypt",
         json!({"ciphertext": e.json()["ciphertext"]}),
     );
@@ -280,12 +281,12 @@ fn short_ttl_token_is_renewed_then_expiry_fails_readiness() {
     let s = site(&bao, &token, "kms.hsm.vault.auth.renew-before-expiry=2");
     let node = Node::start_bin(BIN, &s);
     assert!(wait_ready(&node, Duration::from_secs(10)));
-    let mut c = node.connect(&s, "backend");
+    let c = node.connect(&s, "backend");
     let start = Instant::now();
     // Past the first TTL: only renewal keeps this working.
     while start.elapsed() < Duration::from_secs(7) {
         let e = post(
-            &mut c,
+            &c,
             "/v1/keys/default/encrypt",
             json!({"plaintext": b64(b"x")}),
         );
@@ -312,7 +313,7 @@ fn short_ttl_token_is_renewed_then_expiry_fails_readiness() {
         Duration::from_secs(14).saturating_sub(start.elapsed()) + Duration::from_secs(1),
     );
     let e = post(
-        &mut c,
+        &c,
         "/v1/keys/default/encrypt",
         json!({"plaintext": b64(b"x")}),
     );
@@ -333,16 +334,16 @@ fn sealed_mid_run_is_503_then_back_after_unseal() {
     let s = site(&bao, &token, "");
     let node = Node::start_bin(BIN, &s);
     assert!(wait_ready(&node, Duration::from_secs(10)));
-    let mut c = node.connect(&s, "backend");
+    let c = node.connect(&s, "backend");
     let e = post(
-        &mut c,
+        &c,
         "/v1/keys/default/encrypt",
         json!({"plaintext": b64(b"x")}),
     );
     assert_eq!(e.status, 200);
     bao.ok(&["operator", "seal"]);
     let e2 = post(
-        &mut c,
+        &c,
         "/v1/keys/default/encrypt",
         json!({"plaintext": b64(b"x")}),
     );
@@ -359,7 +360,7 @@ fn sealed_mid_run_is_503_then_back_after_unseal() {
         "not ready after unseal"
     );
     let d = post(
-        &mut c,
+        &c,
         "/v1/keys/default/decrypt",
         json!({"ciphertext": e.json()["ciphertext"]}),
     );
@@ -407,11 +408,11 @@ fn azure_login_through_jwt_auth_and_imds_double() {
         "{:?}",
         node.log.lock().unwrap()
     );
-    let mut c = node.connect(&s, "backend");
+    let c = node.connect(&s, "backend");
     let start = Instant::now();
     // 9 s max TTL: renewals, then re-login; every request keeps working meanwhile.
     while start.elapsed() < Duration::from_secs(16) {
-        let e = post(&mut c, "/v1/keys/default/generate", json!({"bytes": 32}));
+        let e = post(&c, "/v1/keys/default/generate", json!({"bytes": 32}));
         assert_eq!(
             e.status,
             200,
@@ -476,9 +477,9 @@ fn measure_decrypt_throughput() {
     let s = site(&bao, &token, "");
     let node = Node::start_bin(BIN, &s);
     assert!(wait_ready(&node, Duration::from_secs(10)));
-    let mut c = node.connect(&s, "backend");
+    let c = node.connect(&s, "backend");
     let e = post(
-        &mut c,
+        &c,
         "/v1/keys/default/encrypt",
         json!({"plaintext": b64(&[7; 32])}),
     );
@@ -487,7 +488,7 @@ fn measure_decrypt_throughput() {
     let (start, mut n) = (Instant::now(), 0u32);
     while start.elapsed() < span {
         assert_eq!(
-            post(&mut c, "/v1/keys/default/decrypt", body.clone()).status,
+            post(&c, "/v1/keys/default/decrypt", body.clone()).status,
             200
         );
         n += 1;
@@ -495,7 +496,7 @@ fn measure_decrypt_throughput() {
     let via = n as f64 / start.elapsed().as_secs_f64();
     // direct: the same transit decrypt (no AAD) on one keep-alive TLS connection
     let ca = std::fs::read(bao.ca()).unwrap();
-    let cfg = keybroker::client::config(&ca, None).unwrap();
+    let cfg = common::raw::config(&ca, None).unwrap();
     let mut d = Conn::connect(&format!("127.0.0.1:{}", bao.port), "localhost", cfg).unwrap();
     let enc = format!("{{\"plaintext\":\"{}\"}}", b64(&[7; 32]));
     let raw = |path: &str, body: &str| {
