@@ -172,3 +172,43 @@ mod tests {
         assert_eq!(e.message, "");
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any answer at all reads without a panic, and keeps its status.
+        #[test]
+        fn any_answer_reads(status in 100u16..600, body in proptest::collection::vec(any::<u8>(), 0..300),
+                            retry in ".{0,12}", id in ".{0,20}") {
+            let a = Answer {
+                status,
+                headers: vec![("retry-after".into(), retry), ("x-request-id".into(), id)],
+                body,
+            };
+            let e = ApiError::from_answer(&a);
+            prop_assert_eq!(e.status, status);
+            prop_assert!(!e.code.is_empty());
+            let _ = e.to_string();
+        }
+
+        /// The API's error shape comes back field for field.
+        #[test]
+        fn the_error_shape_round_trips(code in "[a-z_]{1,30}", message in ".{0,80}",
+                                       id in "[A-Za-z0-9._:-]{1,64}", secs in 0u64..100_000) {
+            let body = serde_json::json!({"error": {"code": code, "message": message, "request_id": id}});
+            let a = Answer {
+                status: 503,
+                headers: vec![("retry-after".into(), secs.to_string())],
+                body: body.to_string().into_bytes(),
+            };
+            let e = ApiError::from_answer(&a);
+            prop_assert_eq!(&e.code, &code);
+            prop_assert_eq!(&e.message, &message);
+            prop_assert_eq!(e.request_id.as_deref(), Some(id.as_str()));
+            prop_assert_eq!(e.retry_after, Some(Duration::from_secs(secs)));
+        }
+    }
+}

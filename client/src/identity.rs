@@ -146,3 +146,60 @@ fn names(keys: &[&keybroker_core::config::keystore::Entry]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pem_pair() -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["client.test".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    #[test]
+    fn pem_identity_loads_and_debug_hides_the_key() {
+        let (cert, key) = pem_pair();
+        let id = Identity::from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
+        assert!(!id.certificate().is_empty());
+        let shown = format!("{id:?} {:?}", id.clone());
+        assert!(
+            !shown.contains("PRIVATE") && shown.contains("[redacted]"),
+            "{shown}"
+        );
+        let body: String = key.lines().filter(|l| !l.starts_with("-----")).collect();
+        assert!(!shown.contains(&body[..20]));
+    }
+
+    #[test]
+    fn unusable_pem_is_a_config_error_naming_the_part() {
+        let (cert, key) = pem_pair();
+        for (c, k, what) in [
+            (key.as_str(), key.as_str(), "no certificate"),
+            (cert.as_str(), cert.as_str(), "no private key"),
+            ("", key.as_str(), "no certificate"),
+        ] {
+            match Identity::from_pem(c.as_bytes(), k.as_bytes()) {
+                Err(Error::Config(m)) => assert!(m.contains(what), "{m}"),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_keystore_that_is_not_one_says_so_without_the_password() {
+        match Identity::from_keystore(b"\x30\x03\x02\x01\x03", "hunter2pw", None) {
+            Err(Error::Config(m)) => {
+                assert!(m.contains("keystore") && !m.contains("hunter2pw"), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
+        match Identity::from_keystore(b"plain text", "", Some("x")) {
+            Err(Error::Config(m)) => assert!(m.contains("not a JKS, PKCS12 or PEM"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -736,7 +736,7 @@ mod tests {
 
     #[test]
     fn builder_refuses_what_cannot_work() {
-        let ca = rcgen_free_ca();
+        let ca = ca_der();
         assert!(matches!(Client::builder().build(), Err(Error::Config(_))));
         assert!(matches!(
             Client::builder()
@@ -761,8 +761,13 @@ mod tests {
         assert_eq!(c.urls(), ["https://127.0.0.1:1"]);
     }
 
-    /// Any bytes do as a root for building (rustls skips unparsable roots).
-    fn rcgen_free_ca() -> Vec<u8> {
-        vec![0x30, 0x03, 0x02, 0x01, 0x01]
+    /// A self-signed CA certificate, DER.
+    fn ca_der() -> Vec<u8> {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["ca.test".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        cert.der().to_vec()
     }
 }
