@@ -7,6 +7,7 @@ pub mod ports;
 pub mod raw;
 #[path = "../../../core/tests/common/tmp.rs"]
 pub mod tmp;
+pub mod walk;
 use keybroker::demo::{pkcs12_keystore_with_keys, Issued, Pki, Usage};
 use keybroker_client::{Client, Identity};
 use raw::Conn;
@@ -125,19 +126,26 @@ impl Site {
         &self.certs.iter().find(|(n, _)| n == who).unwrap().1
     }
 
-    /// A keybroker-client presenting `who`'s certificate to `urls` (no retries: tests see
-    /// every status as it is).
-    pub fn client_to(&self, who: &str, urls: &[String]) -> Client {
+    /// A keybroker-client builder presenting `who`'s certificate to `urls`, trusting the CA.
+    pub fn client_builder(&self, who: &str, urls: &[String]) -> keybroker_client::Builder {
         let c = self.cert(who);
         let mut b = Client::builder()
             .ca_pem(self.pki.ca_issued.cert_pem.as_bytes())
             .unwrap()
-            .identity(Identity::from_pem(c.cert_pem.as_bytes(), c.key_pem.as_bytes()).unwrap())
-            .max_retries(0);
+            .identity(Identity::from_pem(c.cert_pem.as_bytes(), c.key_pem.as_bytes()).unwrap());
         for u in urls {
             b = b.url(u.clone());
         }
-        b.build().unwrap()
+        b
+    }
+
+    /// A keybroker-client presenting `who`'s certificate to `urls`, without retries: tests
+    /// see every status as the server sent it.
+    pub fn client_to(&self, who: &str, urls: &[String]) -> Client {
+        self.client_builder(who, urls)
+            .max_retries(0)
+            .build()
+            .unwrap()
     }
 
     /// TLS client config presenting `who`'s certificate (None: no certificate).

@@ -197,15 +197,7 @@ fn roles_and_identities() {
     let site = Site::new("");
     let node = Node::start_bin(BIN, &site);
     let b = node.connect(&site, "backend");
-    let ct = b
-        .request(
-            "POST",
-            "/v1/keys/default/encrypt",
-            Some(&json!({"plaintext": b64(b"x")})),
-        )
-        .unwrap()
-        .json()["ciphertext"]
-        .clone();
+    let ct = b.encrypt("default", b"x", b"").unwrap().ciphertext;
 
     for dev in ["device", "device2"] {
         let d = node.connect(&site, dev);
@@ -648,34 +640,15 @@ fn local_cache_answers_repeated_decrypts_and_respects_context() {
     let site = Site::new("kms.cache.type=local\n");
     let node = Node::start_bin(BIN, &site);
     let c = node.connect(&site, "backend");
-    let ct = c
-        .request(
-            "POST",
-            "/v1/keys/default/encrypt",
-            Some(&json!({"plaintext": b64(b"cached"), "context": b64(b"a")})),
-        )
-        .unwrap()
-        .json()["ciphertext"]
-        .clone();
+    let ct = c.encrypt("default", b"cached", b"a").unwrap().ciphertext;
     for _ in 0..3 {
-        let d = c
-            .request(
-                "POST",
-                "/v1/keys/default/decrypt",
-                Some(&json!({"ciphertext": ct, "context": b64(b"a")})),
-            )
-            .unwrap();
-        assert_eq!(d.json()["plaintext"], b64(b"cached"));
+        let d = c.decrypt("default", &ct, b"a").unwrap();
+        assert_eq!(d.expose(), b"cached");
     }
-    let wrong = c
-        .request(
-            "POST",
-            "/v1/keys/default/decrypt",
-            Some(&json!({"ciphertext": ct, "context": b64(b"b")})),
-        )
-        .unwrap();
+    let wrong = c.decrypt("default", &ct, b"b").unwrap_err();
     assert_eq!(
-        wrong.status, 400,
+        wrong.status(),
+        Some(400),
         "a cached plaintext is never served for another context"
     );
     let (_, m) = node.admin_get("/metrics");

@@ -102,17 +102,7 @@ fn cache_hits_cross_nodes_and_redis_never_sees_plaintext() {
     let cl = Cluster::start(2);
     let plain = b"data key bytes 0123456789abcdef";
     let n0 = cl.nodes[0].as_ref().unwrap().connect(&cl.site, "backend");
-    let ct = n0
-        .request(
-            "POST",
-            "/v1/keys/default/encrypt",
-            Some(&json!({"plaintext": B64.encode(plain)})),
-        )
-        .unwrap()
-        .json()["ciphertext"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let ct = n0.encrypt("default", plain, b"").unwrap().ciphertext;
     assert_eq!(decrypt(&n0, &ct).unwrap(), 200);
     // Wait for node 0's SET to land, then node 1 answers from Redis.
     let end = Instant::now() + Duration::from_secs(5);
@@ -124,14 +114,7 @@ fn cache_hits_cross_nodes_and_redis_never_sees_plaintext() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let n1 = cl.nodes[1].as_ref().unwrap().connect(&cl.site, "device");
-    let a = n1
-        .request(
-            "POST",
-            "/v1/keys/default/decrypt",
-            Some(&json!({"ciphertext": ct})),
-        )
-        .unwrap();
-    assert_eq!(a.json()["plaintext"], B64.encode(plain));
+    assert_eq!(n1.decrypt("default", &ct, b"").unwrap().expose(), plain);
     assert_eq!(
         cl.metric(1, "keybroker_cache_total{result=\"hit\"}"),
         1,
@@ -140,14 +123,8 @@ fn cache_hits_cross_nodes_and_redis_never_sees_plaintext() {
     assert_eq!(cl.metric(0, "keybroker_cache_total{result=\"miss\"}"), 1);
 
     // A wrong context is never answered from the cache.
-    let a = n1
-        .request(
-            "POST",
-            "/v1/keys/default/decrypt",
-            Some(&json!({"ciphertext": ct, "context": B64.encode(b"x")})),
-        )
-        .unwrap();
-    assert_eq!(a.status, 400);
+    let e = n1.decrypt("default", &ct, b"x").unwrap_err();
+    assert_eq!(e.code(), Some("bad_ciphertext"));
 
     // Every value in Redis: no plaintext, raw or base64.
     let keys = peers::redis_cmd(cl.redis.port, REDIS_PW, &["KEYS", "*"]);
@@ -189,16 +166,9 @@ fn node_loss_and_redis_loss_under_load_lose_nothing() {
     let c = cl.site.client_to("backend", std::slice::from_ref(&url));
     let tokens: Vec<String> = (0..20)
         .map(|i| {
-            c.request(
-                "POST",
-                "/v1/keys/default/encrypt",
-                Some(&json!({"plaintext": B64.encode(format!("k{i}"))})),
-            )
-            .unwrap()
-            .json()["ciphertext"]
-                .as_str()
+            c.encrypt("default", format!("k{i}").as_bytes(), b"")
                 .unwrap()
-                .to_owned()
+                .ciphertext
         })
         .collect();
     let tokens = Arc::new(tokens);
@@ -340,29 +310,24 @@ fn kmip_nodes_share_the_hsm_and_the_cache() {
         assert!(node.wait_log("kmip: ready", Duration::from_secs(30)), "{:?}", node.log.lock().unwrap());
         cl.nodes.push(Some(node));
     }
-    let plain = B64.encode(b"a data key kept in the HSM's care");
+    let plain = b"a data key kept in the HSM's care";
     let n0 = cl.nodes[0].as_ref().unwrap().connect(&cl.site, "backend");
-    let ct = n0.request("POST", "/v1/keys/default/encrypt", Some(&json!({"plaintext": plain}))).unwrap().json()["ciphertext"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let ct = n0.encrypt("default", plain, b"").unwrap().ciphertext;
     let n1 = cl.nodes[1].as_ref().unwrap().connect(&cl.site, "device");
-    let d = n1.request("POST", "/v1/keys/default/decrypt", Some(&json!({"ciphertext": ct}))).unwrap();
-    assert_eq!(d.json()["plaintext"], plain, "node 1 decrypts node 0's ciphertext through the HSM");
+    let d = n1.decrypt("default", &ct, b"").unwrap();
+    assert_eq!(d.expose(), plain, "node 1 decrypts node 0's ciphertext through the HSM");
     assert_eq!(cl.metric(1, "keybroker_cache_total{result=\"miss\"}"), 1);
     // Node 1 stored it; node 0 now answers from Redis without asking the HSM.
     let end = Instant::now() + Duration::from_secs(5);
     while cl.metric(0, "keybroker_cache_total{result=\"hit\"}") == 0 && Instant::now() < end {
-        let d = n0.request("POST", "/v1/keys/default/decrypt", Some(&json!({"ciphertext": ct}))).unwrap();
-        assert_eq!(d.json()["plaintext"], plain);
+        assert_eq!(n0.decrypt("default", &ct, b"").unwrap().expose(), plain);
     }
     assert!(cl.metric(0, "keybroker_cache_total{result=\"hit\"}") >= 1, "cross-node hit over KMIP");
     // Node 0 dies; node 1 keeps answering, from the cache and from the HSM.
     cl.nodes[0] = None;
-    let fresh = n1.request("POST", "/v1/keys/default/encrypt", Some(&json!({"plaintext": plain}))).unwrap().json()["ciphertext"].clone();
-    for token in [json!(ct), fresh] {
-        let d = n1.request("POST", "/v1/keys/default/decrypt", Some(&json!({"ciphertext": token}))).unwrap();
-        assert_eq!(d.json()["plaintext"], plain);
+    let fresh = n1.encrypt("default", plain, b"").unwrap().ciphertext;
+    for token in [&ct, &fresh] {
+        assert_eq!(n1.decrypt("default", token, b"").unwrap().expose(), plain);
     }
     drop(hsm);
 }
