@@ -6,7 +6,8 @@
 //! also have a batch form.
 //!
 //! - **Failover.** Calls go to the URL that last answered; when a server cannot be reached
-//!   (refused, unresolvable, connect timeout) the next URL is tried, and so on around the list.
+//!   (refused, unresolvable, connect timeout, TLS handshake failed) the next URL is tried, and
+//!   so on around the list.
 //!   A call that may already have reached a server (the connection broke after the request was
 //!   written) moves on only when it is safe to repeat — every call but [`Client::rotate`].
 //! - **Retry.** A `429` or `503` answer (`overloaded`, `backend_unavailable`) is retried, for
@@ -321,6 +322,15 @@ fn classify(e: ureq::Error) -> Failure {
         {
             Failure::NotSent(io.to_string())
         }
+        // A TLS failure (handshake refused, not TLS at all): the server processed no request.
+        E::Io(io)
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>()) =>
+        {
+            Failure::NotSent(io.to_string())
+        }
+        E::Rustls(_) | E::Tls(_) => Failure::NotSent(e.to_string()),
         E::Io(io) => Failure::MaybeSent(io.to_string()),
         E::Timeout(_) | E::Protocol(_) | E::BodyStalled => Failure::MaybeSent(e.to_string()),
         other => Failure::Fatal(other.to_string()),

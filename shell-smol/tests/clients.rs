@@ -88,6 +88,12 @@ fn a_dead_first_server_fails_over_and_all_dead_is_a_transport_error() {
     let s = c.encrypt("default", b"x", b"").unwrap();
     // Rotate is never repeated once sent, but a refused connection never sent it.
     assert_eq!(c.rotate("default").unwrap(), 2);
+    // Nor did a server that is not TLS at all (the plain-HTTP admin listener).
+    let not_tls = format!("https://127.0.0.1:{}", node.admin.port());
+    let c2 = client(&site, "backend", &[&not_tls, &live])
+        .build()
+        .unwrap();
+    assert_eq!(c2.rotate("default").unwrap(), 3);
     assert_eq!(
         c.decrypt("default", &s.ciphertext, b"").unwrap().expose(),
         b"x"
