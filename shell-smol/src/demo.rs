@@ -302,6 +302,15 @@ pub fn curl_lines(dir: &str, port: u16, admin: u16) -> String {
     )
 }
 
+/// The same calls with `keybroker client` (docs/cli.md), as the demo prints them.
+pub fn client_lines(dir: &str, port: u16) -> String {
+    format!(
+        "# or with keybroker's own client (docs/cli.md): encrypt stdin, decrypt it back\n\
+         KB=\"--url https://localhost:{port} --ca {dir}/ca.crt --cert {dir}/backend.crt --key {dir}/backend.key\"\n\
+         echo hello keybroker | keybroker client encrypt $KB | keybroker client decrypt $KB\n"
+    )
+}
+
 /// Runs `keybroker demo`; returns the process exit code.
 pub fn run(opts: DemoOptions) -> i32 {
     let dir = Path::new(&opts.dir);
@@ -344,6 +353,7 @@ pub fn run(opts: DemoOptions) -> i32 {
     );
     println!("files in {dir_s}; soft master key: NOT for production\n");
     println!("{}", curl_lines(&dir_s, addr.port(), admin.port()));
+    println!("{}", client_lines(&dir_s, addr.port()));
     let shared = server.shared();
     crate::node::install_signals(
         move || {

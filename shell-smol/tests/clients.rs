@@ -519,3 +519,59 @@ fn the_java_and_python_examples_run_over_tls_1_2_and_1_3() {
         "{err}"
     );
 }
+
+/// Kills the demo when the test ends, whatever happens.
+struct Demo(std::process::Child);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_pipe_the_demo_prints_round_trips_against_the_demo() {
+    use std::io::BufRead;
+    let dir = common::tmp::dir("client-demo");
+    let mut demo = Demo(
+        Command::new(BIN)
+            .args(["demo", "--port", "0", "--dir"])
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Read the demo's stdout to its end on a thread: a closed pipe would end the demo.
+    let out = std::io::BufReader::new(demo.0.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let (mut kb, mut pipe) = (None, None);
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
+        if let Some(v) = line.strip_prefix("KB=") {
+            kb = Some(v.trim_matches('"').to_owned());
+        }
+        if line.contains("| keybroker client decrypt") {
+            pipe = Some(line);
+            break;
+        }
+    }
+    let (kb, pipe) = (
+        kb.expect("the demo prints KB="),
+        pipe.expect("and the pipe"),
+    );
+    // The demo prints `keybroker`; run this build's binary.
+    let script = format!(
+        "KB=\"{kb}\"\n{}",
+        pipe.replace("keybroker client", &format!("{BIN} client"))
+    );
+    let o = Command::new("sh").arg("-c").arg(&script).output().unwrap();
+    assert!(o.status.success(), "{script}\n{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "hello keybroker\n");
+}
