@@ -97,3 +97,127 @@ pub fn exit_with(e: clap::Error, cmd: &mut clap::Command) -> ! {
     }
     std::process::exit(2);
 }
+
+/// Where the servers are and who the client is: shared by every `client` command.
+#[derive(Args, Debug, Clone)]
+#[command(group(clap::ArgGroup::new("identity").required(true).args(["cert", "keystore"])))]
+pub struct ClientConnection {
+    /// A server, `https://host:port`; repeat for failover (tried in order)
+    #[arg(long = "url", value_name = "URL", required = true)]
+    pub urls: Vec<String>,
+    /// PEM file with the CA certificate(s) that sign the servers' certificates
+    #[arg(long, value_name = "FILE")]
+    pub ca: String,
+    /// Client certificate (PEM; its issuers may follow)
+    #[arg(long, value_name = "FILE", requires = "key_file")]
+    pub cert: Option<String>,
+    /// Private key of --cert (PEM)
+    #[arg(long = "key", id = "key_file", value_name = "FILE", requires = "cert")]
+    pub key_file: Option<String>,
+    /// Client keystore instead of --cert/--key: PKCS12, JKS or PEM
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["cert", "key_file"])]
+    pub keystore: Option<String>,
+    /// The private-key entry of --keystore to present (default: its only one)
+    #[arg(long, value_name = "A", requires = "keystore")]
+    pub alias: Option<String>,
+    /// File whose first line is the keystore password (else $KEYBROKER_KEYSTORE_PASSWORD, else
+    /// a prompt on the terminal)
+    #[arg(long, value_name = "FILE", requires = "keystore")]
+    pub password_file: Option<String>,
+    /// Send this X-Request-Id (1-64 of A-Z a-z 0-9 - _ . :) so the server's logs can be matched
+    #[arg(long, value_name = "ID")]
+    pub request_id: Option<String>,
+}
+
+/// The key and connection of one `client` call.
+#[derive(Args, Debug, Clone)]
+pub struct ClientCall {
+    /// The key name: `default` (the master key) or a name from keybroker.keys
+    #[arg(value_name = "KEY", default_value = "default")]
+    pub key: String,
+    /// Servers and client identity
+    #[command(flatten)]
+    pub conn: ClientConnection,
+}
+
+/// The context a token is bound to.
+#[derive(Args, Debug, Clone)]
+pub struct ClientContext {
+    /// Bind to this context (text); decrypt and rewrap need the same
+    #[arg(long, value_name = "TEXT", conflicts_with = "context_base64")]
+    pub context: Option<String>,
+    /// Bind to this context, given in standard base64 (for binary contexts)
+    #[arg(long, value_name = "B64")]
+    pub context_base64: Option<String>,
+}
+
+/// `keybroker client …`: calls to running keybroker servers over mutual TLS.
+#[derive(Subcommand, Debug, Clone)]
+pub enum ClientCommand {
+    /// Make a data key: prints {"plaintext","ciphertext","key_version"} (plaintext in base64)
+    #[command(
+        after_help = "Example:\n  keybroker client generate --url https://localhost:8443 --ca ca.crt --cert backend.crt --key backend.key --bytes 32"
+    )]
+    Generate {
+        /// Key, servers, identity
+        #[command(flatten)]
+        call: ClientCall,
+        /// Context
+        #[command(flatten)]
+        context: ClientContext,
+        /// Length of the data key (1-1024)
+        #[arg(long, value_name = "N", default_value_t = 32)]
+        bytes: usize,
+    },
+    /// Encrypt stdin (raw bytes) and print the kb1: token
+    #[command(
+        after_help = "Example:\n  echo hi | keybroker client encrypt --url https://localhost:8443 --ca ca.crt --cert backend.crt --key backend.key > token"
+    )]
+    Encrypt {
+        /// Key, servers, identity
+        #[command(flatten)]
+        call: ClientCall,
+        /// Context
+        #[command(flatten)]
+        context: ClientContext,
+        /// Read the plaintext as standard base64 instead of raw bytes
+        #[arg(long)]
+        base64: bool,
+    },
+    /// Decrypt the kb1: token on stdin and write the raw plaintext to stdout
+    #[command(
+        after_help = "Example:\n  keybroker client decrypt --url https://localhost:8443 --ca ca.crt --keystore backend.p12 --alias cmxbackend < token"
+    )]
+    Decrypt {
+        /// Key, servers, identity
+        #[command(flatten)]
+        call: ClientCall,
+        /// Context
+        #[command(flatten)]
+        context: ClientContext,
+        /// Print the plaintext as standard base64 (and a newline) instead of raw bytes
+        #[arg(long)]
+        base64: bool,
+    },
+    /// Re-seal the kb1: token on stdin under the key's latest version; print the new token
+    #[command(
+        after_help = "Example:\n  keybroker client rewrap --url https://localhost:8443 --ca ca.crt --cert backend.crt --key backend.key < token"
+    )]
+    Rewrap {
+        /// Key, servers, identity
+        #[command(flatten)]
+        call: ClientCall,
+        /// Context
+        #[command(flatten)]
+        context: ClientContext,
+    },
+    /// Print the key's name, backend and versions as JSON
+    #[command(
+        after_help = "Example:\n  keybroker client describe --url https://localhost:8443 --ca ca.crt --cert backend.crt --key backend.key"
+    )]
+    Describe {
+        /// Key, servers, identity
+        #[command(flatten)]
+        call: ClientCall,
+    },
+}

@@ -1,15 +1,11 @@
 //! `keybroker demo`: dev certificates, a PKCS12 keystore, a soft master key, and a live server.
-use crate::client::{self, Conn};
 use crate::files;
 use crate::node as serve;
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
 use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose, SanType,
 };
-use serde_json::json;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -306,6 +302,15 @@ pub fn curl_lines(dir: &str, port: u16, admin: u16) -> String {
     )
 }
 
+/// The same calls with `keybroker client` (docs/cli.md), as the demo prints them.
+pub fn client_lines(dir: &str, port: u16) -> String {
+    format!(
+        "# or with keybroker's own client (docs/cli.md): encrypt stdin, decrypt it back\n\
+         KB=\"--url https://localhost:{port} --ca {dir}/ca.crt --cert {dir}/backend.crt --key {dir}/backend.key\"\n\
+         echo hello keybroker | keybroker client encrypt $KB | keybroker client decrypt $KB\n"
+    )
+}
+
 /// Runs `keybroker demo`; returns the process exit code.
 pub fn run(opts: DemoOptions) -> i32 {
     let dir = Path::new(&opts.dir);
@@ -348,6 +353,7 @@ pub fn run(opts: DemoOptions) -> i32 {
     );
     println!("files in {dir_s}; soft master key: NOT for production\n");
     println!("{}", curl_lines(&dir_s, addr.port(), admin.port()));
+    println!("{}", client_lines(&dir_s, addr.port()));
     let shared = server.shared();
     crate::node::install_signals(
         move || {
@@ -359,17 +365,23 @@ pub fn run(opts: DemoOptions) -> i32 {
     0
 }
 
-/// Runs every demo check over real mTLS against `port`; prints one line per check.
+/// Runs every demo check over real mTLS against `port`, through keybroker-client; prints one
+/// line per check.
 pub fn self_test(dir: &str, port: u16) -> bool {
+    use keybroker_client::{Client, Error, Identity};
     let read = |n: &str| std::fs::read(Path::new(dir).join(n)).unwrap_or_default();
-    let ca = read("ca.crt");
-    let addr = format!("127.0.0.1:{port}");
-    let connect = |who: Option<&str>| -> Result<Conn, String> {
-        let (c, k) = who
-            .map(|w| (read(&format!("{w}.crt")), read(&format!("{w}.key"))))
-            .unzip();
-        let cfg = client::config(&ca, c.as_deref().zip(k.as_deref()))?;
-        Conn::connect(&addr, "localhost", cfg).map_err(|e| e.to_string())
+    let connect = |who: Option<&str>| -> Result<Client, String> {
+        let mut b = Client::builder()
+            .url(format!("https://localhost:{port}"))
+            .ca_pem(&read("ca.crt"))
+            .map_err(|e| e.to_string())?
+            .max_retries(0);
+        if let Some(w) = who {
+            let id = Identity::from_pem(&read(&format!("{w}.crt")), &read(&format!("{w}.key")))
+                .map_err(|e| e.to_string())?;
+            b = b.identity(id);
+        }
+        b.build().map_err(|e| e.to_string())
     };
     let mut failures = 0;
     let mut check = |name: &str, r: Result<(), String>| match r {
@@ -379,172 +391,101 @@ pub fn self_test(dir: &str, port: u16) -> bool {
             println!("FAIL {name}: {e}");
         }
     };
-    let path = |op: &str| format!("/v1/keys/default/{op}");
-    let expect =
-        |a: std::io::Result<client::Answer>, status: u16| -> Result<serde_json::Value, String> {
-            let a = a.map_err(|e| e.to_string())?;
-            if a.status != status {
-                return Err(format!(
-                    "status {} (want {status}): {}",
-                    a.status,
-                    String::from_utf8_lossy(&a.body)
-                ));
-            }
-            Ok(a.json())
-        };
-    let plaintext = B64.encode(b"hello keybroker");
-    let context = B64.encode(b"user=42");
+    // A refusal with exactly this status; anything else is the failure.
+    let refused = |r: Result<(), Error>, status: u16| match r {
+        Err(e) if e.status() == Some(status) => Ok(()),
+        Err(e) => Err(format!("want {status}, got {e}")),
+        Ok(()) => Err(format!("want {status}, got 200")),
+    };
+    let plaintext = b"hello keybroker";
+    let context = b"user=42";
     let mut ct = String::new();
     match connect(Some("backend")) {
         Err(e) => check("backend connects", Err(e)),
-        Ok(mut b) => {
+        Ok(b) => {
             check(
                 "backend generate",
-                expect(
-                    b.request("POST", &path("generate"), Some(&json!({"bytes": 32}))),
-                    200,
-                )
-                .and_then(|v| {
-                    let n = B64
-                        .decode(v["plaintext"].as_str().unwrap_or(""))
-                        .map(|p| p.len())
-                        .unwrap_or(0);
-                    if n == 32
-                        && v["ciphertext"]
-                            .as_str()
-                            .is_some_and(|c| c.starts_with("kb1:"))
-                    {
-                        Ok(())
-                    } else {
-                        Err(format!("unexpected answer {v}"))
-                    }
-                }),
+                b.generate("default", 32, b"")
+                    .map_err(|e| e.to_string())
+                    .and_then(|d| {
+                        if d.plaintext.expose().len() == 32 && d.ciphertext.starts_with("kb1:") {
+                            Ok(())
+                        } else {
+                            Err(format!("unexpected answer {d:?}"))
+                        }
+                    }),
             );
             check(
                 "backend encrypt",
-                expect(
-                    b.request(
-                        "POST",
-                        &path("encrypt"),
-                        Some(&json!({"plaintext": plaintext, "context": context})),
-                    ),
-                    200,
-                )
-                .map(|v| {
-                    ct = v["ciphertext"].as_str().unwrap_or_default().to_owned();
-                }),
+                b.encrypt("default", plaintext, context)
+                    .map(|s| ct = s.ciphertext)
+                    .map_err(|e| e.to_string()),
             );
             check(
                 "backend decrypt",
-                expect(
-                    b.request(
-                        "POST",
-                        &path("decrypt"),
-                        Some(&json!({"ciphertext": ct, "context": context})),
-                    ),
-                    200,
-                )
-                .and_then(|v| {
-                    if v["plaintext"] == plaintext {
-                        Ok(())
-                    } else {
-                        Err(format!("got {v}"))
-                    }
-                }),
+                b.decrypt("default", &ct, context)
+                    .map_err(|e| e.to_string())
+                    .and_then(|p| {
+                        if p.expose() == plaintext {
+                            Ok(())
+                        } else {
+                            Err("another plaintext came back".into())
+                        }
+                    }),
             );
             check(
                 "decrypt with the wrong context is refused (400)",
-                expect(
-                    b.request(
-                        "POST",
-                        &path("decrypt"),
-                        Some(&json!({"ciphertext": ct, "context": B64.encode(b"user=43")})),
-                    ),
-                    400,
-                )
-                .map(|_| ()),
+                refused(b.decrypt("default", &ct, b"user=43").map(|_| ()), 400),
             );
             check(
                 "backend rewrap",
-                expect(
-                    b.request(
-                        "POST",
-                        &path("rewrap"),
-                        Some(&json!({"ciphertext": ct, "context": context})),
-                    ),
-                    200,
-                )
-                .and_then(|v| {
-                    if v["ciphertext"]
-                        .as_str()
-                        .is_some_and(|c| c.starts_with("kb1:") && c != ct)
-                    {
-                        Ok(())
-                    } else {
-                        Err(format!("got {v}"))
-                    }
-                }),
+                b.rewrap("default", &ct, context)
+                    .map_err(|e| e.to_string())
+                    .and_then(|s| {
+                        if s.ciphertext.starts_with("kb1:") && s.ciphertext != ct {
+                            Ok(())
+                        } else {
+                            Err(format!("got {s:?}"))
+                        }
+                    }),
             );
         }
     }
     match connect(Some("device")) {
         Err(e) => check("device connects", Err(e)),
-        Ok(mut d) => {
+        Ok(d) => {
             check(
                 "device decrypt",
-                expect(
-                    d.request(
-                        "POST",
-                        &path("decrypt"),
-                        Some(&json!({"ciphertext": ct, "context": context})),
-                    ),
-                    200,
-                )
-                .and_then(|v| {
-                    if v["plaintext"] == plaintext {
-                        Ok(())
-                    } else {
-                        Err(format!("got {v}"))
-                    }
-                }),
+                d.decrypt("default", &ct, context)
+                    .map_err(|e| e.to_string())
+                    .and_then(|p| {
+                        if p.expose() == plaintext {
+                            Ok(())
+                        } else {
+                            Err("another plaintext came back".into())
+                        }
+                    }),
             );
             check(
                 "device rewrap is refused (403)",
-                expect(
-                    d.request(
-                        "POST",
-                        &path("rewrap"),
-                        Some(&json!({"ciphertext": ct, "context": context})),
-                    ),
-                    403,
-                )
-                .map(|_| ()),
+                refused(d.rewrap("default", &ct, context).map(|_| ()), 403),
             );
         }
     }
     match connect(Some("stranger")) {
         Err(e) => check("stranger connects (and is then refused)", Err(e)),
-        Ok(mut s) => check(
+        Ok(s) => check(
             "stranger is refused (403)",
-            expect(
-                s.request(
-                    "POST",
-                    &path("encrypt"),
-                    Some(&json!({"plaintext": plaintext})),
-                ),
-                403,
-            )
-            .map(|_| ()),
+            refused(s.encrypt("default", plaintext, b"").map(|_| ()), 403),
         ),
     }
     check(
         "no client certificate fails the TLS handshake",
-        match connect(None).and_then(|mut c| {
-            c.request("GET", "/v1/keys/default", None)
-                .map_err(|e| e.to_string())
-        }) {
-            Ok(a) => Err(format!("answered {}", a.status)),
-            Err(_) => Ok(()),
+        match connect(None).map(|c| c.describe("default")) {
+            Ok(Ok(_)) => Err("answered 200".into()),
+            Ok(Err(Error::Api(a))) => Err(format!("answered {}", a.status)),
+            Ok(Err(_)) => Ok(()),
+            Err(e) => Err(e),
         },
     );
     if failures == 0 {

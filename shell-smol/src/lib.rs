@@ -1,8 +1,8 @@
 //! keybroker: the production server — the shared driver ([`keybroker_host`]) on smol with
-//! `futures-rustls` — its demo, and the blocking mTLS client the demo's self-test uses.
+//! `futures-rustls` — its demo, and the `keybroker client` commands (on keybroker-client).
 #![forbid(unsafe_code)]
 
-pub mod client;
+pub mod client_cli;
 pub mod demo;
 pub mod rewrap;
 pub mod serve;

@@ -107,6 +107,13 @@ enum Command {
         #[arg(long)]
         keep_failed: bool,
     },
+    /// Call running keybroker servers: generate, encrypt, decrypt, rewrap, describe
+    ///
+    /// Data comes on stdin and goes to stdout (raw bytes, or base64 with --base64), so calls
+    /// chain in a pipe. Several --url give failover. Errors print the server's status, code
+    /// and request id to stderr and exit 1.
+    #[command(subcommand)]
+    Client(Box<cli::ClientCommand>),
 }
 
 #[derive(Subcommand, Debug)]
@@ -180,6 +187,7 @@ fn run(cli: Cli) -> i32 {
         Command::Audit(Audit::Verify { config, files }) => {
             commands::audit_verify(&config.config, &files)
         }
+        Command::Client(c) => keybroker::client_cli::run(*c),
     }
 }
 

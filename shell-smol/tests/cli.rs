@@ -76,6 +76,12 @@ fn every_command_has_help_version_and_unknown_options_exit_2() {
         &["ttlv", "encode"],
         &["audit"],
         &["audit", "verify"],
+        &["client"],
+        &["client", "generate"],
+        &["client", "encrypt"],
+        &["client", "decrypt"],
+        &["client", "rewrap"],
+        &["client", "describe"],
     ];
     let lite: &[&[&str]] = &[
         &[],
@@ -247,7 +253,7 @@ fn audit_verify_checks_the_chain_across_rotation_and_catches_tampering() {
     let dir = site.dir.clone();
     let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
     let requests = |n: usize| {
-        let mut c = node.connect(&site, "backend");
+        let c = node.connect(&site, "backend");
         for _ in 0..n {
             let a = c
                 .request(

@@ -17,7 +17,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_keybroker");
 /// (token, context as base64 if any, plaintext)
 type Stored = (String, Option<String>, Vec<u8>);
 
-fn encrypt_many(c: &mut keybroker::client::Conn, n: usize, tag: &str) -> Vec<Stored> {
+fn encrypt_many(c: &keybroker_client::Client, n: usize, tag: &str) -> Vec<Stored> {
     let items: Vec<(Vec<u8>, Option<String>)> = (0..n)
         .map(|i| {
             let pt = format!("{tag} secret {i}").into_bytes();
@@ -73,7 +73,7 @@ fn rewrap(site: &Site, input: &Path, output: &Path, extra: &[&str]) -> (bool, St
 }
 
 /// Every output line matches its stored input: same context, version `want`, same plaintext.
-fn check_output(c: &mut keybroker::client::Conn, stored: &[Stored], output: &Path, want: u32) {
+fn check_output(c: &keybroker_client::Client, stored: &[Stored], output: &Path, want: u32) {
     let text = std::fs::read_to_string(output).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), stored.len() + 1, "one line per input line");
@@ -104,13 +104,13 @@ fn check_output(c: &mut keybroker::client::Conn, stored: &[Stored], output: &Pat
 fn a_token_file_moves_to_the_latest_version_resumably() {
     let site = Site::new("");
     let node = Node::start_bin(BIN, &site);
-    let mut c = node.connect(&site, "backend");
-    let mut stored = encrypt_many(&mut c, 120, "old");
+    let c = node.connect(&site, "backend");
+    let mut stored = encrypt_many(&c, 120, "old");
     let r = c
         .request("POST", "/v1/keys/default/rotate", Some(&json!({})))
         .unwrap();
     assert_eq!(r.json()["key_version"], 2);
-    let current = encrypt_many(&mut c, 5, "new");
+    let current = encrypt_many(&c, 5, "new");
     stored.extend(current.iter().cloned());
     let input = site.dir.join("tokens.txt");
     let mut text: String = stored.iter().map(|(t, x, _)| line(t, x) + "\n").collect();
@@ -121,7 +121,7 @@ fn a_token_file_moves_to_the_latest_version_resumably() {
     let (ok, err) = rewrap(&site, &input, &output, &["--batch", "25", "--rate", "0"]);
     assert!(ok, "{err}");
     assert!(err.contains("120 tokens sent for rewrapping"), "{err}");
-    check_output(&mut c, &stored, &output, 2);
+    check_output(&c, &stored, &output, 2);
     let out = std::fs::read_to_string(&output).unwrap();
     for (t, x, _) in &current {
         assert!(
@@ -152,7 +152,7 @@ fn a_token_file_moves_to_the_latest_version_resumably() {
     );
     assert!(err.contains("dropping an unfinished last line"), "{err}");
     assert!(std::fs::read_to_string(&output).unwrap().starts_with(&kept));
-    check_output(&mut c, &stored, &output, 2);
+    check_output(&c, &stored, &output, 2);
 
     // Paced: 120 tokens at 100 per second cannot finish in under a second.
     let paced = site.dir.join("paced.txt");
@@ -166,8 +166,8 @@ fn a_token_file_moves_to_the_latest_version_resumably() {
 fn a_refused_token_stops_its_batch_or_is_kept_when_asked() {
     let site = Site::new("");
     let node = Node::start_bin(BIN, &site);
-    let mut c = node.connect(&site, "backend");
-    let stored = encrypt_many(&mut c, 6, "x");
+    let c = node.connect(&site, "backend");
+    let stored = encrypt_many(&c, 6, "x");
     c.request("POST", "/v1/keys/default/rotate", Some(&json!({})))
         .unwrap();
     // Line 3 is bound to a context but listed without it: the backend refuses it.

@@ -4,10 +4,13 @@
 #![allow(dead_code)]
 pub mod peers;
 pub mod ports;
+pub mod raw;
 #[path = "../../../core/tests/common/tmp.rs"]
 pub mod tmp;
-use keybroker::client::{self, Conn};
+pub mod walk;
 use keybroker::demo::{pkcs12_keystore_with_keys, Issued, Pki, Usage};
+use keybroker_client::{Client, Identity};
+use raw::Conn;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -123,15 +126,37 @@ impl Site {
         &self.certs.iter().find(|(n, _)| n == who).unwrap().1
     }
 
+    /// A keybroker-client builder presenting `who`'s certificate to `urls`, trusting the CA.
+    pub fn client_builder(&self, who: &str, urls: &[String]) -> keybroker_client::Builder {
+        let c = self.cert(who);
+        let mut b = Client::builder()
+            .ca_pem(self.pki.ca_issued.cert_pem.as_bytes())
+            .unwrap()
+            .identity(Identity::from_pem(c.cert_pem.as_bytes(), c.key_pem.as_bytes()).unwrap());
+        for u in urls {
+            b = b.url(u.clone());
+        }
+        b
+    }
+
+    /// A keybroker-client presenting `who`'s certificate to `urls`, without retries: tests
+    /// see every status as the server sent it.
+    pub fn client_to(&self, who: &str, urls: &[String]) -> Client {
+        self.client_builder(who, urls)
+            .max_retries(0)
+            .build()
+            .unwrap()
+    }
+
     /// TLS client config presenting `who`'s certificate (None: no certificate).
     pub fn tls(&self, who: Option<&str>) -> Arc<rustls::ClientConfig> {
         let ca = self.pki.ca_issued.cert_pem.as_bytes();
         match who {
             Some(w) => {
                 let c = self.cert(w);
-                client::config(ca, Some((c.cert_pem.as_bytes(), c.key_pem.as_bytes()))).unwrap()
+                raw::config(ca, Some((c.cert_pem.as_bytes(), c.key_pem.as_bytes()))).unwrap()
             }
-            None => client::config(ca, None).unwrap(),
+            None => raw::config(ca, None).unwrap(),
         }
     }
 }
@@ -140,6 +165,20 @@ impl Drop for Site {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A site made by scripts/seed-site (the Connected-KMS guide's openssl and keytool steps) in a
+/// fresh directory named after `name`.
+pub fn seed_site(name: &str) -> PathBuf {
+    let dir = tmp::dir(name);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/seed-site");
+    let out = Command::new("sh").arg(script).arg(&dir).output().unwrap();
+    assert!(
+        out.status.success(),
+        "seed-site: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
 }
 
 pub struct Node {
@@ -208,7 +247,18 @@ impl Node {
         }
     }
 
-    pub fn connect(&self, site: &Site, who: &str) -> Conn {
+    /// This node's client URL.
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.client.port())
+    }
+
+    /// A keybroker-client for this node presenting `who`'s certificate.
+    pub fn connect(&self, site: &Site, who: &str) -> Client {
+        site.client_to(who, &[self.url()])
+    }
+
+    /// One raw TLS connection presenting `who`'s certificate (see [`raw`]).
+    pub fn raw(&self, site: &Site, who: &str) -> Conn {
         Conn::connect(&self.client.to_string(), "localhost", site.tls(Some(who))).unwrap()
     }
 

@@ -65,7 +65,7 @@ impl PyKmip {
             "pykmip-server",
         );
         let probe = site.pki.issue("readiness-probe", Usage::Client, 1).unwrap();
-        let tls = keybroker::client::config(
+        let tls = super::raw::config(
             site.pki.ca_issued.cert_pem.as_bytes(),
             Some((probe.cert_pem.as_bytes(), probe.key_pem.as_bytes())),
         )

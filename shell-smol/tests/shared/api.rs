@@ -10,7 +10,7 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use common::{promtool_check, Node, Site};
-use keybroker::client::Answer;
+use keybroker_client::Answer;
 use serde_json::{json, Value};
 use std::io::Read;
 use std::time::{Duration, Instant};
@@ -57,7 +57,7 @@ fn shape(a: &Answer) -> Value {
 fn backend_uses_every_endpoint() {
     let site = Site::new("");
     let node = Node::start_bin(BIN, &site);
-    let mut c = node.connect(&site, "backend");
+    let c = node.connect(&site, "backend");
     let ctx = b64(b"tenant=7");
 
     let g = c
@@ -146,7 +146,7 @@ fn backend_uses_every_endpoint() {
     drop(c);
     drop(node);
     let node = Node::start_bin(BIN, &site);
-    let mut c = node.connect(&site, "backend");
+    let c = node.connect(&site, "backend");
     let d = c
         .request(
             "POST",
@@ -161,7 +161,7 @@ fn backend_uses_every_endpoint() {
 fn batches_answer_per_item() {
     let site = Site::new("");
     let node = Node::start_bin(BIN, &site);
-    let mut c = node.connect(&site, "backend");
+    let c = node.connect(&site, "backend");
     let e = c
         .request("POST", "/v1/keys/default/encrypt", Some(&json!({"batch": [
             {"plaintext": b64(b"one")}, {"plaintext": "not base64!"}, {"plaintext": b64(b"three"), "context": b64(b"c")}
@@ -196,19 +196,11 @@ fn batches_answer_per_item() {
 fn roles_and_identities() {
     let site = Site::new("");
     let node = Node::start_bin(BIN, &site);
-    let mut b = node.connect(&site, "backend");
-    let ct = b
-        .request(
-            "POST",
-            "/v1/keys/default/encrypt",
-            Some(&json!({"plaintext": b64(b"x")})),
-        )
-        .unwrap()
-        .json()["ciphertext"]
-        .clone();
+    let b = node.connect(&site, "backend");
+    let ct = b.encrypt("default", b"x", b"").unwrap().ciphertext;
 
     for dev in ["device", "device2"] {
-        let mut d = node.connect(&site, dev);
+        let d = node.connect(&site, dev);
         for (m, p, body, want) in [
             ("POST", "generate", json!({}), 200),
             ("POST", "encrypt", json!({"plaintext": b64(b"y")}), 200),
@@ -237,7 +229,7 @@ fn roles_and_identities() {
         ("expired", "certificate_expired"),
         ("server", "server_identity"),
     ] {
-        let mut s = node.connect(&site, who);
+        let s = node.connect(&site, who);
         let a = s
             .request(
                 "POST",
@@ -250,7 +242,7 @@ fn roles_and_identities() {
         insta::assert_json_snapshot!(format!("refused_{who}"), shape(&a));
     }
     let no_cert =
-        keybroker::client::Conn::connect(&node.client.to_string(), "localhost", site.tls(None))
+        common::raw::Conn::connect(&node.client.to_string(), "localhost", site.tls(None))
             .and_then(|mut c| c.request("GET", "/v1/keys/default", None));
     assert!(
         no_cert.is_err(),
@@ -263,8 +255,8 @@ fn an_admin_role_alone_rotates_and_never_touches_data() {
     // cmxDevice20190512 becomes an admin: the longest matching prefix wins.
     let site = Site::new("keybroker.role.admin.prefixes=cmxDevice20190512");
     let node = Node::start_bin(BIN, &site);
-    let mut b = node.connect(&site, "backend");
-    let mut admin = node.connect(&site, "device2");
+    let b = node.connect(&site, "backend");
+    let admin = node.connect(&site, "device2");
     let enc = b
         .request(
             "POST",
@@ -274,14 +266,14 @@ fn an_admin_role_alone_rotates_and_never_touches_data() {
         .unwrap();
     assert_eq!(enc.status, 200);
     let ct = enc.json()["ciphertext"].clone();
-    let rotate = |c: &mut keybroker::client::Conn| {
+    let rotate = |c: &keybroker_client::Client| {
         c.request("POST", "/v1/keys/default/rotate", Some(&json!({})))
             .unwrap()
     };
-    let refused = rotate(&mut b);
+    let refused = rotate(&b);
     assert_eq!(refused.status, 403, "backends no longer rotate");
     assert_eq!(refused.json()["error"]["code"], "forbidden");
-    let rotated = rotate(&mut admin);
+    let rotated = rotate(&admin);
     assert_eq!(rotated.status, 200, "{:?}", rotated.json());
     assert_eq!(rotated.json()["key_version"], 2);
     let described = admin.request("GET", "/v1/keys/default", None).unwrap();
@@ -312,7 +304,7 @@ fn an_admin_role_alone_rotates_and_never_touches_data() {
 fn error_rows() {
     let site = Site::new("keybroker.http.max-body=4096\n");
     let node = Node::start_bin(BIN, &site);
-    let mut c = node.connect(&site, "backend");
+    let mut c = node.raw(&site, "backend");
     let ct = c
         .request(
             "POST",
@@ -458,7 +450,7 @@ fn error_rows() {
     );
 
     // 413: body over keybroker.http.max-body; the connection is closed after.
-    let mut c2 = node.connect(&site, "backend");
+    let mut c2 = node.raw(&site, "backend");
     c2.send_raw(b"POST /v1/keys/default/encrypt HTTP/1.1\r\ncontent-type: application/json\r\ncontent-length: 5000\r\n\r\n").unwrap();
     let a = c2.read_answer().unwrap();
     assert_eq!(a.status, 413);
@@ -466,7 +458,7 @@ fn error_rows() {
     insta::assert_json_snapshot!("error_body_too_large", shape(&a));
 
     // 431: header block over 16 KiB.
-    let mut c3 = node.connect(&site, "backend");
+    let mut c3 = node.raw(&site, "backend");
     let big = format!(
         "GET /v1/keys/default HTTP/1.1\r\nx-big: {}\r\n\r\n",
         "a".repeat(17 * 1024)
@@ -481,7 +473,7 @@ fn error_rows() {
 fn pipelined_requests_answer_in_order() {
     let site = Site::new("");
     let node = Node::start_bin(BIN, &site);
-    let mut c = node.connect(&site, "backend");
+    let mut c = node.raw(&site, "backend");
     let mut batch = Vec::new();
     for i in 0..5 {
         let body = json!({"plaintext": b64(format!("msg{i}").as_bytes())}).to_string();
@@ -508,7 +500,7 @@ fn pipelined_requests_answer_in_order() {
 fn slow_loris_is_cut_at_the_header_timeout() {
     let site = Site::new("keybroker.http.header-timeout=2\n");
     let node = Node::start_bin(BIN, &site);
-    let mut c = node.connect(&site, "backend");
+    let mut c = node.raw(&site, "backend");
     let start = Instant::now();
     let req = b"GET /v1/keys/default HTTP/1.1\r\nhost: slow\r\nx-pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
     // One byte every 250 ms for 1.5 s (the whole request would take ~20 s), then silence.
@@ -541,10 +533,10 @@ fn a_thousand_idle_connections_do_not_block_a_client() {
     let idle: Vec<std::net::TcpStream> = (0..1000)
         .map(|_| std::net::TcpStream::connect(node.client).unwrap())
         .collect();
-    let mut tls_idle: Vec<keybroker::client::Conn> =
-        (0..20).map(|_| node.connect(&site, "device")).collect();
+    let mut tls_idle: Vec<common::raw::Conn> =
+        (0..20).map(|_| node.raw(&site, "device")).collect();
     let start = Instant::now();
-    let mut c = node.connect(&site, "backend");
+    let c = node.connect(&site, "backend");
     let a = c
         .request(
             "POST",
@@ -577,7 +569,7 @@ fn admin_listener_and_audit_log() {
     let node = Node::start_bin(BIN, &site);
     assert_eq!(node.admin_get("/healthz"), (200, "ok\n".into()));
     assert_eq!(node.admin_get("/readyz").0, 200);
-    let mut c = node.connect(&site, "device");
+    let c = node.connect(&site, "device");
     let secret = b"very secret plaintext";
     c.request(
         "POST",
@@ -670,7 +662,7 @@ fn admin_listener_and_audit_log() {
 fn sigterm_finishes_then_exits_cleanly() {
     let site = Site::new("");
     let mut node = Node::start_bin(BIN, &site);
-    let mut c = node.connect(&site, "backend");
+    let mut c = node.raw(&site, "backend");
     assert_eq!(
         c.request("GET", "/v1/keys/default", None).unwrap().status,
         200
@@ -699,35 +691,16 @@ fn sigterm_finishes_then_exits_cleanly() {
 fn local_cache_answers_repeated_decrypts_and_respects_context() {
     let site = Site::new("kms.cache.type=local\n");
     let node = Node::start_bin(BIN, &site);
-    let mut c = node.connect(&site, "backend");
-    let ct = c
-        .request(
-            "POST",
-            "/v1/keys/default/encrypt",
-            Some(&json!({"plaintext": b64(b"cached"), "context": b64(b"a")})),
-        )
-        .unwrap()
-        .json()["ciphertext"]
-        .clone();
+    let c = node.connect(&site, "backend");
+    let ct = c.encrypt("default", b"cached", b"a").unwrap().ciphertext;
     for _ in 0..3 {
-        let d = c
-            .request(
-                "POST",
-                "/v1/keys/default/decrypt",
-                Some(&json!({"ciphertext": ct, "context": b64(b"a")})),
-            )
-            .unwrap();
-        assert_eq!(d.json()["plaintext"], b64(b"cached"));
+        let d = c.decrypt("default", &ct, b"a").unwrap();
+        assert_eq!(d.expose(), b"cached");
     }
-    let wrong = c
-        .request(
-            "POST",
-            "/v1/keys/default/decrypt",
-            Some(&json!({"ciphertext": ct, "context": b64(b"b")})),
-        )
-        .unwrap();
+    let wrong = c.decrypt("default", &ct, b"b").unwrap_err();
     assert_eq!(
-        wrong.status, 400,
+        wrong.status(),
+        Some(400),
         "a cached plaintext is never served for another context"
     );
     let (_, m) = node.admin_get("/metrics");
@@ -753,7 +726,7 @@ fn log_lines_have_time_level_component_and_message() {
             && b[19] == b'.'
     }
     let refuse_stranger = |node: &Node, site: &Site| {
-        let mut s = node.connect(site, "stranger");
+        let s = node.connect(site, "stranger");
         let a = s.request("GET", "/v1/keys/default", None).unwrap();
         assert_eq!(a.status, 403);
     };

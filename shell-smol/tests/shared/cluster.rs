@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use common::peers::{self, Peer, Ports};
 use common::{Node, Site};
-use keybroker::client::Conn;
+use keybroker_client::Client;
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -88,7 +88,7 @@ impl Cluster {
     }
 }
 
-fn decrypt(c: &mut Conn, ct: &str) -> std::io::Result<u16> {
+fn decrypt(c: &Client, ct: &str) -> Result<u16, keybroker_client::Error> {
     c.request(
         "POST",
         "/v1/keys/default/decrypt",
@@ -101,19 +101,9 @@ fn decrypt(c: &mut Conn, ct: &str) -> std::io::Result<u16> {
 fn cache_hits_cross_nodes_and_redis_never_sees_plaintext() {
     let cl = Cluster::start(2);
     let plain = b"data key bytes 0123456789abcdef";
-    let mut n0 = cl.nodes[0].as_ref().unwrap().connect(&cl.site, "backend");
-    let ct = n0
-        .request(
-            "POST",
-            "/v1/keys/default/encrypt",
-            Some(&json!({"plaintext": B64.encode(plain)})),
-        )
-        .unwrap()
-        .json()["ciphertext"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(decrypt(&mut n0, &ct).unwrap(), 200);
+    let n0 = cl.nodes[0].as_ref().unwrap().connect(&cl.site, "backend");
+    let ct = n0.encrypt("default", plain, b"").unwrap().ciphertext;
+    assert_eq!(decrypt(&n0, &ct).unwrap(), 200);
     // Wait for node 0's SET to land, then node 1 answers from Redis.
     let end = Instant::now() + Duration::from_secs(5);
     while peers::redis_cmd(cl.redis.port, REDIS_PW, &["DBSIZE"])
@@ -123,15 +113,8 @@ fn cache_hits_cross_nodes_and_redis_never_sees_plaintext() {
     {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let mut n1 = cl.nodes[1].as_ref().unwrap().connect(&cl.site, "device");
-    let a = n1
-        .request(
-            "POST",
-            "/v1/keys/default/decrypt",
-            Some(&json!({"ciphertext": ct})),
-        )
-        .unwrap();
-    assert_eq!(a.json()["plaintext"], B64.encode(plain));
+    let n1 = cl.nodes[1].as_ref().unwrap().connect(&cl.site, "device");
+    assert_eq!(n1.decrypt("default", &ct, b"").unwrap().expose(), plain);
     assert_eq!(
         cl.metric(1, "keybroker_cache_total{result=\"hit\"}"),
         1,
@@ -140,14 +123,8 @@ fn cache_hits_cross_nodes_and_redis_never_sees_plaintext() {
     assert_eq!(cl.metric(0, "keybroker_cache_total{result=\"miss\"}"), 1);
 
     // A wrong context is never answered from the cache.
-    let a = n1
-        .request(
-            "POST",
-            "/v1/keys/default/decrypt",
-            Some(&json!({"ciphertext": ct, "context": B64.encode(b"x")})),
-        )
-        .unwrap();
-    assert_eq!(a.status, 400);
+    let e = n1.decrypt("default", &ct, b"x").unwrap_err();
+    assert_eq!(e.code(), Some("bad_ciphertext"));
 
     // Every value in Redis: no plaintext, raw or base64.
     let keys = peers::redis_cmd(cl.redis.port, REDIS_PW, &["KEYS", "*"]);
@@ -176,8 +153,7 @@ struct Failure {
     at_ms: u128,
     worker: usize,
     attempt: usize,
-    /// `connect` (TCP + TLS through HAProxy) or `request` (write, then read the answer).
-    phase: &'static str,
+    /// Why, as keybroker-client says (connect, TLS or request failure, per URL).
     error: String,
 }
 
@@ -186,21 +162,13 @@ fn node_loss_and_redis_loss_under_load_lose_nothing() {
     let mut cl = Cluster::start(3);
     let dir = cl.site.dir.clone();
     let proxy = peers::haproxy(&dir, &cl.ports);
-    let addr = format!("127.0.0.1:{}", proxy.port);
-    let cfg = cl.site.tls(Some("backend"));
-    let mut c = Conn::connect(&addr, "localhost", cfg.clone()).unwrap();
+    let url = format!("https://127.0.0.1:{}", proxy.port);
+    let c = cl.site.client_to("backend", std::slice::from_ref(&url));
     let tokens: Vec<String> = (0..20)
         .map(|i| {
-            c.request(
-                "POST",
-                "/v1/keys/default/encrypt",
-                Some(&json!({"plaintext": B64.encode(format!("k{i}"))})),
-            )
-            .unwrap()
-            .json()["ciphertext"]
-                .as_str()
+            c.encrypt("default", format!("k{i}").as_bytes(), b"")
                 .unwrap()
-                .to_owned()
+                .ciphertext
         })
         .collect();
     let tokens = Arc::new(tokens);
@@ -214,18 +182,17 @@ fn node_loss_and_redis_loss_under_load_lose_nothing() {
     let t0 = Instant::now();
     let workers: Vec<_> = (0..4)
         .map(|w| {
-            let (tokens, stop, ok, first_errors, lost, cfg, addr, failures) = (
+            let (tokens, stop, ok, first_errors, lost, failures) = (
                 tokens.clone(),
                 stop.clone(),
                 ok.clone(),
                 first_errors.clone(),
                 lost.clone(),
-                cfg.clone(),
-                addr.clone(),
                 failures.clone(),
             );
+            // Its own client: a keep-alive connection through HAProxy, reopened after a failure.
+            let conn = cl.site.client_to("backend", std::slice::from_ref(&url));
             std::thread::spawn(move || {
-                let mut conn: Option<Conn> = None;
                 let mut i = w;
                 while !stop.load(Ordering::Relaxed) {
                     let ct = &tokens[i % tokens.len()];
@@ -241,29 +208,18 @@ fn node_loss_and_redis_loss_under_load_lose_nothing() {
                         if attempt > 0 {
                             std::thread::sleep(RETRY_AFTER);
                         }
-                        let result = match conn.take() {
-                            Some(c) => Ok(c),
-                            None => Conn::connect(&addr, "localhost", cfg.clone())
-                                .map_err(|e| ("connect", e)),
-                        }
-                        .and_then(|mut c| match decrypt(&mut c, ct) {
-                            Ok(st) => Ok((c, st)),
-                            Err(e) => Err(("request", e)),
-                        });
-                        match result {
-                            Ok((c, 200)) => {
-                                conn = Some(c);
+                        match decrypt(&conn, ct) {
+                            Ok(200) => {
                                 done = true;
                                 break;
                             }
-                            Ok((_, s)) => panic!("status {s}"),
-                            Err((phase, e)) => {
+                            Ok(s) => panic!("status {s}"),
+                            Err(e) => {
                                 failures.lock().unwrap().push(Failure {
                                     at_ms: t0.elapsed().as_millis(),
                                     worker: w,
                                     attempt,
-                                    phase,
-                                    error: format!("{:?}: {e}", e.kind()),
+                                    error: e.to_string(),
                                 });
                                 if attempt == 0 {
                                     first_errors.fetch_add(1, Ordering::Relaxed);
@@ -354,29 +310,24 @@ fn kmip_nodes_share_the_hsm_and_the_cache() {
         assert!(node.wait_log("kmip: ready", Duration::from_secs(30)), "{:?}", node.log.lock().unwrap());
         cl.nodes.push(Some(node));
     }
-    let plain = B64.encode(b"a data key kept in the HSM's care");
-    let mut n0 = cl.nodes[0].as_ref().unwrap().connect(&cl.site, "backend");
-    let ct = n0.request("POST", "/v1/keys/default/encrypt", Some(&json!({"plaintext": plain}))).unwrap().json()["ciphertext"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let mut n1 = cl.nodes[1].as_ref().unwrap().connect(&cl.site, "device");
-    let d = n1.request("POST", "/v1/keys/default/decrypt", Some(&json!({"ciphertext": ct}))).unwrap();
-    assert_eq!(d.json()["plaintext"], plain, "node 1 decrypts node 0's ciphertext through the HSM");
+    let plain = b"a data key kept in the HSM's care";
+    let n0 = cl.nodes[0].as_ref().unwrap().connect(&cl.site, "backend");
+    let ct = n0.encrypt("default", plain, b"").unwrap().ciphertext;
+    let n1 = cl.nodes[1].as_ref().unwrap().connect(&cl.site, "device");
+    let d = n1.decrypt("default", &ct, b"").unwrap();
+    assert_eq!(d.expose(), plain, "node 1 decrypts node 0's ciphertext through the HSM");
     assert_eq!(cl.metric(1, "keybroker_cache_total{result=\"miss\"}"), 1);
     // Node 1 stored it; node 0 now answers from Redis without asking the HSM.
     let end = Instant::now() + Duration::from_secs(5);
     while cl.metric(0, "keybroker_cache_total{result=\"hit\"}") == 0 && Instant::now() < end {
-        let d = n0.request("POST", "/v1/keys/default/decrypt", Some(&json!({"ciphertext": ct}))).unwrap();
-        assert_eq!(d.json()["plaintext"], plain);
+        assert_eq!(n0.decrypt("default", &ct, b"").unwrap().expose(), plain);
     }
     assert!(cl.metric(0, "keybroker_cache_total{result=\"hit\"}") >= 1, "cross-node hit over KMIP");
     // Node 0 dies; node 1 keeps answering, from the cache and from the HSM.
     cl.nodes[0] = None;
-    let fresh = n1.request("POST", "/v1/keys/default/encrypt", Some(&json!({"plaintext": plain}))).unwrap().json()["ciphertext"].clone();
-    for token in [json!(ct), fresh] {
-        let d = n1.request("POST", "/v1/keys/default/decrypt", Some(&json!({"ciphertext": token}))).unwrap();
-        assert_eq!(d.json()["plaintext"], plain);
+    let fresh = n1.encrypt("default", plain, b"").unwrap().ciphertext;
+    for token in [&ct, &fresh] {
+        assert_eq!(n1.decrypt("default", token, b"").unwrap().expose(), plain);
     }
     drop(hsm);
 }

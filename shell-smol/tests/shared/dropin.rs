@@ -7,7 +7,7 @@
 // shell-blocking/tests/dropin.rs (BIN = keybroker-lite), each declaring `mod common` and `BIN`.
 
 use common::Node;
-use keybroker::client::{self, Conn};
+use keybroker_client::{Client, Identity};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,10 +33,7 @@ fn sh(dir: &Path, script: &str) {
 fn seed() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = common::tmp::dir("seed-site");
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/seed-site");
-        let out = Command::new("sh").arg(script).arg(&dir).output().unwrap();
-        assert!(out.status.success(), "seed-site: {}", String::from_utf8_lossy(&out.stderr));
+        let dir = common::seed_site("seed-site");
         // A stranger: signed by the same root, never imported. An expired device certificate.
         sh(&dir, "openssl genrsa -out stranger.key 2048 2>/dev/null && \
             openssl req -new -sha256 -key stranger.key -subj '/O=AcmeXYZ/CN=stranger.AcmeXYZ.com' -out stranger.csr && \
@@ -93,18 +90,23 @@ impl SeedSite {
         sh(&self.dir, &format!("keytool {args} -keystore kmsKeystore.jks -storepass kmsKeystorePwd -noprompt >/dev/null 2>&1"));
     }
 
-    fn connect(&self, node: &Node, who: &str) -> std::io::Result<Conn> {
+    fn connect(&self, node: &Node, who: &str) -> Client {
         let read = |f: String| std::fs::read(seed().join(f)).unwrap();
-        let cfg = client::config(
-            &read("rootCA.crt".into()),
-            Some((&read(format!("{who}.crt")), &read(format!("{who}.key")))),
-        )
-        .unwrap();
-        Conn::connect(&node.client.to_string(), "localhost", cfg)
+        Client::builder()
+            .url(node.url())
+            .ca_pem(&read("rootCA.crt".into()))
+            .unwrap()
+            .identity(
+                Identity::from_pem(&read(format!("{who}.crt")), &read(format!("{who}.key")))
+                    .unwrap(),
+            )
+            .max_retries(0)
+            .build()
+            .unwrap()
     }
 
     fn status(&self, node: &Node, who: &str) -> (u16, String) {
-        let mut c = self.connect(node, who).unwrap();
+        let c = self.connect(node, who);
         let a = c
             .request(
                 "POST",
@@ -214,7 +216,14 @@ fn keytool_import_and_sighup_take_effect_without_restart() {
     let site = SeedSite::new("pkcs12");
     site.keytool("-delete -alias cmxDevice20190512");
     let node = site_node(&site);
-    let mut kept = site.connect(&node, "cmxBackend").unwrap();
+    // One exact connection, open across the reload.
+    let read = |f: &str| std::fs::read(seed().join(f)).unwrap();
+    let tls = common::raw::config(
+        &read("rootCA.crt"),
+        Some((&read("cmxBackend.crt"), &read("cmxBackend.key"))),
+    )
+    .unwrap();
+    let mut kept = common::raw::Conn::connect(&node.client.to_string(), "localhost", tls).unwrap();
     assert_eq!(
         site.status(&node, "cmxDevice20190512"),
         (403, "unknown_client".into())

@@ -67,7 +67,7 @@ fn refused_client_pipelining_does_not_crash_the_server() {
     assert!(sent > 0);
     std::thread::sleep(Duration::from_millis(500));
     assert!(alive(&mut node), "server died: {:?}", node.log.lock().unwrap().iter().rev().take(5).collect::<Vec<_>>());
-    let mut c = node.connect(&site, "backend");
+    let c = node.connect(&site, "backend");
     assert_eq!(c.request("GET", "/v1/keys/default", None).unwrap().status, 200);
 }
 
@@ -150,7 +150,7 @@ fn never_reading_pipeliner_stays_under_64_mib() {
     assert!(sent[0] > 1000, "the backend client did pipeline: {sent:?}");
     assert!(peak < 64 * 1024, "peak RSS {peak} KiB");
     assert!(alive(&mut node));
-    let mut c = node.connect(&site, "backend");
+    let c = node.connect(&site, "backend");
     assert_eq!(c.request("GET", "/v1/keys/default", None).unwrap().status, 200);
 }
 
@@ -192,7 +192,7 @@ fn silent_tcp_connections_do_not_lock_out_clients_or_the_admin_listener() {
     let start = Instant::now();
     let mut served = None;
     let attempt = || {
-        keybroker::client::Conn::connect(
+        common::raw::Conn::connect(
             &node.client.to_string(),
             "localhost",
             site.tls(Some("backend")),
@@ -245,7 +245,8 @@ fn refused_clients_are_closed_after_one_answer() {
     let node = Node::start_bin(BIN, &site);
     let mut strangers = Vec::new();
     for _ in 0..10 {
-        let mut c = node.connect(&site, "stranger");
+        // One exact connection: the client library would open a fresh one for the retry.
+        let mut c = node.raw(&site, "stranger");
         let a = c.request("GET", "/v1/keys/default", None).unwrap();
         assert_eq!(a.status, 403);
         assert_eq!(a.json()["error"]["code"], "unknown_client");
@@ -255,7 +256,7 @@ fn refused_clients_are_closed_after_one_answer() {
         assert!(again.is_err(), "refused connection still answers");
         strangers.push(c);
     }
-    let mut c = node.connect(&site, "backend");
+    let c = node.connect(&site, "backend");
     assert_eq!(c.request("GET", "/v1/keys/default", None).unwrap().status, 200);
     assert_eq!(healthz_within(&node, Duration::from_secs(2)), Some(200));
 }
@@ -264,7 +265,7 @@ fn refused_clients_are_closed_after_one_answer() {
 fn revocation_reaches_an_open_connection() {
     let site = Site::new("");
     let node = Node::start_bin(BIN, &site);
-    let mut c = node.connect(&site, "backend");
+    let mut c = node.raw(&site, "backend");
     let a = c.request("POST", "/v1/keys/default/rotate", Some(&serde_json::json!({})));
     assert_eq!(a.unwrap().status, 200);
     write_keystore(&site, &[("cmxDevice", "device")]);
@@ -278,7 +279,7 @@ fn revocation_reaches_an_open_connection() {
     assert_eq!(a.header("connection"), Some("close"));
     assert!(c.request("GET", "/v1/keys/default", None).is_err());
     // The device, still in the keystore, keeps working on a new connection.
-    let mut d = node.connect(&site, "device");
+    let d = node.connect(&site, "device");
     let e = d.request(
         "POST",
         "/v1/keys/default/encrypt",
@@ -291,7 +292,7 @@ fn revocation_reaches_an_open_connection() {
 fn duplicate_json_members_are_bad_json() {
     let site = Site::new("");
     let node = Node::start_bin(BIN, &site);
-    let mut c = node.connect(&site, "backend");
+    let mut c = node.raw(&site, "backend");
     for body in [
         r#"{"plaintext":"eA==","context":"WFhY","context":"Y3R4"}"#,
         r#"{"plaintext":"eA==","plaintext":"eQ=="}"#,
@@ -352,7 +353,7 @@ fn soft_rotation_is_durable_before_it_answers() {
     let mut node = Node::start_bin(BIN, &site);
     let key_file = site.dir.join("soft-keys.json");
     assert!(key_file.exists());
-    let mut c = node.connect(&site, "backend");
+    let c = node.connect(&site, "backend");
     // A directory where the file goes: the rename fails, even for root.
     std::fs::remove_file(&key_file).unwrap();
     std::fs::create_dir_all(key_file.join("blocker")).unwrap();
@@ -366,7 +367,7 @@ fn soft_rotation_is_durable_before_it_answers() {
     std::fs::remove_dir_all(&key_file).unwrap();
     // Devices are not held up while rotations seal the file.
     let rotations = std::thread::spawn({
-        let mut c = node.connect(&site, "backend");
+        let c = node.connect(&site, "backend");
         move || {
             (0..5)
                 .map(|_| {
@@ -377,7 +378,7 @@ fn soft_rotation_is_durable_before_it_answers() {
                 .collect::<Vec<u16>>()
         }
     });
-    let mut dev = node.connect(&site, "device");
+    let dev = node.connect(&site, "device");
     let mut worst = Duration::ZERO;
     while !rotations.is_finished() {
         let t = Instant::now();
@@ -396,7 +397,7 @@ fn soft_rotation_is_durable_before_it_answers() {
     drop(node.child.kill());
     let _ = node.child.wait();
     let node = Node::start_bin(BIN, &site);
-    let mut c = node.connect(&site, "backend");
+    let c = node.connect(&site, "backend");
     let d = c.request("GET", "/v1/keys/default", None).unwrap();
     assert_eq!(d.json()["latest_version"], 6);
 }
@@ -405,7 +406,7 @@ fn soft_rotation_is_durable_before_it_answers() {
 fn shutdown_answers_a_request_already_sent() {
     let site = Site::new("");
     let mut node = Node::start_bin(BIN, &site);
-    let mut c = node.connect(&site, "backend");
+    let mut c = node.raw(&site, "backend");
     assert_eq!(c.request("GET", "/v1/keys/default", None).unwrap().status, 200);
     c.send_raw(DESCRIBE).unwrap();
     node.signal("TERM");
@@ -425,7 +426,7 @@ fn shutdown_answers_a_request_already_sent() {
 fn request_durations_are_a_histogram() {
     let site = Site::new("");
     let node = Node::start_bin(BIN, &site);
-    let mut c = node.connect(&site, "backend");
+    let c = node.connect(&site, "backend");
     for _ in 0..5 {
         assert_eq!(c.request("GET", "/v1/keys/default", None).unwrap().status, 200);
     }

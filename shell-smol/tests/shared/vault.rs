@@ -11,7 +11,8 @@ use base64::Engine;
 use common::imds::Imds;
 use common::openbao::{Bao, SEED_POLICY};
 use common::{promtool_check, Node, Site};
-use keybroker::client::{Answer, Conn};
+use common::raw::Conn;
+use keybroker_client::{Answer, Client};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -43,7 +44,7 @@ fn site(bao: &Bao, token: &str, extra: &str) -> Site {
     s
 }
 
-fn post(c: &mut Conn, path: &str, body: Value) -> Answer {
+fn post(c: &Client, path: &str, body: Value) -> Answer {
     c.request("POST", path, Some(&body)).unwrap()
 }
 
@@ -78,94 +79,15 @@ fn whole_api_over_tls() {
         "{:?}",
         node.log.lock().unwrap()
     );
-    let mut c = node.connect(&s, "backend");
-    let ctx = b64(b"tenant=7");
-    let g = post(
-        &mut c,
-        "/v1/keys/default/generate",
-        json!({"bytes": 32, "context": ctx}),
-    );
-    assert_eq!(g.status, 200, "{:?}", g.json());
-    let g = g.json();
-    assert_eq!(g["key_version"], 1);
-    let ct = g["ciphertext"].as_str().unwrap().to_owned();
-    assert!(ct.starts_with("kb1:"));
-    let d = post(
-        &mut c,
-        "/v1/keys/default/decrypt",
-        json!({"ciphertext": ct, "context": ctx}),
-    );
-    assert_eq!((d.status, &d.json()["plaintext"]), (200, &g["plaintext"]));
-    // wrong context and a tampered token: 400, never bytes
-    let d = post(
-        &mut c,
-        "/v1/keys/default/decrypt",
-        json!({"ciphertext": ct, "context": b64(b"tenant=8")}),
-    );
-    assert_eq!(d.status, 400, "{:?}", d.json());
-    let mut raw = B64.decode(b64(ct.as_bytes())).unwrap();
-    let n = raw.len() - 3;
-    raw[n] = if raw[n] == b'A' { b'B' } else { b'A' };
-    let d = post(
-        &mut c,
-        "/v1/keys/default/decrypt",
-        json!({"ciphertext": String::from_utf8(raw).unwrap(), "context": ctx}),
-    );
-    assert_eq!(d.status, 400, "{:?}", d.json());
-    // encrypt + batch
-    let e = post(
-        &mut c,
-        "/v1/keys/kms/encrypt",
-        json!({"plaintext": b64(b"hello")}),
-    );
-    assert_eq!(e.status, 200);
-    let items: Vec<Value> = (0..50)
-        .map(|i| json!({"plaintext": b64(format!("item {i}").as_bytes())}))
-        .collect();
-    let b = post(&mut c, "/v1/keys/default/encrypt", json!({"batch": items}));
-    assert_eq!(b.status, 200, "{:?}", b.json());
-    let cts: Vec<Value> = b.json()["batch"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| json!({"ciphertext": i["ciphertext"]}))
-        .collect();
-    let mut bad = cts.clone();
-    bad[3] = json!({"ciphertext": ct});
-    let d = post(&mut c, "/v1/keys/default/decrypt", json!({"batch": bad}));
-    assert_eq!(d.status, 200);
-    let out = d.json();
-    assert_eq!(out["batch"][0]["plaintext"], b64(b"item 0"));
-    assert_eq!(out["batch"][49]["plaintext"], b64(b"item 49"));
-    assert!(
-        out["batch"][3]["error"].is_object(),
-        "wrong context for one item: {:?}",
-        out["batch"][3]
-    );
-    // rotate, rewrap, describe
-    let r = post(&mut c, "/v1/keys/default/rotate", json!({}));
-    assert_eq!((r.status, r.json()["key_version"].clone()), (200, json!(2)));
-    let rw = post(
-        &mut c,
-        "/v1/keys/default/rewrap",
-        json!({"ciphertext": e.json()["ciphertext"]}),
-    );
+    let c = node.connect(&s, "backend");
+    common::walk::whole_api(&c, "vault");
+    // The key's own name reaches the same transit key.
+    let e = c.encrypt("kms", common::walk::PLAINTEXT, b"").unwrap();
+    assert_eq!(e.key_version, 2);
     assert_eq!(
-        (rw.status, rw.json()["key_version"].clone()),
-        (200, json!(2)),
-        "{:?}",
-        rw.json()
+        c.decrypt("default", &e.ciphertext, b"").unwrap().expose(),
+        common::walk::PLAINTEXT
     );
-    let d = post(
-        &mut c,
-        "/v1/keys/default/decrypt",
-        json!({"ciphertext": rw.json()["ciphertext"]}),
-    );
-    assert_eq!(d.json()["plaintext"], b64(b"hello"));
-    let k = c.request("GET", "/v1/keys/default", None).unwrap();
-    assert_eq!(k.status, 200);
-    assert_eq!(k.json()["backend"], "vault");
-    assert_eq!(k.json()["latest_version"], 2);
     assert_no_secret(&node, &[&token, "aGVsbG8"]);
 }
 
@@ -177,15 +99,15 @@ fn policy_without_decrypt_is_a_clear_502() {
     let s = site(&bao, &token, "");
     let node = Node::start_bin(BIN, &s);
     assert!(wait_ready(&node, Duration::from_secs(10)));
-    let mut c = node.connect(&s, "backend");
+    let c = node.connect(&s, "backend");
     let e = post(
-        &mut c,
+        &c,
         "/v1/keys/default/encrypt",
         json!({"plaintext": b64(b"x")}),
     );
     assert_eq!(e.status, 200);
     let d = post(
-        &mut c,
+        &c,
         "/v1/keys/default/decrypt",
         json!({"ciphertext": e.json()["ciphertext"]}),
     );
@@ -205,11 +127,11 @@ fn seed_policy_alone_serves_generate_and_rewrap() {
     let s = site(&bao, &token, "");
     let node = Node::start_bin(BIN, &s);
     assert!(wait_ready(&node, Duration::from_secs(10)));
-    let mut c = node.connect(&s, "backend");
-    let g = post(&mut c, "/v1/keys/default/generate", json!({"bytes": 16}));
+    let c = node.connect(&s, "backend");
+    let g = post(&c, "/v1/keys/default/generate", json!({"bytes": 16}));
     assert_eq!(g.status, 200, "{:?}", g.json());
     // transit/keys/* covers keys/kms/rotate
-    let r = post(&mut c, "/v1/keys/default/rotate", json!({}));
+    let r = post(&c, "/v1/keys/default/rotate", json!({}));
     assert_eq!(
         (r.status, r.json()["key_version"].clone()),
         (200, json!(2)),
@@ -219,7 +141,7 @@ fn seed_policy_alone_serves_generate_and_rewrap() {
     let k = c.request("GET", "/v1/keys/default", None).unwrap();
     assert_eq!(k.json()["latest_version"], 2);
     let rw = post(
-        &mut c,
+        &c,
         "/v1/keys/default/rewrap",
         json!({"ciphertext": g.json()["ciphertext"]}),
     );
@@ -230,7 +152,7 @@ fn seed_policy_alone_serves_generate_and_rewrap() {
         rw.json()
     );
     let d = post(
-        &mut c,
+        &c,
         "/v1/keys/default/decrypt",
         json!({"ciphertext": rw.json()["ciphertext"]}),
     );
@@ -252,15 +174,15 @@ fn namespace_header_is_sent() {
         "{:?}",
         node.log.lock().unwrap()
     );
-    let mut c = node.connect(&s, "backend");
+    let c = node.connect(&s, "backend");
     let e = post(
-        &mut c,
+        &c,
         "/v1/keys/default/encrypt",
         json!({"plaintext": b64(b"ns")}),
     );
     assert_eq!(e.status, 200, "{:?}", e.json());
     let d = post(
-        &mut c,
+        &c,
         "/v1/keys/default/decrypt",
         json!({"ciphertext": e.json()["ciphertext"]}),
     );
@@ -280,7 +202,7 @@ fn short_ttl_token_is_renewed_then_expiry_fails_readiness() {
     let s = site(&bao, &token, "kms.hsm.vault.auth.renew-before-expiry=2");
     let node = Node::start_bin(BIN, &s);
     assert!(wait_ready(&node, Duration::from_secs(10)));
-    let mut c = node.connect(&s, "backend");
+    let c = node.connect(&s, "backend");
     let start = Instant::now();
     let (_, m) = node.admin_get("/metrics");
     promtool_check(&m);
@@ -294,7 +216,7 @@ fn short_ttl_token_is_renewed_then_expiry_fails_readiness() {
     // Past the first TTL: only renewal keeps this working.
     while start.elapsed() < Duration::from_secs(7) {
         let e = post(
-            &mut c,
+            &c,
             "/v1/keys/default/encrypt",
             json!({"plaintext": b64(b"x")}),
         );
@@ -321,7 +243,7 @@ fn short_ttl_token_is_renewed_then_expiry_fails_readiness() {
         Duration::from_secs(14).saturating_sub(start.elapsed()) + Duration::from_secs(1),
     );
     let e = post(
-        &mut c,
+        &c,
         "/v1/keys/default/encrypt",
         json!({"plaintext": b64(b"x")}),
     );
@@ -342,16 +264,16 @@ fn sealed_mid_run_is_503_then_back_after_unseal() {
     let s = site(&bao, &token, "");
     let node = Node::start_bin(BIN, &s);
     assert!(wait_ready(&node, Duration::from_secs(10)));
-    let mut c = node.connect(&s, "backend");
+    let c = node.connect(&s, "backend");
     let e = post(
-        &mut c,
+        &c,
         "/v1/keys/default/encrypt",
         json!({"plaintext": b64(b"x")}),
     );
     assert_eq!(e.status, 200);
     bao.ok(&["operator", "seal"]);
     let e2 = post(
-        &mut c,
+        &c,
         "/v1/keys/default/encrypt",
         json!({"plaintext": b64(b"x")}),
     );
@@ -368,7 +290,7 @@ fn sealed_mid_run_is_503_then_back_after_unseal() {
         "not ready after unseal"
     );
     let d = post(
-        &mut c,
+        &c,
         "/v1/keys/default/decrypt",
         json!({"ciphertext": e.json()["ciphertext"]}),
     );
@@ -416,11 +338,11 @@ fn azure_login_through_jwt_auth_and_imds_double() {
         "{:?}",
         node.log.lock().unwrap()
     );
-    let mut c = node.connect(&s, "backend");
+    let c = node.connect(&s, "backend");
     let start = Instant::now();
     // 9 s max TTL: renewals, then re-login; every request keeps working meanwhile.
     while start.elapsed() < Duration::from_secs(16) {
-        let e = post(&mut c, "/v1/keys/default/generate", json!({"bytes": 32}));
+        let e = post(&c, "/v1/keys/default/generate", json!({"bytes": 32}));
         assert_eq!(
             e.status,
             200,
@@ -485,9 +407,9 @@ fn measure_decrypt_throughput() {
     let s = site(&bao, &token, "");
     let node = Node::start_bin(BIN, &s);
     assert!(wait_ready(&node, Duration::from_secs(10)));
-    let mut c = node.connect(&s, "backend");
+    let c = node.connect(&s, "backend");
     let e = post(
-        &mut c,
+        &c,
         "/v1/keys/default/encrypt",
         json!({"plaintext": b64(&[7; 32])}),
     );
@@ -496,7 +418,7 @@ fn measure_decrypt_throughput() {
     let (start, mut n) = (Instant::now(), 0u32);
     while start.elapsed() < span {
         assert_eq!(
-            post(&mut c, "/v1/keys/default/decrypt", body.clone()).status,
+            post(&c, "/v1/keys/default/decrypt", body.clone()).status,
             200
         );
         n += 1;
@@ -504,7 +426,7 @@ fn measure_decrypt_throughput() {
     let via = n as f64 / start.elapsed().as_secs_f64();
     // direct: the same transit decrypt (no AAD) on one keep-alive TLS connection
     let ca = std::fs::read(bao.ca()).unwrap();
-    let cfg = keybroker::client::config(&ca, None).unwrap();
+    let cfg = common::raw::config(&ca, None).unwrap();
     let mut d = Conn::connect(&format!("127.0.0.1:{}", bao.port), "localhost", cfg).unwrap();
     let enc = format!("{{\"plaintext\":\"{}\"}}", b64(&[7; 32]));
     let raw = |path: &str, body: &str| {

@@ -1,4 +1,7 @@
-//! A small blocking mTLS HTTP/1.1 client: the demo's self-test and the integration tests use it.
+//! A raw mTLS socket for the tests that must write bytes no HTTP client would send (malformed,
+//! pipelined, partial or oversized requests) or hold one exact connection; every other call
+//! goes through keybroker-client. It writes what it is given and reads an answer's status line,
+//! header fields and Content-Length body, nothing more.
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -6,30 +9,7 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// An HTTP answer.
-#[derive(Debug, Clone)]
-pub struct Answer {
-    /// Status code.
-    pub status: u16,
-    /// Header fields, names lower-cased.
-    pub headers: Vec<(String, String)>,
-    /// Body.
-    pub body: Vec<u8>,
-}
-
-impl Answer {
-    /// The body as JSON (Null if it is not JSON).
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
-    }
-    /// First header with this (lower-case) name.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
+pub use keybroker_client::Answer;
 
 /// TLS client settings: which CA to trust and which client certificate to present.
 pub fn config(ca_pem: &[u8], client: Option<(&[u8], &[u8])>) -> Result<Arc<ClientConfig>, String> {
@@ -38,7 +18,7 @@ pub fn config(ca_pem: &[u8], client: Option<(&[u8], &[u8])>) -> Result<Arc<Clien
         let c: CertificateDer = c.map_err(|e| format!("CA PEM: {e:?}"))?;
         roots.add(c).map_err(|e| e.to_string())?;
     }
-    let b = ClientConfig::builder_with_provider(crate::tls::provider())
+    let b = ClientConfig::builder_with_provider(keybroker::tls::provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .with_root_certificates(roots);
