@@ -73,6 +73,19 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where the KMIP Credential's password comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PasswordSource {
+    /// No password is sent.
+    None,
+    /// `keybroker.hsm.kmip.password`: in clear in the properties file.
+    Clear(Secret<String>),
+    /// `keybroker.hsm.kmip.password-file`: a file (relative to the properties file's folder).
+    File(String),
+    /// `keybroker.hsm.kmip.password-env`: the named environment variable.
+    Env(String),
+}
+
 /// How keybroker logs in to Vault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VaultAuth {
@@ -115,6 +128,10 @@ pub struct Settings {
     pub hsm_connect_timeout: Duration,
     /// `keybroker.hsm.max-version`: highest KMIP version offered (1.0-1.4).
     pub hsm_max_version: crate::kmip::messages::ProtocolVersion,
+    /// `keybroker.hsm.kmip.username`: the KMIP Credential's username, if one is sent.
+    pub hsm_kmip_username: Option<String>,
+    /// `keybroker.hsm.kmip.password`, `-file` or `-env`: the Credential's password.
+    pub hsm_kmip_password: PasswordSource,
     /// `keybroker.soft.key-file`
     pub soft_key_file: String,
     /// `keybroker.keys`: extra key names served besides `default`.
@@ -248,6 +265,10 @@ pub const KNOWN_KEYS: &[&str] = &[
     "keybroker.hsm.request-timeout",
     "keybroker.hsm.connect-timeout",
     "keybroker.hsm.max-version",
+    "keybroker.hsm.kmip.username",
+    "keybroker.hsm.kmip.password",
+    "keybroker.hsm.kmip.password-file",
+    "keybroker.hsm.kmip.password-env",
     "keybroker.soft.key-file",
     "keybroker.keys",
     "keybroker.cache.ttl",
@@ -280,7 +301,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "keybroker.admin.max-connections",
 ];
 
-const SECRET_KEYS: &[&str] = &["kms.keystore.password"];
+const SECRET_KEYS: &[&str] = &["kms.keystore.password", "keybroker.hsm.kmip.password"];
 
 struct Lookup<'a> {
     props: &'a [Property],
@@ -406,6 +427,42 @@ pub fn did_you_mean(key: &str) -> Option<&'static str> {
         .filter(|(d, k)| *d <= 3.max(k.len() / 6))
         .min()
         .map(|(_, k)| k)
+}
+
+/// The KMIP password source: at most one of the three keys, and only with a username.
+fn kmip_password(
+    l: &Lookup<'_>,
+    warnings: &mut Vec<Warning>,
+) -> Result<PasswordSource, SettingsError> {
+    let clear = l.get("keybroker.hsm.kmip.password");
+    let file = l.opt("keybroker.hsm.kmip.password-file");
+    let env = l.opt("keybroker.hsm.kmip.password-env");
+    let set = [clear.is_some(), file.is_some(), env.is_some()];
+    if set.iter().filter(|s| **s).count() > 1 {
+        return Err(l.err(
+            "keybroker.hsm.kmip.password",
+            "set only one of keybroker.hsm.kmip.password, keybroker.hsm.kmip.password-file and keybroker.hsm.kmip.password-env",
+        ));
+    }
+    let source = match (clear, file, env) {
+        (Some(p), _, _) => {
+            warnings.push(Warning {
+                line: Some(p.line),
+                message: "keybroker.hsm.kmip.password holds the HSM password in clear in this file; keybroker.hsm.kmip.password-file or keybroker.hsm.kmip.password-env keep it out".into(),
+            });
+            PasswordSource::Clear(Secret::new(p.value.clone()))
+        }
+        (_, Some(f), _) => PasswordSource::File(f),
+        (_, _, Some(e)) => PasswordSource::Env(e),
+        _ => PasswordSource::None,
+    };
+    if source != PasswordSource::None && l.opt("keybroker.hsm.kmip.username").is_none() {
+        return Err(l.err(
+            "keybroker.hsm.kmip.username",
+            "is required when a KMIP password is set (the Credential carries both)",
+        ));
+    }
+    Ok(source)
 }
 
 impl Settings {
@@ -583,6 +640,8 @@ impl Settings {
                     }
                 }
             },
+            hsm_kmip_username: l.opt("keybroker.hsm.kmip.username"),
+            hsm_kmip_password: kmip_password(&l, &mut warnings)?,
             soft_key_file: l.string("keybroker.soft.key-file", "soft-keys.json"),
             extra_keys,
             cache_type,
@@ -893,5 +952,54 @@ mod tests {
         ]))
         .unwrap();
         assert!(!format!("{s:?}").contains("S3cretPw!"));
+    }
+
+    #[test]
+    fn kmip_credential_sources() {
+        let base = [
+            ("kms.keystore.file", "ks"),
+            ("kms.keystore.password", "pw"),
+            ("kms.hsm.server.url", "https://hsm"),
+        ];
+        let with = |extra: &[(&str, &str)]| {
+            let mut p: Vec<(&str, &str)> = base.to_vec();
+            p.extend_from_slice(extra);
+            Settings::from_properties(&props(&p))
+        };
+        let (s, w) = with(&[]).unwrap();
+        assert_eq!(s.hsm_kmip_username, None);
+        assert_eq!(s.hsm_kmip_password, PasswordSource::None);
+        assert!(w.is_empty(), "{w:?}");
+        let (s, w) = with(&[
+            ("keybroker.hsm.kmip.username", "kbuser"),
+            ("keybroker.hsm.kmip.password-file", "hsm.pw"),
+        ])
+        .unwrap();
+        assert_eq!(s.hsm_kmip_username.as_deref(), Some("kbuser"));
+        assert_eq!(s.hsm_kmip_password, PasswordSource::File("hsm.pw".into()));
+        assert!(w.is_empty(), "{w:?}");
+        let (s, _) = with(&[
+            ("keybroker.hsm.kmip.username", "kbuser"),
+            ("keybroker.hsm.kmip.password-env", "HSM_PW"),
+        ])
+        .unwrap();
+        assert_eq!(s.hsm_kmip_password, PasswordSource::Env("HSM_PW".into()));
+        let (s, w) = with(&[
+            ("keybroker.hsm.kmip.username", "kbuser"),
+            ("keybroker.hsm.kmip.password", "Cl3arPw!"),
+        ])
+        .unwrap();
+        assert!(!format!("{s:?}").contains("Cl3arPw!"));
+        assert!(w.iter().any(|w| w.message.contains("in clear")), "{w:?}");
+        let e = with(&[
+            ("keybroker.hsm.kmip.username", "kbuser"),
+            ("keybroker.hsm.kmip.password", "Cl3arPw!"),
+            ("keybroker.hsm.kmip.password-env", "HSM_PW"),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("only one"), "{e}");
+        assert!(!e.to_string().contains("Cl3arPw!"), "{e}");
+        let e = with(&[("keybroker.hsm.kmip.password-env", "HSM_PW")]).unwrap_err();
+        assert_eq!(e.key, "keybroker.hsm.kmip.username");
     }
 }

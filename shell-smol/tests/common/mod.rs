@@ -157,7 +157,13 @@ impl Node {
 
     /// Starts `bin serve --config properties`.
     pub fn start_with(bin: &str, properties: &std::path::Path) -> Node {
+        Self::start_env(bin, properties, &[])
+    }
+
+    /// Starts `bin serve --config properties` with `env` added to its environment.
+    pub fn start_env(bin: &str, properties: &std::path::Path, env: &[(&str, &str)]) -> Node {
         let mut child = Command::new(bin)
+            .envs(env.iter().copied())
             .args(["serve", "--config"])
             .arg(properties)
             .stdin(Stdio::null())

@@ -3,11 +3,18 @@
 //! which PyKMIP only offers with an ECDSA certificate), TLS client auth against that CA, and
 //! a sqlite database (two servers may share one: a two-node "HSM cluster"). It is ready when
 //! it answers a KMIP DiscoverVersions over mutual TLS.
+//!
+//! [`PyKmip::start_requiring`] runs the same server with one check added in front of PyKMIP's
+//! own authentication (`KmipSession.authenticate`), as an HSM with "Password Authentication:
+//! Required" has: a request whose header lacks the expected Username and Password Credential
+//! is answered with PyKMIP's own Authentication Not Successful error. PyKMIP parses the
+//! Credential itself (and refuses a malformed one); it does not check passwords on its own.
 #![allow(dead_code)]
 use super::peers::{signal_group, Peer};
 use super::Site;
 use keybroker::demo::Usage;
-use keybroker_core::kmip::messages::{self, ProtocolVersion, Request};
+use keybroker_core::kmip::messages::{self, Credential, ProtocolVersion, Request};
+use keybroker_core::secret::Secret;
 use rustls::pki_types::ServerName;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -34,9 +41,45 @@ pub struct PyKmip {
     peer: Peer,
 }
 
+/// PyKMIP's server entry point behind a check of the request header's Credential.
+const REQUIRE_CREDENTIAL_PY: &str = r#"
+import os, sys
+from kmip.core import enums, exceptions
+from kmip.services.server import server, session
+
+WANT = (os.environ["KB_TEST_KMIP_USERNAME"], os.environ["KB_TEST_KMIP_PASSWORD"])
+pykmip_authenticate = session.KmipSession.authenticate
+
+def authenticate(self, certificate, request):
+    auth = request.request_header.authentication
+    sent = [
+        (c.credential_value.username, c.credential_value.password)
+        for c in (auth.credentials if auth is not None else [])
+        if c.credential_type == enums.CredentialType.USERNAME_AND_PASSWORD
+    ]
+    if WANT not in sent:
+        self._logger.warning("credential refused: usernames sent %r", [u for u, _ in sent])
+        raise exceptions.PermissionDenied("no valid Username and Password Credential")
+    return pykmip_authenticate(self, certificate, request)
+
+session.KmipSession.authenticate = authenticate
+sys.exit(server.main())
+"#;
+
 impl PyKmip {
     /// Starts a server for `site` named `name`, storing objects in `db` (shared if the same).
     pub fn start(site: &Site, name: &str, db: &Path) -> PyKmip {
+        Self::start_requiring(site, name, db, None)
+    }
+
+    /// Like [`PyKmip::start`]; with `credential` (username, password), every request must
+    /// carry that Username and Password Credential in its header.
+    pub fn start_requiring(
+        site: &Site,
+        name: &str,
+        db: &Path,
+        credential: Option<(&str, &str)>,
+    ) -> PyKmip {
         let dir = site.dir.join(format!("pykmip-{name}"));
         std::fs::create_dir_all(dir.join("policies")).unwrap();
         let cert = site.pki.issue("127.0.0.1", Usage::Server, 2).unwrap();
@@ -54,16 +97,26 @@ impl PyKmip {
             db = db.display()
         );
         std::fs::write(dir.join("server.conf"), conf).unwrap();
-        let mut peer = Peer::spawn(
-            Command::new(server_bin())
-                .arg("-f")
-                .arg(dir.join("server.conf"))
-                .arg("-l")
-                .arg(dir.join("server.log")),
-            &dir,
-            ports,
-            "pykmip-server",
-        );
+        let mut cmd = match credential {
+            None => Command::new(server_bin()),
+            Some((user, password)) => {
+                std::fs::write(dir.join("require_credential.py"), REQUIRE_CREDENTIAL_PY).unwrap();
+                let mut c = Command::new(server_bin().with_file_name("python3"));
+                c.arg(dir.join("require_credential.py"))
+                    .env("KB_TEST_KMIP_USERNAME", user)
+                    .env("KB_TEST_KMIP_PASSWORD", password);
+                c
+            }
+        };
+        cmd.arg("-f")
+            .arg(dir.join("server.conf"))
+            .arg("-l")
+            .arg(dir.join("server.log"));
+        let mut peer = Peer::spawn(&mut cmd, &dir, ports, "pykmip-server");
+        let probe_credential = credential.map(|(user, password)| Credential {
+            username: user.to_owned(),
+            password: Some(Secret::new(password.to_owned())),
+        });
         let probe = site.pki.issue("readiness-probe", Usage::Client, 1).unwrap();
         let tls = keybroker::client::config(
             site.pki.ca_issued.cert_pem.as_bytes(),
@@ -71,7 +124,7 @@ impl PyKmip {
         )
         .unwrap();
         peer.wait_ready(Duration::from_secs(60), |_| {
-            discover_versions(port, tls.clone()).map(|_| ())
+            discover_versions(port, tls.clone(), probe_credential.as_ref()).map(|_| ())
         });
         PyKmip { port, dir, peer }
     }
@@ -97,11 +150,12 @@ impl PyKmip {
     }
 }
 
-/// One KMIP DiscoverVersions round trip (a 1.1 operation) over mutual TLS: the versions the
-/// server speaks.
+/// One KMIP DiscoverVersions round trip (a 1.1 operation) over mutual TLS, with `credential`
+/// in the header if given: the versions the server speaks.
 pub fn discover_versions(
     port: u16,
     tls: Arc<rustls::ClientConfig>,
+    credential: Option<&Credential>,
 ) -> Result<Vec<ProtocolVersion>, String> {
     let tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     tcp.set_read_timeout(Some(Duration::from_secs(5)))
@@ -109,7 +163,8 @@ pub fn discover_versions(
     let name = ServerName::try_from("127.0.0.1").unwrap();
     let conn = rustls::ClientConnection::new(tls, name).map_err(|e| e.to_string())?;
     let mut s = rustls::StreamOwned::new(conn, tcp);
-    let req = Request::single(ProtocolVersion::V1_1, messages::discover_versions(&[]));
+    let mut req = Request::single(ProtocolVersion::V1_1, messages::discover_versions(&[]));
+    req.credential = credential.cloned();
     s.write_all(&req.encode()).map_err(|e| e.to_string())?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];

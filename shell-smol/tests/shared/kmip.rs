@@ -190,6 +190,83 @@ fn whole_api_against_pykmip() {
     drop(hsm);
 }
 
+/// A PyKMIP that, like an HSM with password authentication required, refuses requests without
+/// this Username and Password Credential: keybroker sends it in every request header, with
+/// the password from the environment or from a file. (ASCII: PyKMIP 0.11 decodes a
+/// TextString byte by byte, so it refuses any multi-byte UTF-8 character.)
+#[test]
+fn credential_accepted_by_pykmip_requiring_it() {
+    let site = site(
+        &[],
+        "keybroker.hsm.key.auto-create=true\n\
+         keybroker.hsm.kmip.username=kbuser\n\
+         keybroker.hsm.kmip.password-env=KB_HSM_PASSWORD\n",
+    );
+    let hsm = PyKmip::start_requiring(
+        &site,
+        "a",
+        &site.dir.join("pykmip.db"),
+        Some(("kbuser", "Hsm pa55 w0rd!")),
+    );
+    add_urls(&site, &[hsm.url()], "");
+    let node = Node::start_env(
+        BIN,
+        &site.properties(),
+        &[("KB_HSM_PASSWORD", "Hsm pa55 w0rd!")],
+    );
+    ready(&node);
+    let mut c = node.connect(&site, "backend");
+    let (s, e) = post(
+        &mut c,
+        "/v1/keys/default/encrypt",
+        json!({"plaintext": b64(b"with credential")}),
+    );
+    assert_eq!(s, 200, "{e}");
+    let (s, d) = post(
+        &mut c,
+        "/v1/keys/default/decrypt",
+        json!({"ciphertext": e["ciphertext"]}),
+    );
+    assert_eq!(
+        (s, d["plaintext"].as_str()),
+        (200, Some(b64(b"with credential").as_str()))
+    );
+    assert!(!hsm.log().contains("credential refused"), "{}", hsm.log());
+    drop(node);
+
+    // The same password from a file (its line break dropped).
+    std::fs::write(site.dir.join("hsm.pw"), "Hsm pa55 w0rd!\n").unwrap();
+    let props = std::fs::read_to_string(site.properties()).unwrap().replace(
+        "keybroker.hsm.kmip.password-env=KB_HSM_PASSWORD",
+        "keybroker.hsm.kmip.password-file=hsm.pw",
+    );
+    std::fs::write(site.properties(), props).unwrap();
+    let node = Node::start_bin(BIN, &site);
+    ready(&node);
+    let mut c = node.connect(&site, "backend");
+    let (s, d) = post(
+        &mut c,
+        "/v1/keys/default/decrypt",
+        json!({"ciphertext": e["ciphertext"]}),
+    );
+    assert_eq!(s, 200, "{d}");
+    drop(node);
+
+    // A wrong password: PyKMIP refuses, keybroker says which settings to check and never
+    // logs the password.
+    std::fs::write(site.dir.join("hsm.pw"), "wrong-Pa55\n").unwrap();
+    let node = Node::start_bin(BIN, &site);
+    assert!(
+        node.wait_log("keybroker.hsm.kmip.username and password", Duration::from_secs(30)),
+        "{:?}",
+        node.log.lock().unwrap()
+    );
+    assert_eq!(node.admin_get("/readyz").0, 503);
+    assert!(hsm.log().contains("credential refused"), "{}", hsm.log());
+    let log = node.log.lock().unwrap().join("\n");
+    assert!(!log.contains("wrong-Pa55") && !log.contains("pa55 w"), "{log}");
+}
+
 #[test]
 fn missing_key_without_auto_create_is_not_ready() {
     let site = site(&[], "");
