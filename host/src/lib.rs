@@ -13,6 +13,7 @@ pub mod commands;
 pub mod driver;
 pub mod expiry;
 pub mod files;
+pub mod hsm_verify;
 pub mod logging;
 pub mod node;
 pub mod timefmt;

@@ -142,8 +142,16 @@ pub fn link_configs(cfg: &keybroker_core::config::load::NodeConfig) -> crate::no
                     .collect();
                 let key =
                     PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8.expose().clone()));
-                builder()
-                    .with_root_certificates(roots.clone())
+                // Without any trusted CA entry webpki has nothing to build on: every
+                // handshake fails, as check-config says.
+                let verified =
+                    match crate::hsm_verify::HsmServerVerifier::new(roots.clone(), provider()) {
+                        Ok(v) => builder()
+                            .dangerous()
+                            .with_custom_certificate_verifier(Arc::new(v)),
+                        Err(_) => builder().with_root_certificates(roots.clone()),
+                    };
+                verified
                     .with_client_auth_cert(chain, key)
                     .ok()
                     .map(Arc::new)

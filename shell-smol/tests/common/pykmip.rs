@@ -41,6 +41,16 @@ pub struct PyKmip {
     peer: Peer,
 }
 
+/// How a server is set up beyond the defaults.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// Every request must carry this (username, password) Credential in its header.
+    pub credential: Option<(&'a str, &'a str)>,
+    /// The server's certificate and key (PEM) instead of a fresh ECDSA certificate with a
+    /// subjectAltName for 127.0.0.1; the readiness probe then dials `localhost`.
+    pub server_cert: Option<(String, String)>,
+}
+
 /// PyKMIP's server entry point behind a check of the request header's Credential.
 const REQUIRE_CREDENTIAL_PY: &str = r#"
 import os, sys
@@ -80,11 +90,28 @@ impl PyKmip {
         db: &Path,
         credential: Option<(&str, &str)>,
     ) -> PyKmip {
+        Self::start_with(
+            site,
+            name,
+            db,
+            &Options {
+                credential,
+                ..Options::default()
+            },
+        )
+    }
+
+    /// Starts a server set up as `opts` says.
+    pub fn start_with(site: &Site, name: &str, db: &Path, opts: &Options<'_>) -> PyKmip {
+        let credential = opts.credential;
         let dir = site.dir.join(format!("pykmip-{name}"));
         std::fs::create_dir_all(dir.join("policies")).unwrap();
-        let cert = site.pki.issue("127.0.0.1", Usage::Server, 2).unwrap();
-        std::fs::write(dir.join("server.crt"), &cert.cert_pem).unwrap();
-        std::fs::write(dir.join("server.key"), &cert.key_pem).unwrap();
+        let (cert_pem, key_pem) = opts.server_cert.clone().unwrap_or_else(|| {
+            let cert = site.pki.issue("127.0.0.1", Usage::Server, 2).unwrap();
+            (cert.cert_pem, cert.key_pem)
+        });
+        std::fs::write(dir.join("server.crt"), cert_pem).unwrap();
+        std::fs::write(dir.join("server.key"), key_pem).unwrap();
         std::fs::write(dir.join("ca.crt"), &site.pki.ca_issued.cert_pem).unwrap();
         let ports = super::ports::one();
         let port = ports.get(0);
@@ -117,14 +144,14 @@ impl PyKmip {
             username: user.to_owned(),
             password: Some(Secret::new(password.to_owned())),
         });
-        let probe = site.pki.issue("readiness-probe", Usage::Client, 1).unwrap();
-        let tls = keybroker::client::config(
-            site.pki.ca_issued.cert_pem.as_bytes(),
-            Some((probe.cert_pem.as_bytes(), probe.key_pem.as_bytes())),
-        )
-        .unwrap();
+        let tls = probe_tls(site);
+        let host = if opts.server_cert.is_some() {
+            "localhost"
+        } else {
+            "127.0.0.1"
+        };
         peer.wait_ready(Duration::from_secs(60), |_| {
-            discover_versions(port, tls.clone(), probe_credential.as_ref()).map(|_| ())
+            discover_versions(host, port, tls.clone(), probe_credential.as_ref()).map(|_| ())
         });
         PyKmip { port, dir, peer }
     }
@@ -150,9 +177,101 @@ impl PyKmip {
     }
 }
 
-/// One KMIP DiscoverVersions round trip (a 1.1 operation) over mutual TLS, with `credential`
-/// in the header if given: the versions the server speaks.
+/// The readiness probe's TLS client: a certificate from the site's CA, and the server
+/// verified the way keybroker verifies HSMs (a CN-only certificate is matched on its CN).
+fn probe_tls(site: &Site) -> Arc<rustls::ClientConfig> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let probe = site.pki.issue("readiness-probe", Usage::Client, 1).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(site.pki.ca_issued.cert_der.clone()))
+        .unwrap();
+    let provider = keybroker_host::tls::provider();
+    let verifier =
+        keybroker_host::hsm_verify::HsmServerVerifier::new(roots, provider.clone()).unwrap();
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_client_auth_cert(
+                vec![CertificateDer::from(probe.cert_der.clone())],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(probe.key_der.clone())),
+            )
+            .unwrap(),
+    )
+}
+
+/// An HSM server certificate made as the site guide's CSR steps make one: a key, a CSR with
+/// only a subject (`openssl req -new -sha256 -subj …/CN=cn`), signed by the site's CA with
+/// `openssl x509 -req` and the leaf extensions scripts/seed-site uses (no subjectAltName).
+/// The key is ECDSA P-256 rather than the guide's RSA-2048: PyKMIP offers rustls a GCM suite
+/// only with an ECDSA certificate. Returns (certificate PEM, key PEM).
+pub fn cn_only_cert(site: &Site, cn: &str) -> (String, String) {
+    let dir = site.dir.join(format!("cn-only-{cn}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ca.crt"), &site.pki.ca_issued.cert_pem).unwrap();
+    std::fs::write(dir.join("ca.key"), &site.pki.ca_issued.key_pem).unwrap();
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n",
+    )
+    .unwrap();
+    let subj = format!("/C=US/O=HSM Vendor/CN={cn}");
+    for args in [
+        vec![
+            "ecparam",
+            "-genkey",
+            "-name",
+            "prime256v1",
+            "-noout",
+            "-out",
+            "hsm.key",
+        ],
+        vec![
+            "req", "-new", "-sha256", "-key", "hsm.key", "-subj", &subj, "-out", "hsm.csr",
+        ],
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            "hsm.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "825",
+            "-sha256",
+            "-extfile",
+            "leaf.ext",
+            "-out",
+            "hsm.crt",
+        ],
+    ] {
+        let out = Command::new("openssl")
+            .args(&args)
+            .current_dir(&dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    (
+        std::fs::read_to_string(dir.join("hsm.crt")).unwrap(),
+        std::fs::read_to_string(dir.join("hsm.key")).unwrap(),
+    )
+}
+
+/// One KMIP DiscoverVersions round trip (a 1.1 operation) over mutual TLS to `host`, with
+/// `credential` in the header if given: the versions the server speaks.
 pub fn discover_versions(
+    host: &str,
     port: u16,
     tls: Arc<rustls::ClientConfig>,
     credential: Option<&Credential>,
@@ -160,7 +279,7 @@ pub fn discover_versions(
     let tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     tcp.set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(|e| e.to_string())?;
-    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let name = ServerName::try_from(host.to_owned()).map_err(|e| e.to_string())?;
     let conn = rustls::ClientConnection::new(tls, name).map_err(|e| e.to_string())?;
     let mut s = rustls::StreamOwned::new(conn, tcp);
     let mut req = Request::single(ProtocolVersion::V1_1, messages::discover_versions(&[]));

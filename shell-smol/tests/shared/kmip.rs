@@ -267,6 +267,67 @@ fn credential_accepted_by_pykmip_requiring_it() {
     assert!(!log.contains("wrong-Pa55") && !log.contains("pa55 w"), "{log}");
 }
 
+/// An HSM whose certificate has a CN and no subjectAltName (made with openssl as the site
+/// guide's CSR steps make it): reached by the DNS name in its CN, with a warning saying so;
+/// reached by IP address, refused, as Java clients refuse it.
+#[test]
+fn hsm_certificate_without_subject_alt_name_is_matched_on_its_cn() {
+    let site = site(&[], "keybroker.hsm.key.auto-create=true\n");
+    let opts = common::pykmip::Options {
+        server_cert: Some(common::pykmip::cn_only_cert(&site, "localhost")),
+        ..Default::default()
+    };
+    let hsm = PyKmip::start_with(&site, "a", &site.dir.join("pykmip.db"), &opts);
+    add_urls(&site, &[format!("https://localhost:{}", hsm.port)], "");
+    let node = Node::start_bin(BIN, &site);
+    ready(&node);
+    assert!(
+        node.wait_log(
+            "the HSM certificate for localhost has no subjectAltName; matched on its subject CN \"localhost\"",
+            Duration::from_secs(1)
+        ),
+        "{:?}",
+        node.log.lock().unwrap()
+    );
+    let mut c = node.connect(&site, "backend");
+    let (s, e) = post(
+        &mut c,
+        "/v1/keys/default/encrypt",
+        json!({"plaintext": b64(b"cn only")}),
+    );
+    assert_eq!(s, 200, "{e}");
+    let (s, d) = post(
+        &mut c,
+        "/v1/keys/default/decrypt",
+        json!({"ciphertext": e["ciphertext"]}),
+    );
+    assert_eq!(
+        (s, d["plaintext"].as_str()),
+        (200, Some(b64(b"cn only").as_str()))
+    );
+    let warned = node
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("no subjectAltName"))
+        .count();
+    assert_eq!(warned, 1, "logged once per certificate");
+    drop(node);
+
+    add_urls(&site, &[hsm.url()], "");
+    let node = Node::start_bin(BIN, &site);
+    assert!(
+        node.wait_log(
+            "has no subjectAltName and its subject CN \"localhost\" does not name 127.0.0.1",
+            Duration::from_secs(30)
+        ),
+        "{:?}",
+        node.log.lock().unwrap()
+    );
+    assert_eq!(node.admin_get("/readyz").0, 503);
+}
+
 #[test]
 fn missing_key_without_auto_create_is_not_ready() {
     let site = site(&[], "");
