@@ -18,3 +18,4 @@ pub mod logging;
 pub mod node;
 pub mod timefmt;
 pub mod tls;
+pub mod tls_profile;

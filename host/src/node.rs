@@ -87,14 +87,11 @@ impl Effects {
                     .map_err(|e| e.to_string())
             })
             .and_then(|cfg| {
-                let tls = tls::server_config(
-                    &cfg.server_chain,
-                    cfg.server_key.expose(),
-                    cfg.settings.tls_session_resumption,
-                )
-                .map_err(|e| {
-                    format!("{}: {}: {e}", cfg.keystore_path, cfg.settings.server_alias)
-                })?;
+                let tls =
+                    tls::server_config(&cfg.server_chain, cfg.server_key.expose(), &cfg.settings)
+                        .map_err(|e| {
+                        format!("{}: {}: {e}", cfg.keystore_path, cfg.settings.server_alias)
+                    })?;
                 Ok((cfg, tls))
             });
         match result {
@@ -208,12 +205,11 @@ pub fn prepare(properties_path: &str) -> Result<Prepared, String> {
         log_as("soft", "info", &format!("wrote soft master keys to {path}"));
     }
     let soft_key_path = load::resolve(config_dir, &cfg.settings.soft_key_file);
-    let server_tls = tls::server_config(
-        &cfg.server_chain,
-        cfg.server_key.expose(),
-        cfg.settings.tls_session_resumption,
-    )
-    .map_err(|e| format!("{}: {}: {e}", cfg.keystore_path, cfg.settings.server_alias))?;
+    let server_tls = tls::server_config(&cfg.server_chain, cfg.server_key.expose(), &cfg.settings)
+        .map_err(|e| format!("{}: {}: {e}", cfg.keystore_path, cfg.settings.server_alias))?;
+    for m in tls::misfits_note(&cfg) {
+        log_as("tls", "warn", &m);
+    }
     let audit = match &cfg.settings.audit_file {
         Some(p) => {
             let p = load::resolve(config_dir, p);

@@ -73,6 +73,44 @@ pub enum LogFormat {
     Json,
 }
 
+/// Which TLS parameters the client listener and backend links allow (`keybroker.tls.profile`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsProfile {
+    /// rustls's safe defaults: TLS 1.2 and 1.3, AES-GCM and ChaCha20 suites, X25519/P-256/P-384.
+    Default,
+    /// CNSA (Suite B): TLS 1.2+, ECDHE on P-384, AES-256-GCM with SHA-384 only.
+    Cnsa,
+}
+
+/// A TLS protocol version keybroker can require as the minimum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVersion {
+    /// TLS 1.2.
+    V1_2,
+    /// TLS 1.3.
+    V1_3,
+}
+
+/// Cipher suites keybroker can offer, by IANA name (TLS 1.3 names as `TLS13_…`).
+pub const TLS_CIPHER_SUITES: &[&str] = &[
+    "TLS13_AES_256_GCM_SHA384",
+    "TLS13_AES_128_GCM_SHA256",
+    "TLS13_CHACHA20_POLY1305_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+];
+
+/// The suites of the CNSA profile: AES-256-GCM with SHA-384.
+pub const CNSA_CIPHER_SUITES: &[&str] = &[
+    "TLS13_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+];
+
 /// Where the KMIP Credential's password comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PasswordSource {
@@ -201,6 +239,12 @@ pub struct Settings {
     /// `keybroker.tls.session-resumption`: whether the client listener offers session
     /// resumption (TLS 1.3 tickets and the TLS 1.2 session cache).
     pub tls_session_resumption: bool,
+    /// `keybroker.tls.profile`: default or cnsa, for the client listener and backend links.
+    pub tls_profile: TlsProfile,
+    /// `keybroker.tls.min-version`: the lowest TLS version allowed (default 1.2).
+    pub tls_min_version: TlsVersion,
+    /// `keybroker.tls.cipher-suites`: the suites allowed, by IANA name (default: the profile's).
+    pub tls_cipher_suites: Vec<String>,
     /// `keybroker.http.overload-connections`: extra sockets that only get a 503 when full.
     pub overload_connections: usize,
     /// `keybroker.admin.max-connections`: admin-listener sockets, counted apart.
@@ -297,6 +341,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "keybroker.http.write-timeout",
     "keybroker.http.handshake-timeout",
     "keybroker.tls.session-resumption",
+    "keybroker.tls.profile",
+    "keybroker.tls.min-version",
+    "keybroker.tls.cipher-suites",
     "keybroker.http.overload-connections",
     "keybroker.admin.max-connections",
 ];
@@ -427,6 +474,57 @@ pub fn did_you_mean(key: &str) -> Option<&'static str> {
         .filter(|(d, k)| *d <= 3.max(k.len() / 6))
         .min()
         .map(|(_, k)| k)
+}
+
+/// `keybroker.tls.cipher-suites`, checked against the known names and the profile; the
+/// profile's suites when unset.
+fn tls_cipher_suites(l: &Lookup<'_>) -> Result<Vec<String>, SettingsError> {
+    let key = "keybroker.tls.cipher-suites";
+    let cnsa = l
+        .string("keybroker.tls.profile", "default")
+        .eq_ignore_ascii_case("cnsa");
+    let allowed = if cnsa {
+        CNSA_CIPHER_SUITES
+    } else {
+        TLS_CIPHER_SUITES
+    };
+    let list = l.list(key, allowed);
+    if list.is_empty() {
+        return Err(l.err(key, "names no cipher suite"));
+    }
+    let mut out = Vec::new();
+    for name in list {
+        let upper = name.to_ascii_uppercase();
+        if !TLS_CIPHER_SUITES.contains(&upper.as_str()) {
+            return Err(l.err(
+                key,
+                format!(
+                    "{name:?} is not a suite keybroker offers ({})",
+                    TLS_CIPHER_SUITES.join(", ")
+                ),
+            ));
+        }
+        if !allowed.contains(&upper.as_str()) {
+            return Err(l.err(
+                key,
+                format!(
+                    "{name:?} does not fit keybroker.tls.profile=cnsa ({})",
+                    CNSA_CIPHER_SUITES.join(", ")
+                ),
+            ));
+        }
+        if !out.contains(&upper) {
+            out.push(upper);
+        }
+    }
+    let tls13_only = l.string("keybroker.tls.min-version", "1.2") == "1.3";
+    if tls13_only && !out.iter().any(|s| s.starts_with("TLS13_")) {
+        return Err(l.err(
+            key,
+            "names no TLS 1.3 suite, but keybroker.tls.min-version=1.3",
+        ));
+    }
+    Ok(out)
 }
 
 /// The KMIP password source: at most one of the three keys, and only with a username.
@@ -712,6 +810,17 @@ impl Settings {
                 true,
                 "true or false",
             )?,
+            tls_profile: l.choice(
+                "keybroker.tls.profile",
+                "default",
+                &[("default", TlsProfile::Default), ("cnsa", TlsProfile::Cnsa)],
+            )?,
+            tls_min_version: l.choice(
+                "keybroker.tls.min-version",
+                "1.2",
+                &[("1.2", TlsVersion::V1_2), ("1.3", TlsVersion::V1_3)],
+            )?,
+            tls_cipher_suites: tls_cipher_suites(&l)?,
             overload_connections: l.parse(
                 "keybroker.http.overload-connections",
                 16,
@@ -952,6 +1061,79 @@ mod tests {
         ]))
         .unwrap();
         assert!(!format!("{s:?}").contains("S3cretPw!"));
+    }
+
+    #[test]
+    fn tls_profile_settings() {
+        let with = |extra: &[(&str, &str)]| {
+            let mut p = vec![
+                ("kms.keystore.file", "ks"),
+                ("kms.keystore.password", "pw"),
+                ("kms.hsm.protocol", "soft"),
+            ];
+            p.extend_from_slice(extra);
+            Settings::from_properties(&props(&p))
+        };
+        let (s, _) = with(&[]).unwrap();
+        assert_eq!(
+            (s.tls_profile, s.tls_min_version, s.tls_cipher_suites.len()),
+            (
+                TlsProfile::Default,
+                TlsVersion::V1_2,
+                TLS_CIPHER_SUITES.len()
+            )
+        );
+        let (s, _) = with(&[("keybroker.tls.profile", "CNSA")]).unwrap();
+        assert_eq!(s.tls_profile, TlsProfile::Cnsa);
+        assert_eq!(s.tls_cipher_suites, CNSA_CIPHER_SUITES);
+        let (s, _) = with(&[
+            ("keybroker.tls.min-version", "1.3"),
+            (
+                "keybroker.tls.cipher-suites",
+                "tls13_aes_256_gcm_sha384, TLS13_AES_128_GCM_SHA256",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(s.tls_min_version, TlsVersion::V1_3);
+        assert_eq!(
+            s.tls_cipher_suites,
+            ["TLS13_AES_256_GCM_SHA384", "TLS13_AES_128_GCM_SHA256"]
+        );
+        for (extra, needle) in [
+            (vec![("keybroker.tls.profile", "suiteb")], "not one of"),
+            (vec![("keybroker.tls.min-version", "1.0")], "not one of"),
+            (
+                vec![(
+                    "keybroker.tls.cipher-suites",
+                    "TLS_RSA_WITH_AES_128_CBC_SHA",
+                )],
+                "not a suite keybroker offers",
+            ),
+            (
+                vec![
+                    ("keybroker.tls.profile", "cnsa"),
+                    ("keybroker.tls.cipher-suites", "TLS13_AES_128_GCM_SHA256"),
+                ],
+                "does not fit keybroker.tls.profile=cnsa",
+            ),
+            (
+                vec![
+                    ("keybroker.tls.min-version", "1.3"),
+                    (
+                        "keybroker.tls.cipher-suites",
+                        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+                    ),
+                ],
+                "no TLS 1.3 suite",
+            ),
+            (
+                vec![("keybroker.tls.cipher-suites", " , ")],
+                "no cipher suite",
+            ),
+        ] {
+            let e = with(&extra).unwrap_err();
+            assert!(e.to_string().contains(needle), "{extra:?}: {e}");
+        }
     }
 
     #[test]

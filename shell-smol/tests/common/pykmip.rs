@@ -49,6 +49,8 @@ pub struct Options<'a> {
     /// The server's certificate and key (PEM) instead of a fresh ECDSA certificate with a
     /// subjectAltName for 127.0.0.1; the readiness probe then dials `localhost`.
     pub server_cert: Option<(String, String)>,
+    /// PyKMIP's `tls_cipher_suites` (space-separated IANA names) instead of its defaults.
+    pub cipher_suites: Option<&'a str>,
 }
 
 /// PyKMIP's server entry point behind a check of the request header's Credential.
@@ -119,9 +121,13 @@ impl PyKmip {
             "[server]\nhostname=127.0.0.1\nport={port}\ncertificate_path={d}/server.crt\n\
              key_path={d}/server.key\nca_path={d}/ca.crt\nauth_suite=TLS1.2\n\
              policy_path={d}/policies\nenable_tls_client_auth=True\n\
-             database_path={db}\nlogging_level=WARNING\n",
+             database_path={db}\nlogging_level=WARNING\n{suites}",
             d = dir.display(),
-            db = db.display()
+            db = db.display(),
+            suites = opts
+                .cipher_suites
+                .map(|c| format!("tls_cipher_suites={c}\n"))
+                .unwrap_or_default()
         );
         std::fs::write(dir.join("server.conf"), conf).unwrap();
         let mut cmd = match credential {
@@ -209,28 +215,78 @@ fn probe_tls(site: &Site) -> Arc<rustls::ClientConfig> {
 /// The key is ECDSA P-256 rather than the guide's RSA-2048: PyKMIP offers rustls a GCM suite
 /// only with an ECDSA certificate. Returns (certificate PEM, key PEM).
 pub fn cn_only_cert(site: &Site, cn: &str) -> (String, String) {
-    let dir = site.dir.join(format!("cn-only-{cn}"));
+    openssl_cert(site, cn, "prime256v1", "sha256", None)
+}
+
+/// The same steps with a P-384 key, a SHA-384 signature and a subjectAltName naming
+/// `localhost` and 127.0.0.1: a certificate that fits the CNSA profile.
+pub fn p384_cert(site: &Site, cn: &str) -> (String, String) {
+    openssl_cert(
+        site,
+        cn,
+        "secp384r1",
+        "sha384",
+        Some("DNS:localhost,IP:127.0.0.1"),
+    )
+}
+
+/// A P-384 client certificate for `cn` from the site's CA, signed with SHA-384 (EKU
+/// clientAuth), as the keystore's `kmsClient` entry wants it under CNSA.
+pub fn p384_client(site: &Site, cn: &str) -> keybroker::demo::Issued {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+    let (cert_pem, _) = openssl_cert(site, cn, "secp384r1", "sha384", None);
+    let dir = site.dir.join(format!("openssl-{cn}-secp384r1"));
+    let out = Command::new("openssl")
+        .args([
+            "pkcs8", "-topk8", "-nocrypt", "-in", "hsm.key", "-out", "hsm.p8",
+        ])
+        .current_dir(&dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key_pem = std::fs::read_to_string(dir.join("hsm.p8")).unwrap();
+    keybroker::demo::Issued {
+        cert_der: CertificateDer::from_pem_slice(cert_pem.as_bytes())
+            .unwrap()
+            .to_vec(),
+        key_der: PrivatePkcs8KeyDer::from_pem_slice(key_pem.as_bytes())
+            .unwrap()
+            .secret_pkcs8_der()
+            .to_vec(),
+        cert_pem,
+        key_pem,
+    }
+}
+
+fn openssl_cert(
+    site: &Site,
+    cn: &str,
+    curve: &str,
+    digest: &str,
+    san: Option<&str>,
+) -> (String, String) {
+    let dir = site.dir.join(format!("openssl-{cn}-{curve}"));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("ca.crt"), &site.pki.ca_issued.cert_pem).unwrap();
     std::fs::write(dir.join("ca.key"), &site.pki.ca_issued.key_pem).unwrap();
-    std::fs::write(
-        dir.join("leaf.ext"),
-        "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n",
-    )
-    .unwrap();
+    let mut ext = "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n".to_owned();
+    if let Some(san) = san {
+        ext += &format!("subjectAltName={san}\n");
+    }
+    std::fs::write(dir.join("leaf.ext"), ext).unwrap();
     let subj = format!("/C=US/O=HSM Vendor/CN={cn}");
+    let digest = format!("-{digest}");
     for args in [
         vec![
-            "ecparam",
-            "-genkey",
-            "-name",
-            "prime256v1",
-            "-noout",
-            "-out",
-            "hsm.key",
+            "ecparam", "-genkey", "-name", curve, "-noout", "-out", "hsm.key",
         ],
         vec![
-            "req", "-new", "-sha256", "-key", "hsm.key", "-subj", &subj, "-out", "hsm.csr",
+            "req", "-new", &digest, "-key", "hsm.key", "-subj", &subj, "-out", "hsm.csr",
         ],
         vec![
             "x509",
@@ -244,7 +300,7 @@ pub fn cn_only_cert(site: &Site, cn: &str) -> (String, String) {
             "-CAcreateserial",
             "-days",
             "825",
-            "-sha256",
+            &digest,
             "-extfile",
             "leaf.ext",
             "-out",

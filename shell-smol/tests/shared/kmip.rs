@@ -328,6 +328,56 @@ fn hsm_certificate_without_subject_alt_name_is_matched_on_its_cn() {
     assert_eq!(node.admin_get("/readyz").0, 503);
 }
 
+/// The TLS profile holds for HSM links too: a PyKMIP offering only AES-128-GCM is reached
+/// under the default profile and refused under cnsa; one offering AES-256-GCM/SHA-384 with a
+/// P-384 certificate is reached under cnsa (ECDHE on P-384), one with a P-256 certificate is
+/// not (TLS 1.2 servers pick only certificates on a curve the client offers).
+#[test]
+fn cnsa_profile_applies_to_hsm_links() {
+    for (profile, suite, p384, reached) in [
+        ("default", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", false, true),
+        ("cnsa", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", true, false),
+        ("cnsa", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", false, false),
+        ("cnsa", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", true, true),
+    ] {
+        let mut site = site(
+            &[],
+            &format!("keybroker.hsm.key.auto-create=true\nkeybroker.tls.profile={profile}\n"),
+        );
+        if p384 {
+            // TLS 1.2 servers also check the client certificate's curve against the groups
+            // the client offers: under CNSA that is P-384 only.
+            let client = common::pykmip::p384_client(&site, "kmsClient");
+            site.set_kms_client(client);
+        }
+        let opts = common::pykmip::Options {
+            cipher_suites: Some(suite),
+            server_cert: p384.then(|| common::pykmip::p384_cert(&site, "localhost")),
+            ..Default::default()
+        };
+        let hsm = PyKmip::start_with(&site, "a", &site.dir.join("pykmip.db"), &opts);
+        add_urls(&site, &[hsm.url()], "");
+        let node = Node::start_bin(BIN, &site);
+        if reached {
+            ready(&node);
+            let mut c = node.connect(&site, "backend");
+            let (s, e) = post(
+                &mut c,
+                "/v1/keys/default/encrypt",
+                json!({"plaintext": b64(b"profile")}),
+            );
+            assert_eq!(s, 200, "{profile} {suite} p384={p384}: {e}");
+        } else {
+            assert!(
+                node.wait_log("TLS handshake", Duration::from_secs(30)),
+                "{profile} {suite} p384={p384}: {:?}",
+                node.log.lock().unwrap()
+            );
+            assert_eq!(node.admin_get("/readyz").0, 503);
+        }
+    }
+}
+
 #[test]
 fn missing_key_without_auto_create_is_not_ready() {
     let site = site(&[], "");
