@@ -14,6 +14,8 @@ pub mod driver;
 pub mod expiry;
 pub mod files;
 pub mod hsm_verify;
+#[cfg(feature = "legacy-hsm-tls")]
+pub mod legacy_tls;
 pub mod logging;
 pub mod node;
 pub mod timefmt;

@@ -16,6 +16,9 @@ pub struct LinkTls {
     pub kmip: Option<Arc<rustls::ClientConfig>>,
     /// For Vault.
     pub vault: Option<Arc<rustls::ClientConfig>>,
+    /// For KMIP HSMs over OpenSSL (`keybroker.hsm.tls=legacy`).
+    #[cfg(feature = "legacy-hsm-tls")]
+    pub kmip_legacy: Option<Arc<crate::legacy_tls::Legacy>>,
 }
 
 impl LinkTls {
@@ -28,6 +31,18 @@ impl LinkTls {
         match security {
             LinkSecurity::KmipTls => self.kmip.clone(),
             LinkSecurity::VaultTls => self.vault.clone(),
+            _ => None,
+        }
+    }
+
+    /// The OpenSSL context for a link secured as `security`, under the legacy HSM profile.
+    #[cfg(feature = "legacy-hsm-tls")]
+    pub fn legacy_for(
+        &self,
+        security: keybroker_core::backend::LinkSecurity,
+    ) -> Option<Arc<crate::legacy_tls::Legacy>> {
+        match security {
+            keybroker_core::backend::LinkSecurity::KmipTls => self.kmip_legacy.clone(),
             _ => None,
         }
     }
@@ -209,6 +224,16 @@ pub fn prepare(properties_path: &str) -> Result<Prepared, String> {
         .map_err(|e| format!("{}: {}: {e}", cfg.keystore_path, cfg.settings.server_alias))?;
     for m in tls::misfits_note(&cfg) {
         log_as("tls", "warn", &m);
+    }
+    if cfg.settings.hsm_tls_legacy {
+        #[cfg(feature = "legacy-hsm-tls")]
+        {
+            crate::legacy_tls::connector(&cfg)
+                .map_err(|e| format!("keybroker.hsm.tls=legacy: {e}"))?;
+            log_as("kmip", "warn", &crate::legacy_tls::warning());
+        }
+        #[cfg(not(feature = "legacy-hsm-tls"))]
+        return Err("keybroker.hsm.tls=legacy: this build has no OpenSSL link support (cargo feature legacy-hsm-tls)".into());
     }
     let audit = match &cfg.settings.audit_file {
         Some(p) => {

@@ -183,7 +183,16 @@ pub fn link_configs(cfg: &keybroker_core::config::load::NodeConfig) -> crate::no
             .with_root_certificates(vault_roots)
             .with_no_client_auth(),
     ));
-    crate::node::LinkTls { kmip, vault }
+    crate::node::LinkTls {
+        kmip,
+        vault,
+        #[cfg(feature = "legacy-hsm-tls")]
+        kmip_legacy: cfg
+            .settings
+            .hsm_tls_legacy
+            .then(|| crate::legacy_tls::connector(cfg).ok().map(Arc::new))
+            .flatten(),
+    }
 }
 
 /// The start-up warnings for keystore certificates that do not fit the TLS profile.

@@ -166,6 +166,9 @@ pub struct Settings {
     pub hsm_connect_timeout: Duration,
     /// `keybroker.hsm.max-version`: highest KMIP version offered (1.0-1.4).
     pub hsm_max_version: crate::kmip::messages::ProtocolVersion,
+    /// `keybroker.hsm.tls=legacy`: HSM links over OpenSSL with legacy versions and CBC suites
+    /// (needs a build with the `legacy-hsm-tls` feature).
+    pub hsm_tls_legacy: bool,
     /// `keybroker.hsm.kmip.username`: the KMIP Credential's username, if one is sent.
     pub hsm_kmip_username: Option<String>,
     /// `keybroker.hsm.kmip.password`, `-file` or `-env`: the Credential's password.
@@ -309,6 +312,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "keybroker.hsm.request-timeout",
     "keybroker.hsm.connect-timeout",
     "keybroker.hsm.max-version",
+    "keybroker.hsm.tls",
     "keybroker.hsm.kmip.username",
     "keybroker.hsm.kmip.password",
     "keybroker.hsm.kmip.password-file",
@@ -738,6 +742,11 @@ impl Settings {
                     }
                 }
             },
+            hsm_tls_legacy: l.choice(
+                "keybroker.hsm.tls",
+                "default",
+                &[("default", false), ("legacy", true)],
+            )?,
             hsm_kmip_username: l.opt("keybroker.hsm.kmip.username"),
             hsm_kmip_password: kmip_password(&l, &mut warnings)?,
             soft_key_file: l.string("keybroker.soft.key-file", "soft-keys.json"),

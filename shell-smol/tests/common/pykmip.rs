@@ -51,6 +51,8 @@ pub struct Options<'a> {
     pub server_cert: Option<(String, String)>,
     /// PyKMIP's `tls_cipher_suites` (space-separated IANA names) instead of its defaults.
     pub cipher_suites: Option<&'a str>,
+    /// Probe readiness over OpenSSL (an RSA server certificate: CBC suites only).
+    pub openssl_probe: bool,
 }
 
 /// PyKMIP's server entry point behind a check of the request header's Credential.
@@ -156,7 +158,14 @@ impl PyKmip {
         } else {
             "127.0.0.1"
         };
+        let openssl_probe = opts.openssl_probe;
         peer.wait_ready(Duration::from_secs(60), |_| {
+            if openssl_probe {
+                #[cfg(feature = "legacy-hsm-tls")]
+                return discover_versions_openssl(site, host, port).map(|_| ());
+                #[cfg(not(feature = "legacy-hsm-tls"))]
+                panic!("an OpenSSL probe needs the legacy-hsm-tls feature");
+            }
             discover_versions(host, port, tls.clone(), probe_credential.as_ref()).map(|_| ())
         });
         PyKmip { port, dir, peer }
@@ -216,6 +225,13 @@ fn probe_tls(site: &Site) -> Arc<rustls::ClientConfig> {
 /// only with an ECDSA certificate. Returns (certificate PEM, key PEM).
 pub fn cn_only_cert(site: &Site, cn: &str) -> (String, String) {
     openssl_cert(site, cn, "prime256v1", "sha256", None)
+}
+
+/// An HSM server certificate made exactly as the site guide's steps make one: an RSA-2048
+/// key (`openssl genrsa`), a CSR with only a subject, signed by the site's CA without a
+/// subjectAltName. PyKMIP offers only CBC suites with RSA key exchange for it.
+pub fn rsa_cn_only_cert(site: &Site, cn: &str) -> (String, String) {
+    openssl_cert(site, cn, "rsa2048", "sha256", None)
 }
 
 /// The same steps with a P-384 key, a SHA-384 signature and a subjectAltName naming
@@ -282,9 +298,13 @@ fn openssl_cert(
     let subj = format!("/C=US/O=HSM Vendor/CN={cn}");
     let digest = format!("-{digest}");
     for args in [
-        vec![
-            "ecparam", "-genkey", "-name", curve, "-noout", "-out", "hsm.key",
-        ],
+        if curve == "rsa2048" {
+            vec!["genrsa", "-out", "hsm.key", "2048"]
+        } else {
+            vec![
+                "ecparam", "-genkey", "-name", curve, "-noout", "-out", "hsm.key",
+            ]
+        },
         vec![
             "req", "-new", &digest, "-key", "hsm.key", "-subj", &subj, "-out", "hsm.csr",
         ],
@@ -338,6 +358,39 @@ pub fn discover_versions(
     let name = ServerName::try_from(host.to_owned()).map_err(|e| e.to_string())?;
     let conn = rustls::ClientConnection::new(tls, name).map_err(|e| e.to_string())?;
     let mut s = rustls::StreamOwned::new(conn, tcp);
+    exchange(&mut s, credential)
+}
+
+/// DiscoverVersions over OpenSSL, with a client certificate from the site's CA and the server
+/// verified against that CA and `host` (OpenSSL's host check, CN fallback included).
+#[cfg(feature = "legacy-hsm-tls")]
+pub fn discover_versions_openssl(
+    site: &Site,
+    host: &str,
+    port: u16,
+) -> Result<Vec<ProtocolVersion>, String> {
+    use keybroker_host::legacy_tls::openssl::{pkey::PKey, ssl, x509::X509};
+    let probe = site.pki.issue("readiness-probe", Usage::Client, 1).unwrap();
+    let mut b = ssl::SslConnector::builder(ssl::SslMethod::tls_client()).unwrap();
+    b.cert_store_mut()
+        .add_cert(X509::from_der(&site.pki.ca_issued.cert_der).unwrap())
+        .unwrap();
+    b.set_certificate(&X509::from_der(&probe.cert_der).unwrap())
+        .unwrap();
+    b.set_private_key(&PKey::private_key_from_der(&probe.key_der).unwrap())
+        .unwrap();
+    let tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    let mut s = b.build().connect(host, tcp).map_err(|e| e.to_string())?;
+    exchange(&mut s, None)
+}
+
+/// Sends a DiscoverVersions on `s` and reads the answer.
+fn exchange<S: Read + Write>(
+    s: &mut S,
+    credential: Option<&Credential>,
+) -> Result<Vec<ProtocolVersion>, String> {
     let mut req = Request::single(ProtocolVersion::V1_1, messages::discover_versions(&[]));
     req.credential = credential.cloned();
     s.write_all(&req.encode()).map_err(|e| e.to_string())?;

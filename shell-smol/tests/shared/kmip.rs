@@ -378,6 +378,71 @@ fn cnsa_profile_applies_to_hsm_links() {
     }
 }
 
+/// A PyKMIP with an RSA certificate made as the site guide makes it (RSA-2048, CN only) and its
+/// default suites (CBC with RSA key exchange): rustls cannot reach it; the legacy HSM link
+/// profile (OpenSSL) can, warning at start.
+#[cfg(feature = "legacy-hsm-tls")]
+#[test]
+fn legacy_hsm_tls_reaches_pykmip_with_an_rsa_certificate() {
+    let site = site(&[], "keybroker.hsm.key.auto-create=true\n");
+    let opts = common::pykmip::Options {
+        server_cert: Some(common::pykmip::rsa_cn_only_cert(&site, "localhost")),
+        openssl_probe: true,
+        ..Default::default()
+    };
+    let hsm = PyKmip::start_with(&site, "a", &site.dir.join("pykmip.db"), &opts);
+    let url = format!("https://localhost:{}", hsm.port);
+    add_urls(&site, std::slice::from_ref(&url), "");
+    let node = Node::start_bin(BIN, &site);
+    assert!(
+        node.wait_log("TLS handshake with", Duration::from_secs(30)),
+        "{:?}",
+        node.log.lock().unwrap()
+    );
+    assert_eq!(node.admin_get("/readyz").0, 503);
+    drop(node);
+
+    add_urls(&site, &[url], "keybroker.hsm.tls=legacy\n");
+    let node = Node::start_bin(BIN, &site);
+    assert!(
+        node.wait_log("keybroker.hsm.tls=legacy: HSM links use OpenSSL", Duration::from_secs(5)),
+        "{:?}",
+        node.log.lock().unwrap()
+    );
+    ready(&node);
+    let mut c = node.connect(&site, "backend");
+    let (s, e) = post(
+        &mut c,
+        "/v1/keys/default/encrypt",
+        json!({"plaintext": b64(b"over openssl")}),
+    );
+    assert_eq!(s, 200, "{e}");
+    let (s, d) = post(
+        &mut c,
+        "/v1/keys/default/decrypt",
+        json!({"ciphertext": e["ciphertext"]}),
+    );
+    assert_eq!(
+        (s, d["plaintext"].as_str()),
+        (200, Some(b64(b"over openssl").as_str()))
+    );
+}
+
+/// Without the legacy-hsm-tls feature, keybroker.hsm.tls=legacy refuses to start, saying why.
+#[cfg(not(feature = "legacy-hsm-tls"))]
+#[test]
+fn legacy_hsm_tls_needs_the_feature() {
+    let site = site(&["https://localhost:5696".into()], "keybroker.hsm.tls=legacy\n");
+    let out = std::process::Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(site.properties())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cargo feature legacy-hsm-tls"), "{err}");
+}
+
 #[test]
 fn missing_key_without_auto_create_is_not_ready() {
     let site = site(&[], "");
