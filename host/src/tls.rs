@@ -149,7 +149,8 @@ pub fn link_configs(cfg: &keybroker_core::config::load::NodeConfig) -> crate::no
                 // Without any trusted CA entry webpki has nothing to build on: every
                 // handshake fails, as check-config says.
                 let verified =
-                    match crate::hsm_verify::HsmServerVerifier::new(roots.clone(), provider()) {
+                    match crate::hsm_verify::HsmServerVerifier::new(roots.clone(), profile.clone())
+                    {
                         Ok(v) => builder()
                             .dangerous()
                             .with_custom_certificate_verifier(Arc::new(v)),
