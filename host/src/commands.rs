@@ -224,6 +224,17 @@ pub fn check_config(config: &str, probe: bool) -> i32 {
             errors.push("no trusted CA entry for the HSM's server certificate (Connected-KMS sites import it as kmipSigningCA)".into());
         }
     }
+    if s.tls_profile != keybroker_core::config::settings::TlsProfile::Default {
+        println!(
+            "TLS profile cnsa: TLS {}+, suites {}, key exchange P-384",
+            match s.tls_min_version {
+                keybroker_core::config::settings::TlsVersion::V1_2 => "1.2",
+                keybroker_core::config::settings::TlsVersion::V1_3 => "1.3",
+            },
+            s.tls_cipher_suites.join(", ")
+        );
+    }
+    errors.extend(crate::tls_profile::misfits(&cfg));
     if probe {
         probe_backends(&cfg, &mut errors);
     }

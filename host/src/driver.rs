@@ -46,6 +46,9 @@ pub struct LinkRequest {
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// Deadline for the TCP connect and, again, for the TLS handshake.
     pub connect_timeout: Duration,
+    /// The OpenSSL context to use instead of rustls (`keybroker.hsm.tls=legacy`, HSM links).
+    #[cfg(feature = "legacy-hsm-tls")]
+    pub legacy: Option<Arc<crate::legacy_tls::Legacy>>,
 }
 
 impl LinkRequest {
@@ -286,6 +289,8 @@ impl<R: Runtime> Host<R> {
                     security,
                     tls: self.link_tls.for_link(security),
                     connect_timeout,
+                    #[cfg(feature = "legacy-hsm-tls")]
+                    legacy: self.link_tls.legacy_for(security),
                 };
                 if let Err(e) = R::spawn_link(self, req, rx) {
                     self.links.lock().expect("links").remove(&link);

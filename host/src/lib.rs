@@ -13,7 +13,11 @@ pub mod commands;
 pub mod driver;
 pub mod expiry;
 pub mod files;
+pub mod hsm_verify;
+#[cfg(feature = "legacy-hsm-tls")]
+pub mod legacy_tls;
 pub mod logging;
 pub mod node;
 pub mod timefmt;
 pub mod tls;
+pub mod tls_profile;

@@ -16,6 +16,9 @@ pub struct LinkTls {
     pub kmip: Option<Arc<rustls::ClientConfig>>,
     /// For Vault.
     pub vault: Option<Arc<rustls::ClientConfig>>,
+    /// For KMIP HSMs over OpenSSL (`keybroker.hsm.tls=legacy`).
+    #[cfg(feature = "legacy-hsm-tls")]
+    pub kmip_legacy: Option<Arc<crate::legacy_tls::Legacy>>,
 }
 
 impl LinkTls {
@@ -28,6 +31,18 @@ impl LinkTls {
         match security {
             LinkSecurity::KmipTls => self.kmip.clone(),
             LinkSecurity::VaultTls => self.vault.clone(),
+            _ => None,
+        }
+    }
+
+    /// The OpenSSL context for a link secured as `security`, under the legacy HSM profile.
+    #[cfg(feature = "legacy-hsm-tls")]
+    pub fn legacy_for(
+        &self,
+        security: keybroker_core::backend::LinkSecurity,
+    ) -> Option<Arc<crate::legacy_tls::Legacy>> {
+        match security {
+            keybroker_core::backend::LinkSecurity::KmipTls => self.kmip_legacy.clone(),
             _ => None,
         }
     }
@@ -87,14 +102,11 @@ impl Effects {
                     .map_err(|e| e.to_string())
             })
             .and_then(|cfg| {
-                let tls = tls::server_config(
-                    &cfg.server_chain,
-                    cfg.server_key.expose(),
-                    cfg.settings.tls_session_resumption,
-                )
-                .map_err(|e| {
-                    format!("{}: {}: {e}", cfg.keystore_path, cfg.settings.server_alias)
-                })?;
+                let tls =
+                    tls::server_config(&cfg.server_chain, cfg.server_key.expose(), &cfg.settings)
+                        .map_err(|e| {
+                        format!("{}: {}: {e}", cfg.keystore_path, cfg.settings.server_alias)
+                    })?;
                 Ok((cfg, tls))
             });
         match result {
@@ -218,12 +230,21 @@ pub fn prepare_with(
         log_as("soft", "info", &format!("wrote soft master keys to {path}"));
     }
     let soft_key_path = load::resolve(config_dir, &cfg.settings.soft_key_file);
-    let server_tls = tls::server_config(
-        &cfg.server_chain,
-        cfg.server_key.expose(),
-        cfg.settings.tls_session_resumption,
-    )
-    .map_err(|e| format!("{}: {}: {e}", cfg.keystore_path, cfg.settings.server_alias))?;
+    let server_tls = tls::server_config(&cfg.server_chain, cfg.server_key.expose(), &cfg.settings)
+        .map_err(|e| format!("{}: {}: {e}", cfg.keystore_path, cfg.settings.server_alias))?;
+    for m in tls::misfits_note(&cfg) {
+        log_as("tls", "warn", &m);
+    }
+    if cfg.settings.hsm_tls_legacy {
+        #[cfg(feature = "legacy-hsm-tls")]
+        {
+            crate::legacy_tls::connector(&cfg)
+                .map_err(|e| format!("keybroker.hsm.tls=legacy: {e}"))?;
+            log_as("kmip", "warn", &crate::legacy_tls::warning());
+        }
+        #[cfg(not(feature = "legacy-hsm-tls"))]
+        return Err("keybroker.hsm.tls=legacy: this build has no OpenSSL link support (cargo feature legacy-hsm-tls)".into());
+    }
     let audit = match &cfg.settings.audit_file {
         Some(p) => {
             let p = load::resolve(config_dir, p);

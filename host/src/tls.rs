@@ -86,15 +86,16 @@ impl ClientCertVerifier for DangerCoreDecidesTrust {
     }
 }
 
-/// The server config for the client listener; `resumption` false (from
-/// `keybroker.tls.session-resumption`) sends no TLS 1.3 session tickets and keeps no session
-/// cache, so every connection does a full handshake.
+/// The server config for the client listener, with the TLS profile of `settings`;
+/// `keybroker.tls.session-resumption=false` sends no TLS 1.3 session tickets and keeps no
+/// session cache, so every connection does a full handshake.
 pub fn server_config(
     chain: &[Vec<u8>],
     key_pkcs8: &[u8],
-    resumption: bool,
+    settings: &keybroker_core::config::Settings,
 ) -> Result<Arc<ServerConfig>, String> {
-    let provider = provider();
+    let resumption = settings.tls_session_resumption;
+    let provider = crate::tls_profile::provider(settings);
     let verifier = Arc::new(DangerCoreDecidesTrust {
         provider: provider.clone(),
     });
@@ -104,8 +105,8 @@ pub fn server_config(
         .collect();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8.to_vec()));
     let mut cfg = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .with_protocol_versions(crate::tls_profile::versions(settings))
+        .map_err(|e| format!("keybroker.tls.*: {e}"))?
         .with_client_cert_verifier(verifier)
         .with_single_cert(certs, key)
         .map_err(|e| format!("server certificate/key unusable: {e}"))?;
@@ -126,10 +127,13 @@ pub fn link_configs(cfg: &keybroker_core::config::load::NodeConfig) -> crate::no
             let _ = roots.add(CertificateDer::from(cert.clone()));
         }
     }
+    // The settings were checked at load, so the profile always has a suite for its versions.
+    let profile = crate::tls_profile::provider(&cfg.settings);
+    let versions = crate::tls_profile::versions(&cfg.settings);
     let builder = || {
-        rustls::ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .expect("default versions")
+        rustls::ClientConfig::builder_with_provider(profile.clone())
+            .with_protocol_versions(versions)
+            .expect("the TLS profile has suites for its versions")
     };
     let kmip = cfg
         .keystore
@@ -142,8 +146,17 @@ pub fn link_configs(cfg: &keybroker_core::config::load::NodeConfig) -> crate::no
                     .collect();
                 let key =
                     PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8.expose().clone()));
-                builder()
-                    .with_root_certificates(roots.clone())
+                // Without any trusted CA entry webpki has nothing to build on: every
+                // handshake fails, as check-config says.
+                let verified =
+                    match crate::hsm_verify::HsmServerVerifier::new(roots.clone(), profile.clone())
+                    {
+                        Ok(v) => builder()
+                            .dangerous()
+                            .with_custom_certificate_verifier(Arc::new(v)),
+                        Err(_) => builder().with_root_certificates(roots.clone()),
+                    };
+                verified
                     .with_client_auth_cert(chain, key)
                     .ok()
                     .map(Arc::new)
@@ -171,7 +184,24 @@ pub fn link_configs(cfg: &keybroker_core::config::load::NodeConfig) -> crate::no
             .with_root_certificates(vault_roots)
             .with_no_client_auth(),
     ));
-    crate::node::LinkTls { kmip, vault }
+    crate::node::LinkTls {
+        kmip,
+        vault,
+        #[cfg(feature = "legacy-hsm-tls")]
+        kmip_legacy: cfg
+            .settings
+            .hsm_tls_legacy
+            .then(|| crate::legacy_tls::connector(cfg).ok().map(Arc::new))
+            .flatten(),
+    }
+}
+
+/// The start-up warnings for keystore certificates that do not fit the TLS profile.
+pub fn misfits_note(cfg: &keybroker_core::config::load::NodeConfig) -> Vec<String> {
+    crate::tls_profile::misfits(cfg)
+        .into_iter()
+        .map(|m| format!("{m}; keybroker check-config lists them all"))
+        .collect()
 }
 
 /// Whether a PKCS#8 private key belongs to the certificate (same public key).
@@ -193,15 +223,30 @@ pub fn key_matches_cert(key_pkcs8: &[u8], cert_der: &[u8]) -> Result<bool, Strin
 mod tests {
     use super::server_config;
 
+    fn settings(extra: &str) -> keybroker_core::config::Settings {
+        let text = format!(
+            "kms.keystore.file=ks\nkms.keystore.password=pw\nkms.hsm.protocol=soft\n{extra}"
+        );
+        let props = keybroker_core::config::properties::parse(text.as_bytes()).unwrap();
+        keybroker_core::config::Settings::from_properties(&props)
+            .unwrap()
+            .0
+    }
+
     #[test]
     fn session_resumption_can_be_turned_off() {
         let ck = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
         let chain = vec![ck.cert.der().to_vec()];
         let key = ck.key_pair.serialize_der();
-        let on = server_config(&chain, &key, true).unwrap();
+        let on = server_config(&chain, &key, &settings("")).unwrap();
         assert!(on.send_tls13_tickets > 0);
         assert!(on.session_storage.can_cache());
-        let off = server_config(&chain, &key, false).unwrap();
+        let off = server_config(
+            &chain,
+            &key,
+            &settings("keybroker.tls.session-resumption=false\n"),
+        )
+        .unwrap();
         assert_eq!(off.send_tls13_tickets, 0);
         assert!(!off.session_storage.can_cache());
         assert!(!off.ticketer.enabled());

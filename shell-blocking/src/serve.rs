@@ -67,6 +67,21 @@ impl Runtime for Threads {
         rx: Receiver<Msg>,
     ) -> Result<(), String> {
         let host = host.clone();
+        #[cfg(feature = "legacy-hsm-tls")]
+        if let Some(legacy) = req.legacy.clone() {
+            use keybroker_host::legacy_tls::{run, Next};
+            return std::thread::Builder::new()
+                .name(format!("link-{}", req.link))
+                .spawn(move || {
+                    run(&host, req, &legacy, || match rx.try_recv() {
+                        Ok(Msg::Data(b)) => Next::Data(b),
+                        Ok(Msg::Close) | Err(TryRecvError::Disconnected) => Next::Close,
+                        Err(TryRecvError::Empty) => Next::Empty,
+                    })
+                })
+                .map(drop)
+                .map_err(|e| format!("cannot start a thread: {e}"));
+        }
         std::thread::Builder::new()
             .name(format!("link-{}", req.link))
             .spawn(move || link_thread(&host, req, rx))

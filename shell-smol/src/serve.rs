@@ -61,6 +61,22 @@ impl Runtime for Smol {
         req: LinkRequest,
         rx: Receiver<Msg>,
     ) -> Result<(), String> {
+        #[cfg(feature = "legacy-hsm-tls")]
+        if let Some(legacy) = req.legacy.clone() {
+            use keybroker_host::legacy_tls::{run, Next};
+            let host = host.clone();
+            return std::thread::Builder::new()
+                .name(format!("link-{}", req.link))
+                .spawn(move || {
+                    run(&host, req, &legacy, || match rx.try_recv() {
+                        Ok(Msg::Data(b)) => Next::Data(b),
+                        Ok(Msg::Close) | Err(smol::channel::TryRecvError::Closed) => Next::Close,
+                        Err(smol::channel::TryRecvError::Empty) => Next::Empty,
+                    })
+                })
+                .map(drop)
+                .map_err(|e| format!("cannot start a thread: {e}"));
+        }
         host.runtime().spawn(link_task(host.clone(), req, rx))
     }
 

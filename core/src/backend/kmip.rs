@@ -158,6 +158,8 @@ pub struct KmipConfig {
     pub connect_timeout: Duration,
     /// Highest protocol version offered (`keybroker.hsm.max-version`, default 1.4).
     pub max_version: ProtocolVersion,
+    /// Username and password put in every request header (`keybroker.hsm.kmip.username`).
+    pub credential: Option<messages::Credential>,
 }
 
 type JobId = u64;
@@ -395,10 +397,15 @@ fn decode_reference(r: &[u8]) -> Option<Reference<'_>> {
 }
 
 /// Maps a failed batch item to a clear error; Decrypt failures about the data become 400.
-fn hsm_error(op: &'static str, r: &BatchResult) -> BackendError {
+fn hsm_error(op: &'static str, r: &BatchResult, credential: bool) -> BackendError {
     match r.reason {
         Some(R_AUTHENTICATION) => BackendError::Failed(format!(
-            "the HSM refused keybroker's client certificate (kms.keystore.alias) on {op}: {}",
+            "the HSM refused keybroker's client certificate (kms.keystore.alias){} on {op}: {}",
+            if credential {
+                " or its credential (keybroker.hsm.kmip.username and password)"
+            } else {
+                ""
+            },
             r.describe()
         )),
         Some(R_PERMISSION_DENIED) => {
@@ -1046,7 +1053,7 @@ impl KmipBackend {
     }
 
     fn dispatch(&mut self, id: JobId, link: LinkId, rng: &mut Drbg) {
-        let req = match self.build(id, rng) {
+        let mut req = match self.build(id, rng) {
             Ok(r) => r,
             Err(e) => {
                 self.fail_job(id, e);
@@ -1058,6 +1065,7 @@ impl KmipBackend {
             job: id,
             sent: self.now,
         };
+        req.credential = self.cfg.credential.clone();
         self.outputs.push_back(BackendOutput::Send {
             link,
             bytes: req.encode(),
@@ -1208,7 +1216,7 @@ impl KmipBackend {
         match &mut job.task {
             Task::Negotiate { stage } => {
                 if r.reason == Some(R_AUTHENTICATION) {
-                    self.start_failed(hsm_error(op, &r).to_string());
+                    self.start_failed(hsm_error(op, &r, self.cfg.credential.is_some()).to_string());
                     return Next::Finished;
                 }
                 let chosen = if !r.is_success() {
@@ -1263,7 +1271,10 @@ impl KmipBackend {
             }
             Task::Lookup { name, stage } => {
                 if !r.is_success() {
-                    self.start_failed(format!("key {name:?}: {}", hsm_error(op, &r)));
+                    self.start_failed(format!(
+                        "key {name:?}: {}",
+                        hsm_error(op, &r, self.cfg.credential.is_some())
+                    ));
                     return Next::Finished;
                 }
                 match stage {
@@ -1350,7 +1361,9 @@ impl KmipBackend {
                 }
                 Next::Finished
             }
-            _ if !r.is_success() => Next::Done(Err(hsm_error(op, &r))),
+            _ if !r.is_success() => {
+                Next::Done(Err(hsm_error(op, &r, self.cfg.credential.is_some())))
+            }
             Task::Describe { key } => {
                 let mut uids: Vec<String> = r
                     .unique_identifiers()

@@ -247,11 +247,62 @@ pub fn backend(
                 request_timeout: s.hsm_request_timeout,
                 connect_timeout: s.hsm_connect_timeout,
                 max_version: s.hsm_max_version,
+                credential: kmip_credential(s, config_dir, read, env)?,
             });
             Ok((Backend::Kmip(Box::new(k)), None))
         }
         Protocol::Vault => vault_backend(s, config_dir, read, env).map(|b| (b, None)),
     }
+}
+
+/// The KMIP Credential for these settings: the username, and the password from where
+/// `keybroker.hsm.kmip.password*` says (a file loses its trailing line break).
+fn kmip_credential(
+    s: &super::settings::Settings,
+    config_dir: &str,
+    read: &mut dyn FnMut(&str) -> Result<Vec<u8>, String>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<crate::kmip::messages::Credential>, LoadError> {
+    use super::settings::PasswordSource;
+    let Some(username) = s.hsm_kmip_username.clone() else {
+        return Ok(None);
+    };
+    let password = match &s.hsm_kmip_password {
+        PasswordSource::None => None,
+        PasswordSource::Clear(p) => Some(p.clone()),
+        PasswordSource::File(f) => {
+            let path = resolve(config_dir, f);
+            let bytes =
+                Secret::new(read(&path).map_err(|e| {
+                    LoadError(format!("keybroker.hsm.kmip.password-file {path}: {e}"))
+                })?);
+            let text = std::str::from_utf8(bytes.expose()).map_err(|_| {
+                LoadError(format!(
+                    "keybroker.hsm.kmip.password-file {path}: not UTF-8"
+                ))
+            })?;
+            let text = text.trim_end_matches(['\r', '\n']);
+            if text.is_empty() {
+                return Err(LoadError(format!(
+                    "keybroker.hsm.kmip.password-file {path}: the file is empty"
+                )));
+            }
+            Some(Secret::new(text.to_owned()))
+        }
+        PasswordSource::Env(name) => {
+            let value = Secret::new(env(name).unwrap_or_default());
+            if value.expose().is_empty() {
+                return Err(LoadError(format!(
+                    "keybroker.hsm.kmip.password-env: the environment variable {name} is not set or empty"
+                )));
+            }
+            Some(value)
+        }
+    };
+    Ok(Some(crate::kmip::messages::Credential {
+        username,
+        password,
+    }))
 }
 
 /// `(scheme is https, host, port)` of a URL like `https://host:port/…`; `port` overrides.

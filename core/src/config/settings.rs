@@ -73,6 +73,57 @@ pub enum LogFormat {
     Json,
 }
 
+/// Which TLS parameters the client listener and backend links allow (`keybroker.tls.profile`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsProfile {
+    /// rustls's safe defaults: TLS 1.2 and 1.3, AES-GCM and ChaCha20 suites, X25519/P-256/P-384.
+    Default,
+    /// CNSA (Suite B): TLS 1.2+, ECDHE on P-384, AES-256-GCM with SHA-384 only.
+    Cnsa,
+}
+
+/// A TLS protocol version keybroker can require as the minimum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVersion {
+    /// TLS 1.2.
+    V1_2,
+    /// TLS 1.3.
+    V1_3,
+}
+
+/// Cipher suites keybroker can offer, by IANA name (TLS 1.3 names as `TLS13_…`).
+pub const TLS_CIPHER_SUITES: &[&str] = &[
+    "TLS13_AES_256_GCM_SHA384",
+    "TLS13_AES_128_GCM_SHA256",
+    "TLS13_CHACHA20_POLY1305_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+];
+
+/// The suites of the CNSA profile: AES-256-GCM with SHA-384.
+pub const CNSA_CIPHER_SUITES: &[&str] = &[
+    "TLS13_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+];
+
+/// Where the KMIP Credential's password comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PasswordSource {
+    /// No password is sent.
+    None,
+    /// `keybroker.hsm.kmip.password`: in clear in the properties file.
+    Clear(Secret<String>),
+    /// `keybroker.hsm.kmip.password-file`: a file (relative to the properties file's folder).
+    File(String),
+    /// `keybroker.hsm.kmip.password-env`: the named environment variable.
+    Env(String),
+}
+
 /// How keybroker logs in to Vault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VaultAuth {
@@ -115,6 +166,13 @@ pub struct Settings {
     pub hsm_connect_timeout: Duration,
     /// `keybroker.hsm.max-version`: highest KMIP version offered (1.0-1.4).
     pub hsm_max_version: crate::kmip::messages::ProtocolVersion,
+    /// `keybroker.hsm.tls=legacy`: HSM links over OpenSSL with legacy versions and CBC suites
+    /// (needs a build with the `legacy-hsm-tls` feature).
+    pub hsm_tls_legacy: bool,
+    /// `keybroker.hsm.kmip.username`: the KMIP Credential's username, if one is sent.
+    pub hsm_kmip_username: Option<String>,
+    /// `keybroker.hsm.kmip.password`, `-file` or `-env`: the Credential's password.
+    pub hsm_kmip_password: PasswordSource,
     /// `keybroker.soft.key-file`
     pub soft_key_file: String,
     /// `keybroker.keys`: extra key names served besides `default`.
@@ -184,6 +242,12 @@ pub struct Settings {
     /// `keybroker.tls.session-resumption`: whether the client listener offers session
     /// resumption (TLS 1.3 tickets and the TLS 1.2 session cache).
     pub tls_session_resumption: bool,
+    /// `keybroker.tls.profile`: default or cnsa, for the client listener and backend links.
+    pub tls_profile: TlsProfile,
+    /// `keybroker.tls.min-version`: the lowest TLS version allowed (default 1.2).
+    pub tls_min_version: TlsVersion,
+    /// `keybroker.tls.cipher-suites`: the suites allowed, by IANA name (default: the profile's).
+    pub tls_cipher_suites: Vec<String>,
     /// `keybroker.http.overload-connections`: extra sockets that only get a 503 when full.
     pub overload_connections: usize,
     /// `keybroker.admin.max-connections`: admin-listener sockets, counted apart.
@@ -248,6 +312,11 @@ pub const KNOWN_KEYS: &[&str] = &[
     "keybroker.hsm.request-timeout",
     "keybroker.hsm.connect-timeout",
     "keybroker.hsm.max-version",
+    "keybroker.hsm.tls",
+    "keybroker.hsm.kmip.username",
+    "keybroker.hsm.kmip.password",
+    "keybroker.hsm.kmip.password-file",
+    "keybroker.hsm.kmip.password-env",
     "keybroker.soft.key-file",
     "keybroker.keys",
     "keybroker.cache.ttl",
@@ -277,11 +346,14 @@ pub const KNOWN_KEYS: &[&str] = &[
     "keybroker.http.write-timeout",
     "keybroker.http.handshake-timeout",
     "keybroker.tls.session-resumption",
+    "keybroker.tls.profile",
+    "keybroker.tls.min-version",
+    "keybroker.tls.cipher-suites",
     "keybroker.http.overload-connections",
     "keybroker.admin.max-connections",
 ];
 
-const SECRET_KEYS: &[&str] = &["kms.keystore.password"];
+const SECRET_KEYS: &[&str] = &["kms.keystore.password", "keybroker.hsm.kmip.password"];
 
 struct Lookup<'a> {
     props: &'a [Property],
@@ -407,6 +479,93 @@ pub fn did_you_mean(key: &str) -> Option<&'static str> {
         .filter(|(d, k)| *d <= 3.max(k.len() / 6))
         .min()
         .map(|(_, k)| k)
+}
+
+/// `keybroker.tls.cipher-suites`, checked against the known names and the profile; the
+/// profile's suites when unset.
+fn tls_cipher_suites(l: &Lookup<'_>) -> Result<Vec<String>, SettingsError> {
+    let key = "keybroker.tls.cipher-suites";
+    let cnsa = l
+        .string("keybroker.tls.profile", "default")
+        .eq_ignore_ascii_case("cnsa");
+    let allowed = if cnsa {
+        CNSA_CIPHER_SUITES
+    } else {
+        TLS_CIPHER_SUITES
+    };
+    let list = l.list(key, allowed);
+    if list.is_empty() {
+        return Err(l.err(key, "names no cipher suite"));
+    }
+    let mut out = Vec::new();
+    for name in list {
+        let upper = name.to_ascii_uppercase();
+        if !TLS_CIPHER_SUITES.contains(&upper.as_str()) {
+            return Err(l.err(
+                key,
+                format!(
+                    "{name:?} is not a suite keybroker offers ({})",
+                    TLS_CIPHER_SUITES.join(", ")
+                ),
+            ));
+        }
+        if !allowed.contains(&upper.as_str()) {
+            return Err(l.err(
+                key,
+                format!(
+                    "{name:?} does not fit keybroker.tls.profile=cnsa ({})",
+                    CNSA_CIPHER_SUITES.join(", ")
+                ),
+            ));
+        }
+        if !out.contains(&upper) {
+            out.push(upper);
+        }
+    }
+    let tls13_only = l.string("keybroker.tls.min-version", "1.2") == "1.3";
+    if tls13_only && !out.iter().any(|s| s.starts_with("TLS13_")) {
+        return Err(l.err(
+            key,
+            "names no TLS 1.3 suite, but keybroker.tls.min-version=1.3",
+        ));
+    }
+    Ok(out)
+}
+
+/// The KMIP password source: at most one of the three keys, and only with a username.
+fn kmip_password(
+    l: &Lookup<'_>,
+    warnings: &mut Vec<Warning>,
+) -> Result<PasswordSource, SettingsError> {
+    let clear = l.get("keybroker.hsm.kmip.password");
+    let file = l.opt("keybroker.hsm.kmip.password-file");
+    let env = l.opt("keybroker.hsm.kmip.password-env");
+    let set = [clear.is_some(), file.is_some(), env.is_some()];
+    if set.iter().filter(|s| **s).count() > 1 {
+        return Err(l.err(
+            "keybroker.hsm.kmip.password",
+            "set only one of keybroker.hsm.kmip.password, keybroker.hsm.kmip.password-file and keybroker.hsm.kmip.password-env",
+        ));
+    }
+    let source = match (clear, file, env) {
+        (Some(p), _, _) => {
+            warnings.push(Warning {
+                line: Some(p.line),
+                message: "keybroker.hsm.kmip.password holds the HSM password in clear in this file; keybroker.hsm.kmip.password-file or keybroker.hsm.kmip.password-env keep it out".into(),
+            });
+            PasswordSource::Clear(Secret::new(p.value.clone()))
+        }
+        (_, Some(f), _) => PasswordSource::File(f),
+        (_, _, Some(e)) => PasswordSource::Env(e),
+        _ => PasswordSource::None,
+    };
+    if source != PasswordSource::None && l.opt("keybroker.hsm.kmip.username").is_none() {
+        return Err(l.err(
+            "keybroker.hsm.kmip.username",
+            "is required when a KMIP password is set (the Credential carries both)",
+        ));
+    }
+    Ok(source)
 }
 
 impl Settings {
@@ -586,6 +745,13 @@ impl Settings {
                     }
                 }
             },
+            hsm_tls_legacy: l.choice(
+                "keybroker.hsm.tls",
+                "default",
+                &[("default", false), ("legacy", true)],
+            )?,
+            hsm_kmip_username: l.opt("keybroker.hsm.kmip.username"),
+            hsm_kmip_password: kmip_password(&l, &mut warnings)?,
             soft_key_file: l.string("keybroker.soft.key-file", "soft-keys.json"),
             extra_keys,
             cache_type,
@@ -656,6 +822,17 @@ impl Settings {
                 true,
                 "true or false",
             )?,
+            tls_profile: l.choice(
+                "keybroker.tls.profile",
+                "default",
+                &[("default", TlsProfile::Default), ("cnsa", TlsProfile::Cnsa)],
+            )?,
+            tls_min_version: l.choice(
+                "keybroker.tls.min-version",
+                "1.2",
+                &[("1.2", TlsVersion::V1_2), ("1.3", TlsVersion::V1_3)],
+            )?,
+            tls_cipher_suites: tls_cipher_suites(&l)?,
             overload_connections: l.parse(
                 "keybroker.http.overload-connections",
                 16,
@@ -896,5 +1073,127 @@ mod tests {
         ]))
         .unwrap();
         assert!(!format!("{s:?}").contains("S3cretPw!"));
+    }
+
+    #[test]
+    fn tls_profile_settings() {
+        let with = |extra: &[(&str, &str)]| {
+            let mut p = vec![
+                ("kms.keystore.file", "ks"),
+                ("kms.keystore.password", "pw"),
+                ("kms.hsm.protocol", "soft"),
+            ];
+            p.extend_from_slice(extra);
+            Settings::from_properties(&props(&p))
+        };
+        let (s, _) = with(&[]).unwrap();
+        assert_eq!(
+            (s.tls_profile, s.tls_min_version, s.tls_cipher_suites.len()),
+            (
+                TlsProfile::Default,
+                TlsVersion::V1_2,
+                TLS_CIPHER_SUITES.len()
+            )
+        );
+        let (s, _) = with(&[("keybroker.tls.profile", "CNSA")]).unwrap();
+        assert_eq!(s.tls_profile, TlsProfile::Cnsa);
+        assert_eq!(s.tls_cipher_suites, CNSA_CIPHER_SUITES);
+        let (s, _) = with(&[
+            ("keybroker.tls.min-version", "1.3"),
+            (
+                "keybroker.tls.cipher-suites",
+                "tls13_aes_256_gcm_sha384, TLS13_AES_128_GCM_SHA256",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(s.tls_min_version, TlsVersion::V1_3);
+        assert_eq!(
+            s.tls_cipher_suites,
+            ["TLS13_AES_256_GCM_SHA384", "TLS13_AES_128_GCM_SHA256"]
+        );
+        for (extra, needle) in [
+            (vec![("keybroker.tls.profile", "suiteb")], "not one of"),
+            (vec![("keybroker.tls.min-version", "1.0")], "not one of"),
+            (
+                vec![(
+                    "keybroker.tls.cipher-suites",
+                    "TLS_RSA_WITH_AES_128_CBC_SHA",
+                )],
+                "not a suite keybroker offers",
+            ),
+            (
+                vec![
+                    ("keybroker.tls.profile", "cnsa"),
+                    ("keybroker.tls.cipher-suites", "TLS13_AES_128_GCM_SHA256"),
+                ],
+                "does not fit keybroker.tls.profile=cnsa",
+            ),
+            (
+                vec![
+                    ("keybroker.tls.min-version", "1.3"),
+                    (
+                        "keybroker.tls.cipher-suites",
+                        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+                    ),
+                ],
+                "no TLS 1.3 suite",
+            ),
+            (
+                vec![("keybroker.tls.cipher-suites", " , ")],
+                "no cipher suite",
+            ),
+        ] {
+            let e = with(&extra).unwrap_err();
+            assert!(e.to_string().contains(needle), "{extra:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn kmip_credential_sources() {
+        let base = [
+            ("kms.keystore.file", "ks"),
+            ("kms.keystore.password", "pw"),
+            ("kms.hsm.server.url", "https://hsm"),
+        ];
+        let with = |extra: &[(&str, &str)]| {
+            let mut p: Vec<(&str, &str)> = base.to_vec();
+            p.extend_from_slice(extra);
+            Settings::from_properties(&props(&p))
+        };
+        let (s, w) = with(&[]).unwrap();
+        assert_eq!(s.hsm_kmip_username, None);
+        assert_eq!(s.hsm_kmip_password, PasswordSource::None);
+        assert!(w.is_empty(), "{w:?}");
+        let (s, w) = with(&[
+            ("keybroker.hsm.kmip.username", "kbuser"),
+            ("keybroker.hsm.kmip.password-file", "hsm.pw"),
+        ])
+        .unwrap();
+        assert_eq!(s.hsm_kmip_username.as_deref(), Some("kbuser"));
+        assert_eq!(s.hsm_kmip_password, PasswordSource::File("hsm.pw".into()));
+        assert!(w.is_empty(), "{w:?}");
+        let (s, _) = with(&[
+            ("keybroker.hsm.kmip.username", "kbuser"),
+            ("keybroker.hsm.kmip.password-env", "HSM_PW"),
+        ])
+        .unwrap();
+        assert_eq!(s.hsm_kmip_password, PasswordSource::Env("HSM_PW".into()));
+        let (s, w) = with(&[
+            ("keybroker.hsm.kmip.username", "kbuser"),
+            ("keybroker.hsm.kmip.password", "Cl3arPw!"),
+        ])
+        .unwrap();
+        assert!(!format!("{s:?}").contains("Cl3arPw!"));
+        assert!(w.iter().any(|w| w.message.contains("in clear")), "{w:?}");
+        let e = with(&[
+            ("keybroker.hsm.kmip.username", "kbuser"),
+            ("keybroker.hsm.kmip.password", "Cl3arPw!"),
+            ("keybroker.hsm.kmip.password-env", "HSM_PW"),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("only one"), "{e}");
+        assert!(!e.to_string().contains("Cl3arPw!"), "{e}");
+        let e = with(&[("keybroker.hsm.kmip.password-env", "HSM_PW")]).unwrap_err();
+        assert_eq!(e.key, "keybroker.hsm.kmip.username");
     }
 }

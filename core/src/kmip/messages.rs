@@ -14,6 +14,7 @@ use core::fmt;
 
 use super::tags::{self, tag};
 use super::ttlv::{Item, Value};
+use crate::secret::Secret;
 
 /// Operation enumeration values used by keybroker (KMIP 1.0–2.0 `Operation`).
 pub mod op {
@@ -147,6 +148,39 @@ pub struct BatchItem {
     pub payload: Vec<Item>,
 }
 
+/// A Username and Password Credential (Credential Type 1), sent in the request header's
+/// Authentication structure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credential {
+    /// Username text.
+    pub username: String,
+    /// Password text, optional from KMIP 1.1 on; redacted in Debug output.
+    pub password: Option<Secret<String>>,
+}
+
+/// Credential Type value of a Username and Password credential.
+pub const CREDENTIAL_USERNAME_AND_PASSWORD: u32 = 0x01;
+
+impl Credential {
+    /// The `Authentication` structure holding this credential.
+    pub fn to_item(&self) -> Item {
+        let mut value = vec![text(tag::USERNAME, &self.username)];
+        if let Some(p) = &self.password {
+            value.push(text(tag::PASSWORD, p.expose()));
+        }
+        Item::structure(
+            tag::AUTHENTICATION,
+            vec![Item::structure(
+                tag::CREDENTIAL,
+                vec![
+                    enumeration(tag::CREDENTIAL_TYPE, CREDENTIAL_USERNAME_AND_PASSWORD),
+                    Item::structure(tag::CREDENTIAL_VALUE, value),
+                ],
+            )],
+        )
+    }
+}
+
 /// A request message under construction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
@@ -154,6 +188,8 @@ pub struct Request {
     pub version: ProtocolVersion,
     /// Maximum Response Size header field, if any.
     pub max_response_size: Option<i32>,
+    /// Authentication header field, if any.
+    pub credential: Option<Credential>,
     /// The batch, in order.
     pub items: Vec<BatchItem>,
 }
@@ -164,6 +200,7 @@ impl Request {
         Request {
             version,
             max_response_size: None,
+            credential: None,
             items: Vec::new(),
         }
     }
@@ -187,6 +224,9 @@ impl Request {
         let mut header = vec![self.version.to_item()];
         if let Some(m) = self.max_response_size {
             header.push(Item::new(tag::MAXIMUM_RESPONSE_SIZE, Value::Integer(m)));
+        }
+        if let Some(c) = &self.credential {
+            header.push(c.to_item());
         }
         let count = i32::try_from(self.items.len()).unwrap_or(i32::MAX);
         header.push(Item::new(tag::BATCH_COUNT, Value::Integer(count)));
@@ -817,6 +857,65 @@ mod tests {
         for (name, req) in cases {
             insta::assert_snapshot!(name, snap(&req));
         }
+    }
+
+    fn fred() -> Credential {
+        Credential {
+            username: "Fred".into(),
+            password: Some(Secret::new("password1".into())),
+        }
+    }
+
+    /// The request header with a Username and Password credential, as text and as bytes.
+    #[test]
+    fn credential_in_request_header() {
+        let mut r = Request::single(ProtocolVersion::V1_4, activate(KEY));
+        r.credential = Some(fred());
+        insta::assert_snapshot!("activate_with_credential", snap(&r));
+        let hex: Vec<String> = r
+            .encode()
+            .chunks(8)
+            .map(|c| c.iter().map(|b| format!("{b:02X}")).collect())
+            .collect();
+        insta::assert_snapshot!("activate_with_credential_bytes", hex.join("\n"));
+        let mut no_password = r.clone();
+        no_password.credential = Some(Credential {
+            username: "Fred".into(),
+            password: None,
+        });
+        insta::assert_snapshot!("activate_with_username_only", snap(&no_password));
+    }
+
+    /// The header of the OASIS KMIP 1.0 Use Cases, 11.1 (Credential, Operation Policy,
+    /// Destroy Date), step 1: Username "Fred", Password "password1", byte for byte.
+    #[test]
+    fn credential_header_matches_oasis_use_case_11_1() {
+        let oasis = "42007701000000884200690100000020\
+                     42006A02000000040000000100000000\
+                     42006B02000000040000000000000000\
+                     42000C01000000484200230100000040\
+                     42002405000000040000000100000000\
+                     42002501000000284200990700000004\
+                     46726564000000004200A10700000009\
+                     70617373776F72643100000000000000\
+                     42000D02000000040000000100000000";
+        let mut r = Request::single(ProtocolVersion::V1_0, activate(KEY));
+        r.credential = Some(fred());
+        let bytes = r.encode();
+        let header: String = bytes[8..8 + 8 + 0x88]
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect();
+        assert_eq!(header, oasis);
+    }
+
+    #[test]
+    fn password_never_in_debug() {
+        let mut r = Request::single(ProtocolVersion::V1_4, activate(KEY));
+        r.credential = Some(fred());
+        let dbg = format!("{r:?}");
+        assert!(dbg.contains("Fred"), "{dbg}");
+        assert!(!dbg.contains("password1"), "{dbg}");
     }
 
     #[test]

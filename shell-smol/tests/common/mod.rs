@@ -87,6 +87,27 @@ impl Site {
             ));
         }
         let site = Site { dir, pki, certs };
+        site.write_keystore();
+        std::fs::write(site.dir.join("ca.crt"), &site.pki.ca_issued.cert_pem).unwrap();
+        let props = format!(
+            "kms.keystore.file=kmsKeystore.p12\nkms.keystore.password={PASSWORD}\nkms.hsm.protocol=soft\n\
+             keybroker.listen=127.0.0.1:0\nkeybroker.admin.listen=127.0.0.1:0\n\
+             keybroker.audit.file=audit.log\n{extra}\n"
+        );
+        std::fs::write(site.properties(), props).unwrap();
+        site
+    }
+
+    /// Replaces the `kmsClient` entry (the HSM client certificate) and rewrites the keystore.
+    pub fn set_kms_client(&mut self, issued: Issued) {
+        self.certs.retain(|(n, _)| n != "kmsClient");
+        self.certs.push(("kmsClient".to_string(), issued));
+        self.write_keystore();
+    }
+
+    fn write_keystore(&self) {
+        let site = self;
+        let kms_client = site.certs.iter().any(|(n, _)| n == "kmsClient");
         let keys: Vec<(&str, &Issued)> = if kms_client {
             vec![("kmsClient", site.cert("kmsClient"))]
         } else {
@@ -108,14 +129,6 @@ impl Site {
         )
         .unwrap();
         std::fs::write(site.dir.join("kmsKeystore.p12"), ks).unwrap();
-        std::fs::write(site.dir.join("ca.crt"), &site.pki.ca_issued.cert_pem).unwrap();
-        let props = format!(
-            "kms.keystore.file=kmsKeystore.p12\nkms.keystore.password={PASSWORD}\nkms.hsm.protocol=soft\n\
-             keybroker.listen=127.0.0.1:0\nkeybroker.admin.listen=127.0.0.1:0\n\
-             keybroker.audit.file=audit.log\n{extra}\n"
-        );
-        std::fs::write(site.properties(), props).unwrap();
-        site
     }
 
     pub fn properties(&self) -> PathBuf {
@@ -196,7 +209,13 @@ impl Node {
 
     /// Starts `bin serve --config properties`.
     pub fn start_with(bin: &str, properties: &std::path::Path) -> Node {
+        Self::start_env(bin, properties, &[])
+    }
+
+    /// Starts `bin serve --config properties` with `env` added to its environment.
+    pub fn start_env(bin: &str, properties: &std::path::Path, env: &[(&str, &str)]) -> Node {
         let mut child = Command::new(bin)
+            .envs(env.iter().copied())
             .args(["serve", "--config"])
             .arg(properties)
             .stdin(Stdio::null())

@@ -3,11 +3,18 @@
 //! which PyKMIP only offers with an ECDSA certificate), TLS client auth against that CA, and
 //! a sqlite database (two servers may share one: a two-node "HSM cluster"). It is ready when
 //! it answers a KMIP DiscoverVersions over mutual TLS.
+//!
+//! [`PyKmip::start_requiring`] runs the same server with one check added in front of PyKMIP's
+//! own authentication (`KmipSession.authenticate`), as an HSM with "Password Authentication:
+//! Required" has: a request whose header lacks the expected Username and Password Credential
+//! is answered with PyKMIP's own Authentication Not Successful error. PyKMIP parses the
+//! Credential itself (and refuses a malformed one); it does not check passwords on its own.
 #![allow(dead_code)]
 use super::peers::{signal_group, Peer};
 use super::Site;
 use keybroker::demo::Usage;
-use keybroker_core::kmip::messages::{self, ProtocolVersion, Request};
+use keybroker_core::kmip::messages::{self, Credential, ProtocolVersion, Request};
+use keybroker_core::secret::Secret;
 use rustls::pki_types::ServerName;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -34,14 +41,81 @@ pub struct PyKmip {
     peer: Peer,
 }
 
+/// How a server is set up beyond the defaults.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// Every request must carry this (username, password) Credential in its header.
+    pub credential: Option<(&'a str, &'a str)>,
+    /// The server's certificate and key (PEM) instead of a fresh ECDSA certificate with a
+    /// subjectAltName for 127.0.0.1; the readiness probe then dials `localhost`.
+    pub server_cert: Option<(String, String)>,
+    /// PyKMIP's `tls_cipher_suites` (space-separated IANA names) instead of its defaults.
+    pub cipher_suites: Option<&'a str>,
+    /// Probe readiness over OpenSSL (an RSA server certificate: CBC suites only).
+    pub openssl_probe: bool,
+}
+
+/// PyKMIP's server entry point behind a check of the request header's Credential.
+const REQUIRE_CREDENTIAL_PY: &str = r#"
+import os, sys
+from kmip.core import enums, exceptions
+from kmip.services.server import server, session
+
+WANT = (os.environ["KB_TEST_KMIP_USERNAME"], os.environ["KB_TEST_KMIP_PASSWORD"])
+pykmip_authenticate = session.KmipSession.authenticate
+
+def authenticate(self, certificate, request):
+    auth = request.request_header.authentication
+    sent = [
+        (c.credential_value.username, c.credential_value.password)
+        for c in (auth.credentials if auth is not None else [])
+        if c.credential_type == enums.CredentialType.USERNAME_AND_PASSWORD
+    ]
+    if WANT not in sent:
+        self._logger.warning("credential refused: usernames sent %r", [u for u, _ in sent])
+        raise exceptions.PermissionDenied("no valid Username and Password Credential")
+    return pykmip_authenticate(self, certificate, request)
+
+session.KmipSession.authenticate = authenticate
+sys.exit(server.main())
+"#;
+
 impl PyKmip {
     /// Starts a server for `site` named `name`, storing objects in `db` (shared if the same).
     pub fn start(site: &Site, name: &str, db: &Path) -> PyKmip {
+        Self::start_requiring(site, name, db, None)
+    }
+
+    /// Like [`PyKmip::start`]; with `credential` (username, password), every request must
+    /// carry that Username and Password Credential in its header.
+    pub fn start_requiring(
+        site: &Site,
+        name: &str,
+        db: &Path,
+        credential: Option<(&str, &str)>,
+    ) -> PyKmip {
+        Self::start_with(
+            site,
+            name,
+            db,
+            &Options {
+                credential,
+                ..Options::default()
+            },
+        )
+    }
+
+    /// Starts a server set up as `opts` says.
+    pub fn start_with(site: &Site, name: &str, db: &Path, opts: &Options<'_>) -> PyKmip {
+        let credential = opts.credential;
         let dir = site.dir.join(format!("pykmip-{name}"));
         std::fs::create_dir_all(dir.join("policies")).unwrap();
-        let cert = site.pki.issue("127.0.0.1", Usage::Server, 2).unwrap();
-        std::fs::write(dir.join("server.crt"), &cert.cert_pem).unwrap();
-        std::fs::write(dir.join("server.key"), &cert.key_pem).unwrap();
+        let (cert_pem, key_pem) = opts.server_cert.clone().unwrap_or_else(|| {
+            let cert = site.pki.issue("127.0.0.1", Usage::Server, 2).unwrap();
+            (cert.cert_pem, cert.key_pem)
+        });
+        std::fs::write(dir.join("server.crt"), cert_pem).unwrap();
+        std::fs::write(dir.join("server.key"), key_pem).unwrap();
         std::fs::write(dir.join("ca.crt"), &site.pki.ca_issued.cert_pem).unwrap();
         let ports = super::ports::one();
         let port = ports.get(0);
@@ -49,29 +123,50 @@ impl PyKmip {
             "[server]\nhostname=127.0.0.1\nport={port}\ncertificate_path={d}/server.crt\n\
              key_path={d}/server.key\nca_path={d}/ca.crt\nauth_suite=TLS1.2\n\
              policy_path={d}/policies\nenable_tls_client_auth=True\n\
-             database_path={db}\nlogging_level=WARNING\n",
+             database_path={db}\nlogging_level=WARNING\n{suites}",
             d = dir.display(),
-            db = db.display()
+            db = db.display(),
+            suites = opts
+                .cipher_suites
+                .map(|c| format!("tls_cipher_suites={c}\n"))
+                .unwrap_or_default()
         );
         std::fs::write(dir.join("server.conf"), conf).unwrap();
-        let mut peer = Peer::spawn(
-            Command::new(server_bin())
-                .arg("-f")
-                .arg(dir.join("server.conf"))
-                .arg("-l")
-                .arg(dir.join("server.log")),
-            &dir,
-            ports,
-            "pykmip-server",
-        );
-        let probe = site.pki.issue("readiness-probe", Usage::Client, 1).unwrap();
-        let tls = super::raw::config(
-            site.pki.ca_issued.cert_pem.as_bytes(),
-            Some((probe.cert_pem.as_bytes(), probe.key_pem.as_bytes())),
-        )
-        .unwrap();
+        let mut cmd = match credential {
+            None => Command::new(server_bin()),
+            Some((user, password)) => {
+                std::fs::write(dir.join("require_credential.py"), REQUIRE_CREDENTIAL_PY).unwrap();
+                let mut c = Command::new(server_bin().with_file_name("python3"));
+                c.arg(dir.join("require_credential.py"))
+                    .env("KB_TEST_KMIP_USERNAME", user)
+                    .env("KB_TEST_KMIP_PASSWORD", password);
+                c
+            }
+        };
+        cmd.arg("-f")
+            .arg(dir.join("server.conf"))
+            .arg("-l")
+            .arg(dir.join("server.log"));
+        let mut peer = Peer::spawn(&mut cmd, &dir, ports, "pykmip-server");
+        let probe_credential = credential.map(|(user, password)| Credential {
+            username: user.to_owned(),
+            password: Some(Secret::new(password.to_owned())),
+        });
+        let tls = probe_tls(site);
+        let host = if opts.server_cert.is_some() {
+            "localhost"
+        } else {
+            "127.0.0.1"
+        };
+        let openssl_probe = opts.openssl_probe;
         peer.wait_ready(Duration::from_secs(60), |_| {
-            discover_versions(port, tls.clone()).map(|_| ())
+            if openssl_probe {
+                #[cfg(feature = "legacy-hsm-tls")]
+                return discover_versions_openssl(site, host, port).map(|_| ());
+                #[cfg(not(feature = "legacy-hsm-tls"))]
+                panic!("an OpenSSL probe needs the legacy-hsm-tls feature");
+            }
+            discover_versions(host, port, tls.clone(), probe_credential.as_ref()).map(|_| ())
         });
         PyKmip { port, dir, peer }
     }
@@ -97,19 +192,207 @@ impl PyKmip {
     }
 }
 
-/// One KMIP DiscoverVersions round trip (a 1.1 operation) over mutual TLS: the versions the
-/// server speaks.
+/// The readiness probe's TLS client: a certificate from the site's CA, and the server
+/// verified the way keybroker verifies HSMs (a CN-only certificate is matched on its CN).
+fn probe_tls(site: &Site) -> Arc<rustls::ClientConfig> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let probe = site.pki.issue("readiness-probe", Usage::Client, 1).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(site.pki.ca_issued.cert_der.clone()))
+        .unwrap();
+    let provider = keybroker_host::tls::provider();
+    let verifier =
+        keybroker_host::hsm_verify::HsmServerVerifier::new(roots, provider.clone()).unwrap();
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_client_auth_cert(
+                vec![CertificateDer::from(probe.cert_der.clone())],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(probe.key_der.clone())),
+            )
+            .unwrap(),
+    )
+}
+
+/// An HSM server certificate made as the site guide's CSR steps make one: a key, a CSR with
+/// only a subject (`openssl req -new -sha256 -subj …/CN=cn`), signed by the site's CA with
+/// `openssl x509 -req` and the leaf extensions scripts/seed-site uses (no subjectAltName).
+/// The key is ECDSA P-256 rather than the guide's RSA-2048: PyKMIP offers rustls a GCM suite
+/// only with an ECDSA certificate. Returns (certificate PEM, key PEM).
+pub fn cn_only_cert(site: &Site, cn: &str) -> (String, String) {
+    openssl_cert(site, cn, "prime256v1", "sha256", None)
+}
+
+/// An HSM server certificate made exactly as the site guide's steps make one: an RSA-2048
+/// key (`openssl genrsa`), a CSR with only a subject, signed by the site's CA without a
+/// subjectAltName. PyKMIP offers only CBC suites with RSA key exchange for it.
+pub fn rsa_cn_only_cert(site: &Site, cn: &str) -> (String, String) {
+    openssl_cert(site, cn, "rsa2048", "sha256", None)
+}
+
+/// The same steps with a P-384 key, a SHA-384 signature and a subjectAltName naming
+/// `localhost` and 127.0.0.1: a certificate that fits the CNSA profile.
+pub fn p384_cert(site: &Site, cn: &str) -> (String, String) {
+    openssl_cert(
+        site,
+        cn,
+        "secp384r1",
+        "sha384",
+        Some("DNS:localhost,IP:127.0.0.1"),
+    )
+}
+
+/// A P-384 client certificate for `cn` from the site's CA, signed with SHA-384 (EKU
+/// clientAuth), as the keystore's `kmsClient` entry wants it under CNSA.
+pub fn p384_client(site: &Site, cn: &str) -> keybroker::demo::Issued {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+    let (cert_pem, _) = openssl_cert(site, cn, "secp384r1", "sha384", None);
+    let dir = site.dir.join(format!("openssl-{cn}-secp384r1"));
+    let out = Command::new("openssl")
+        .args([
+            "pkcs8", "-topk8", "-nocrypt", "-in", "hsm.key", "-out", "hsm.p8",
+        ])
+        .current_dir(&dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key_pem = std::fs::read_to_string(dir.join("hsm.p8")).unwrap();
+    keybroker::demo::Issued {
+        cert_der: CertificateDer::from_pem_slice(cert_pem.as_bytes())
+            .unwrap()
+            .to_vec(),
+        key_der: PrivatePkcs8KeyDer::from_pem_slice(key_pem.as_bytes())
+            .unwrap()
+            .secret_pkcs8_der()
+            .to_vec(),
+        cert_pem,
+        key_pem,
+    }
+}
+
+fn openssl_cert(
+    site: &Site,
+    cn: &str,
+    curve: &str,
+    digest: &str,
+    san: Option<&str>,
+) -> (String, String) {
+    let dir = site.dir.join(format!("openssl-{cn}-{curve}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ca.crt"), &site.pki.ca_issued.cert_pem).unwrap();
+    std::fs::write(dir.join("ca.key"), &site.pki.ca_issued.key_pem).unwrap();
+    let mut ext = "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n".to_owned();
+    if let Some(san) = san {
+        ext += &format!("subjectAltName={san}\n");
+    }
+    std::fs::write(dir.join("leaf.ext"), ext).unwrap();
+    let subj = format!("/C=US/O=HSM Vendor/CN={cn}");
+    let digest = format!("-{digest}");
+    for args in [
+        if curve == "rsa2048" {
+            vec!["genrsa", "-out", "hsm.key", "2048"]
+        } else {
+            vec![
+                "ecparam", "-genkey", "-name", curve, "-noout", "-out", "hsm.key",
+            ]
+        },
+        vec![
+            "req", "-new", &digest, "-key", "hsm.key", "-subj", &subj, "-out", "hsm.csr",
+        ],
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            "hsm.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "825",
+            &digest,
+            "-extfile",
+            "leaf.ext",
+            "-out",
+            "hsm.crt",
+        ],
+    ] {
+        let out = Command::new("openssl")
+            .args(&args)
+            .current_dir(&dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    (
+        std::fs::read_to_string(dir.join("hsm.crt")).unwrap(),
+        std::fs::read_to_string(dir.join("hsm.key")).unwrap(),
+    )
+}
+
+/// One KMIP DiscoverVersions round trip (a 1.1 operation) over mutual TLS to `host`, with
+/// `credential` in the header if given: the versions the server speaks.
 pub fn discover_versions(
+    host: &str,
     port: u16,
     tls: Arc<rustls::ClientConfig>,
+    credential: Option<&Credential>,
 ) -> Result<Vec<ProtocolVersion>, String> {
     let tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     tcp.set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(|e| e.to_string())?;
-    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let name = ServerName::try_from(host.to_owned()).map_err(|e| e.to_string())?;
     let conn = rustls::ClientConnection::new(tls, name).map_err(|e| e.to_string())?;
     let mut s = rustls::StreamOwned::new(conn, tcp);
-    let req = Request::single(ProtocolVersion::V1_1, messages::discover_versions(&[]));
+    exchange(&mut s, credential)
+}
+
+/// DiscoverVersions over OpenSSL, with a client certificate from the site's CA and the server
+/// verified against that CA and `host` (OpenSSL's host check, CN fallback included).
+#[cfg(feature = "legacy-hsm-tls")]
+pub fn discover_versions_openssl(
+    site: &Site,
+    host: &str,
+    port: u16,
+) -> Result<Vec<ProtocolVersion>, String> {
+    use keybroker_host::legacy_tls::openssl::{pkey::PKey, ssl, x509::X509};
+    let probe = site.pki.issue("readiness-probe", Usage::Client, 1).unwrap();
+    let mut b = ssl::SslConnector::builder(ssl::SslMethod::tls_client()).unwrap();
+    b.cert_store_mut()
+        .add_cert(X509::from_der(&site.pki.ca_issued.cert_der).unwrap())
+        .unwrap();
+    b.set_certificate(&X509::from_der(&probe.cert_der).unwrap())
+        .unwrap();
+    b.set_private_key(&PKey::private_key_from_der(&probe.key_der).unwrap())
+        .unwrap();
+    let tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    let mut s = b.build().connect(host, tcp).map_err(|e| e.to_string())?;
+    exchange(&mut s, None)
+}
+
+/// Sends a DiscoverVersions on `s` and reads the answer.
+fn exchange<S: Read + Write>(
+    s: &mut S,
+    credential: Option<&Credential>,
+) -> Result<Vec<ProtocolVersion>, String> {
+    let mut req = Request::single(ProtocolVersion::V1_1, messages::discover_versions(&[]));
+    req.credential = credential.cloned();
     s.write_all(&req.encode()).map_err(|e| e.to_string())?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];

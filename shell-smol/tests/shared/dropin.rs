@@ -293,3 +293,39 @@ fn a_wrong_password_names_the_problem() {
     );
     assert!(!err.contains("NotThePassword1"));
 }
+
+/// Under `keybroker.tls.profile=cnsa`, check-config names every certificate of the guide-made
+/// keystore (RSA-2048 keys, SHA-256 signatures) as not fitting, and fails.
+#[test]
+fn check_config_names_certificates_that_do_not_fit_cnsa() {
+    let site = SeedSite::new("pkcs12");
+    let props = std::fs::read_to_string(site.props()).unwrap();
+    std::fs::write(site.props(), props + "keybroker.tls.profile=cnsa\n").unwrap();
+    let (code, out, err) = keybroker(&["check-config", "--config", &site.props()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("TLS profile cnsa: TLS 1.2+, suites TLS13_AES_256_GCM_SHA384"), "{out}");
+    for alias in [
+        "kmsserver",
+        "kmsclient",
+        "kmipsigningca",
+        "cmxbackend",
+        "cmxdevice",
+        "cmxdevice20190512",
+    ] {
+        let prefix = format!("error: alias {alias}");
+        assert!(
+            out.lines().any(|l| l.to_lowercase().starts_with(&prefix)
+                && l.contains("an RSA 2048-bit key")
+                && l.contains("does not fit keybroker.tls.profile=cnsa")),
+            "{alias} flagged in {out}"
+        );
+    }
+    // Leaf certificates are also flagged for their SHA-256 signature; the self-signed
+    // root's own signature does not count.
+    assert!(out.contains("an RSA 2048-bit key and a sha256WithRSAEncryption signature"), "{out}");
+    assert!(
+        !out.lines().any(|l| l.to_lowercase().starts_with("error: alias kmipsigningca")
+            && l.contains("sha256WithRSAEncryption")),
+        "{out}"
+    );
+}

@@ -67,6 +67,259 @@ fn whole_api_against_pykmip() {
     drop(hsm);
 }
 
+/// A PyKMIP that, like an HSM with password authentication required, refuses requests without
+/// this Username and Password Credential: keybroker sends it in every request header, with
+/// the password from the environment or from a file. (ASCII: PyKMIP 0.11 decodes a
+/// TextString byte by byte, so it refuses any multi-byte UTF-8 character.)
+#[test]
+fn credential_accepted_by_pykmip_requiring_it() {
+    let site = site(
+        &[],
+        "keybroker.hsm.key.auto-create=true\n\
+         keybroker.hsm.kmip.username=kbuser\n\
+         keybroker.hsm.kmip.password-env=KB_HSM_PASSWORD\n",
+    );
+    let hsm = PyKmip::start_requiring(
+        &site,
+        "a",
+        &site.dir.join("pykmip.db"),
+        Some(("kbuser", "Hsm pa55 w0rd!")),
+    );
+    add_urls(&site, &[hsm.url()], "");
+    let node = Node::start_env(
+        BIN,
+        &site.properties(),
+        &[("KB_HSM_PASSWORD", "Hsm pa55 w0rd!")],
+    );
+    ready(&node);
+    let mut c = node.connect(&site, "backend");
+    let (s, e) = post(
+        &mut c,
+        "/v1/keys/default/encrypt",
+        json!({"plaintext": b64(b"with credential")}),
+    );
+    assert_eq!(s, 200, "{e}");
+    let (s, d) = post(
+        &mut c,
+        "/v1/keys/default/decrypt",
+        json!({"ciphertext": e["ciphertext"]}),
+    );
+    assert_eq!(
+        (s, d["plaintext"].as_str()),
+        (200, Some(b64(b"with credential").as_str()))
+    );
+    assert!(!hsm.log().contains("credential refused"), "{}", hsm.log());
+    drop(node);
+
+    // The same password from a file (its line break dropped).
+    std::fs::write(site.dir.join("hsm.pw"), "Hsm pa55 w0rd!\n").unwrap();
+    let props = std::fs::read_to_string(site.properties()).unwrap().replace(
+        "keybroker.hsm.kmip.password-env=KB_HSM_PASSWORD",
+        "keybroker.hsm.kmip.password-file=hsm.pw",
+    );
+    std::fs::write(site.properties(), props).unwrap();
+    let node = Node::start_bin(BIN, &site);
+    ready(&node);
+    let mut c = node.connect(&site, "backend");
+    let (s, d) = post(
+        &mut c,
+        "/v1/keys/default/decrypt",
+        json!({"ciphertext": e["ciphertext"]}),
+    );
+    assert_eq!(s, 200, "{d}");
+    drop(node);
+
+    // A wrong password: PyKMIP refuses, keybroker says which settings to check and never
+    // logs the password.
+    std::fs::write(site.dir.join("hsm.pw"), "wrong-Pa55\n").unwrap();
+    let node = Node::start_bin(BIN, &site);
+    assert!(
+        node.wait_log("keybroker.hsm.kmip.username and password", Duration::from_secs(30)),
+        "{:?}",
+        node.log.lock().unwrap()
+    );
+    assert_eq!(node.admin_get("/readyz").0, 503);
+    assert!(hsm.log().contains("credential refused"), "{}", hsm.log());
+    let log = node.log.lock().unwrap().join("\n");
+    assert!(!log.contains("wrong-Pa55") && !log.contains("pa55 w"), "{log}");
+}
+
+/// An HSM whose certificate has a CN and no subjectAltName (made with openssl as the site
+/// guide's CSR steps make it): reached by the DNS name in its CN, with a warning saying so;
+/// reached by IP address, refused, as Java clients refuse it.
+#[test]
+fn hsm_certificate_without_subject_alt_name_is_matched_on_its_cn() {
+    let site = site(&[], "keybroker.hsm.key.auto-create=true\n");
+    let opts = common::pykmip::Options {
+        server_cert: Some(common::pykmip::cn_only_cert(&site, "localhost")),
+        ..Default::default()
+    };
+    let hsm = PyKmip::start_with(&site, "a", &site.dir.join("pykmip.db"), &opts);
+    add_urls(&site, &[format!("https://localhost:{}", hsm.port)], "");
+    let node = Node::start_bin(BIN, &site);
+    ready(&node);
+    assert!(
+        node.wait_log(
+            "the HSM certificate for localhost has no subjectAltName; matched on its subject CN \"localhost\"",
+            Duration::from_secs(1)
+        ),
+        "{:?}",
+        node.log.lock().unwrap()
+    );
+    let mut c = node.connect(&site, "backend");
+    let (s, e) = post(
+        &mut c,
+        "/v1/keys/default/encrypt",
+        json!({"plaintext": b64(b"cn only")}),
+    );
+    assert_eq!(s, 200, "{e}");
+    let (s, d) = post(
+        &mut c,
+        "/v1/keys/default/decrypt",
+        json!({"ciphertext": e["ciphertext"]}),
+    );
+    assert_eq!(
+        (s, d["plaintext"].as_str()),
+        (200, Some(b64(b"cn only").as_str()))
+    );
+    let warned = node
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("no subjectAltName"))
+        .count();
+    assert_eq!(warned, 1, "logged once per certificate");
+    drop(node);
+
+    add_urls(&site, &[hsm.url()], "");
+    let node = Node::start_bin(BIN, &site);
+    assert!(
+        node.wait_log(
+            "has no subjectAltName and its subject CN \"localhost\" does not name 127.0.0.1",
+            Duration::from_secs(30)
+        ),
+        "{:?}",
+        node.log.lock().unwrap()
+    );
+    assert_eq!(node.admin_get("/readyz").0, 503);
+}
+
+/// The TLS profile holds for HSM links too: a PyKMIP offering only AES-128-GCM is reached
+/// under the default profile and refused under cnsa; one offering AES-256-GCM/SHA-384 with a
+/// P-384 certificate is reached under cnsa (ECDHE on P-384), one with a P-256 certificate is
+/// not (TLS 1.2 servers pick only certificates on a curve the client offers).
+#[test]
+fn cnsa_profile_applies_to_hsm_links() {
+    for (profile, suite, p384, reached) in [
+        ("default", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", false, true),
+        ("cnsa", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", true, false),
+        ("cnsa", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", false, false),
+        ("cnsa", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", true, true),
+    ] {
+        let mut site = site(
+            &[],
+            &format!("keybroker.hsm.key.auto-create=true\nkeybroker.tls.profile={profile}\n"),
+        );
+        if p384 {
+            // TLS 1.2 servers also check the client certificate's curve against the groups
+            // the client offers: under CNSA that is P-384 only.
+            let client = common::pykmip::p384_client(&site, "kmsClient");
+            site.set_kms_client(client);
+        }
+        let opts = common::pykmip::Options {
+            cipher_suites: Some(suite),
+            server_cert: p384.then(|| common::pykmip::p384_cert(&site, "localhost")),
+            ..Default::default()
+        };
+        let hsm = PyKmip::start_with(&site, "a", &site.dir.join("pykmip.db"), &opts);
+        add_urls(&site, &[hsm.url()], "");
+        let node = Node::start_bin(BIN, &site);
+        if reached {
+            ready(&node);
+            let mut c = node.connect(&site, "backend");
+            let (s, e) = post(
+                &mut c,
+                "/v1/keys/default/encrypt",
+                json!({"plaintext": b64(b"profile")}),
+            );
+            assert_eq!(s, 200, "{profile} {suite} p384={p384}: {e}");
+        } else {
+            assert!(
+                node.wait_log("TLS handshake", Duration::from_secs(30)),
+                "{profile} {suite} p384={p384}: {:?}",
+                node.log.lock().unwrap()
+            );
+            assert_eq!(node.admin_get("/readyz").0, 503);
+        }
+    }
+}
+
+/// A PyKMIP with an RSA certificate made as the site guide makes it (RSA-2048, CN only) and its
+/// default suites (CBC with RSA key exchange): rustls cannot reach it; the legacy HSM link
+/// profile (OpenSSL) can, warning at start.
+#[cfg(feature = "legacy-hsm-tls")]
+#[test]
+fn legacy_hsm_tls_reaches_pykmip_with_an_rsa_certificate() {
+    let site = site(&[], "keybroker.hsm.key.auto-create=true\n");
+    let opts = common::pykmip::Options {
+        server_cert: Some(common::pykmip::rsa_cn_only_cert(&site, "localhost")),
+        openssl_probe: true,
+        ..Default::default()
+    };
+    let hsm = PyKmip::start_with(&site, "a", &site.dir.join("pykmip.db"), &opts);
+    let url = format!("https://localhost:{}", hsm.port);
+    add_urls(&site, std::slice::from_ref(&url), "");
+    let node = Node::start_bin(BIN, &site);
+    assert!(
+        node.wait_log("TLS handshake with", Duration::from_secs(30)),
+        "{:?}",
+        node.log.lock().unwrap()
+    );
+    assert_eq!(node.admin_get("/readyz").0, 503);
+    drop(node);
+
+    add_urls(&site, &[url], "keybroker.hsm.tls=legacy\n");
+    let node = Node::start_bin(BIN, &site);
+    assert!(
+        node.wait_log("keybroker.hsm.tls=legacy: HSM links use OpenSSL", Duration::from_secs(5)),
+        "{:?}",
+        node.log.lock().unwrap()
+    );
+    ready(&node);
+    let mut c = node.connect(&site, "backend");
+    let (s, e) = post(
+        &mut c,
+        "/v1/keys/default/encrypt",
+        json!({"plaintext": b64(b"over openssl")}),
+    );
+    assert_eq!(s, 200, "{e}");
+    let (s, d) = post(
+        &mut c,
+        "/v1/keys/default/decrypt",
+        json!({"ciphertext": e["ciphertext"]}),
+    );
+    assert_eq!(
+        (s, d["plaintext"].as_str()),
+        (200, Some(b64(b"over openssl").as_str()))
+    );
+}
+
+/// Without the legacy-hsm-tls feature, keybroker.hsm.tls=legacy refuses to start, saying why.
+#[cfg(not(feature = "legacy-hsm-tls"))]
+#[test]
+fn legacy_hsm_tls_needs_the_feature() {
+    let site = site(&["https://localhost:5696".into()], "keybroker.hsm.tls=legacy\n");
+    let out = std::process::Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(site.properties())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cargo feature legacy-hsm-tls"), "{err}");
+}
+
 #[test]
 fn missing_key_without_auto_create_is_not_ready() {
     let site = site(&[], "");

@@ -274,6 +274,7 @@ fn cfg(n: usize, auto_create: bool) -> KmipConfig {
         request_timeout: Duration::from_secs(5),
         connect_timeout: Duration::from_secs(2),
         max_version: ProtocolVersion::V1_4,
+        credential: None,
     }
 }
 
@@ -502,6 +503,33 @@ fn starts_creates_key_encrypts_decrypts_and_snapshots_requests() {
     ] {
         insta::assert_snapshot!(name, all[i]);
     }
+}
+
+#[test]
+fn credential_goes_in_every_request_header() {
+    let mut h = H::new(&[Mode::Normal], true);
+    h.b.cfg.credential = Some(crate::kmip::messages::Credential {
+        username: "kbuser".into(),
+        password: Some(crate::secret::Secret::new("Hsm-Pa55".into())),
+    });
+    h.start();
+    assert!(h.b.is_ready(), "{:?}", h.logs);
+    let (t, _) = token(h.call(enc("k", b"secret", b"ctx")));
+    assert_eq!(plain(h.call(dec(&t, b"ctx"))), b"secret");
+    let all = h.sim.sent.clone();
+    // DiscoverVersions, Locate, Create, Activate, Encrypt, Decrypt: all carry it.
+    assert_eq!(all.len(), 6, "{all:#?}");
+    for r in &all {
+        let header = r.split("  BatchItem").next().unwrap();
+        assert!(
+            header.contains("CredentialType Enumeration UsernameAndPassword")
+                && header.contains("Username TextString \"kbuser\"")
+                && header.contains("Password TextString \"Hsm-Pa55\""),
+            "{r}"
+        );
+    }
+    assert!(!format!("{:?} {:?}", h.b, h.b.cfg).contains("Hsm-Pa55"));
+    insta::assert_snapshot!("start_discover_versions_with_credential", all[0]);
 }
 
 #[test]
