@@ -92,15 +92,15 @@ fn credential_accepted_by_pykmip_requiring_it() {
         &[("KB_HSM_PASSWORD", "Hsm pa55 w0rd!")],
     );
     ready(&node);
-    let mut c = node.connect(&site, "backend");
+    let c = node.connect(&site, "backend");
     let (s, e) = post(
-        &mut c,
+        &c,
         "/v1/keys/default/encrypt",
         json!({"plaintext": b64(b"with credential")}),
     );
     assert_eq!(s, 200, "{e}");
     let (s, d) = post(
-        &mut c,
+        &c,
         "/v1/keys/default/decrypt",
         json!({"ciphertext": e["ciphertext"]}),
     );
@@ -120,9 +120,9 @@ fn credential_accepted_by_pykmip_requiring_it() {
     std::fs::write(site.properties(), props).unwrap();
     let node = Node::start_bin(BIN, &site);
     ready(&node);
-    let mut c = node.connect(&site, "backend");
+    let c = node.connect(&site, "backend");
     let (s, d) = post(
-        &mut c,
+        &c,
         "/v1/keys/default/decrypt",
         json!({"ciphertext": e["ciphertext"]}),
     );
@@ -166,15 +166,15 @@ fn hsm_certificate_without_subject_alt_name_is_matched_on_its_cn() {
         "{:?}",
         node.log.lock().unwrap()
     );
-    let mut c = node.connect(&site, "backend");
+    let c = node.connect(&site, "backend");
     let (s, e) = post(
-        &mut c,
+        &c,
         "/v1/keys/default/encrypt",
         json!({"plaintext": b64(b"cn only")}),
     );
     assert_eq!(s, 200, "{e}");
     let (s, d) = post(
-        &mut c,
+        &c,
         "/v1/keys/default/decrypt",
         json!({"ciphertext": e["ciphertext"]}),
     );
@@ -237,9 +237,9 @@ fn cnsa_profile_applies_to_hsm_links() {
         let node = Node::start_bin(BIN, &site);
         if reached {
             ready(&node);
-            let mut c = node.connect(&site, "backend");
+            let c = node.connect(&site, "backend");
             let (s, e) = post(
-                &mut c,
+                &c,
                 "/v1/keys/default/encrypt",
                 json!({"plaintext": b64(b"profile")}),
             );
@@ -287,15 +287,15 @@ fn legacy_hsm_tls_reaches_pykmip_with_an_rsa_certificate() {
         node.log.lock().unwrap()
     );
     ready(&node);
-    let mut c = node.connect(&site, "backend");
+    let c = node.connect(&site, "backend");
     let (s, e) = post(
-        &mut c,
+        &c,
         "/v1/keys/default/encrypt",
         json!({"plaintext": b64(b"over openssl")}),
     );
     assert_eq!(s, 200, "{e}");
     let (s, d) = post(
-        &mut c,
+        &c,
         "/v1/keys/default/decrypt",
         json!({"ciphertext": e["ciphertext"]}),
     );
