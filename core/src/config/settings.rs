@@ -691,10 +691,13 @@ impl Settings {
         if settings.cache_type == CacheType::Distributed {
             match &settings.redis_url {
                 None => {
-                    return Err(l.err(
-                        "keybroker.cache.redis.url",
-                        "is required for kms.cache.type=distributed (e.g. redis://:password@redis.example:6379/0)",
-                    ))
+                    // A Connected-KMS multi-node file names JGroups, not Redis: serve it
+                    // unchanged with the in-process cache, and say what to add.
+                    settings.cache_type = CacheType::Local;
+                    warnings.push(Warning {
+                        line: l.get("kms.cache.type").map(|p| p.line),
+                        message: "kms.cache.type=distributed without keybroker.cache.redis.url: serving with the local (per-node) cache; add keybroker.cache.redis.url (e.g. redis://:password@redis.example:6379/0) to share the cache between nodes".into(),
+                    });
                 }
                 Some(u) => {
                     if let Err(e) = crate::cache::RedisTarget::parse(u) {
@@ -882,6 +885,34 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(e.key, "kms.hsm.server.url");
+    }
+
+    #[test]
+    fn distributed_without_redis_serves_local_and_names_the_key() {
+        let (s, w) = Settings::from_properties(&props(&[
+            ("kms.keystore.file", "ks"),
+            ("kms.keystore.password", "pw"),
+            ("kms.hsm.protocol", "soft"),
+            ("kms.cache.type", "distributed"),
+        ]))
+        .unwrap();
+        assert_eq!(s.cache_type, CacheType::Local);
+        let named: Vec<_> = w
+            .iter()
+            .filter(|w| w.message.contains("keybroker.cache.redis.url"))
+            .collect();
+        assert_eq!(named.len(), 1, "{w:?}");
+        assert_eq!(named[0].line, Some(4));
+        let (s, w) = Settings::from_properties(&props(&[
+            ("kms.keystore.file", "ks"),
+            ("kms.keystore.password", "pw"),
+            ("kms.hsm.protocol", "soft"),
+            ("kms.cache.type", "distributed"),
+            ("keybroker.cache.redis.url", "redis://127.0.0.1:6379/0"),
+        ]))
+        .unwrap();
+        assert_eq!(s.cache_type, CacheType::Distributed);
+        assert!(!w.iter().any(|w| w.message.contains("redis")), "{w:?}");
     }
 
     #[test]

@@ -284,3 +284,64 @@ fn a_wrong_password_names_the_problem() {
     );
     assert!(!err.contains("NotThePassword1"));
 }
+
+#[test]
+fn a_multi_node_file_without_redis_serves_with_the_local_cache_and_says_what_to_add() {
+    let site = SeedSite::new("pkcs12");
+    // The guide's multi-node file: the distributed cache, configured by a JGroups file only.
+    let p = std::fs::read_to_string(site.props())
+        .unwrap()
+        .replace("kms.cache.type=none", "kms.cache.type=distributed");
+    std::fs::write(site.props(), p).unwrap();
+    let key = "keybroker.cache.redis.url";
+
+    let (code, out, err) = keybroker(&["check-config", "--config", &site.props()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.lines().any(|l| l.starts_with("warning:") && l.contains(key) && l.contains("local")),
+        "{out}"
+    );
+
+    let node = site_node(&site);
+    let warned = |log: &[String]| {
+        log.iter()
+            .filter(|l| l.contains("kms.cache.type=distributed") && l.contains(key))
+            .count()
+    };
+    assert_eq!(warned(&node.log.lock().unwrap()), 1, "{:?}", node.log.lock().unwrap());
+
+    // It serves, and decrypts of one token are answered from the node's own cache.
+    let mut c = site.connect(&node, "cmxBackend").unwrap();
+    let a = c
+        .request(
+            "POST",
+            "/v1/keys/default/encrypt",
+            Some(&json!({"plaintext": "aGk="})),
+        )
+        .unwrap();
+    assert_eq!(a.status, 200, "{:?}", a.json());
+    let token = a.json()["ciphertext"].as_str().unwrap().to_owned();
+    for _ in 0..3 {
+        let d = c
+            .request(
+                "POST",
+                "/v1/keys/default/decrypt",
+                Some(&json!({"ciphertext": token})),
+            )
+            .unwrap();
+        assert_eq!(d.status, 200, "{:?}", d.json());
+        assert_eq!(d.json()["plaintext"], "aGk=");
+    }
+    let (_, m) = node.admin_get("/metrics");
+    let hits: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("keybroker_cache_total{result=\"hit\"} "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{m}"));
+    assert_eq!(hits, 2, "the second and third decrypt hit the local cache: {m}");
+
+    // A reload re-reads the file but does not repeat the start-up warning.
+    node.signal("HUP");
+    assert!(node.wait_log("reloaded", Duration::from_secs(10)));
+    assert_eq!(warned(&node.log.lock().unwrap()), 1);
+}
