@@ -45,6 +45,7 @@ impl T {
             connect_timeout: Duration::from_secs(5),
             max_links: 4,
             auth: VaultAuthConfig::Token(Secret::new("s.SECRET-TOKEN".into())),
+            key_refresh: Duration::from_secs(60),
         });
         let mut rng = Drbg::new();
         rng.reseed(&[1; 32]);

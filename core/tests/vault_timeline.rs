@@ -166,6 +166,7 @@ fn run(auth: VaultAuthConfig, sim: Sim, span: Duration) -> Outcome {
         connect_timeout: Duration::from_secs(5),
         max_links: 2,
         auth,
+        key_refresh: Duration::from_secs(60),
     });
     let mut rng = Drbg::new();
     rng.reseed(&[9; 32]);

@@ -86,6 +86,9 @@ pub struct VaultConfig {
     pub max_links: usize,
     /// Auth method.
     pub auth: VaultAuthConfig,
+    /// How often each served key's configuration is read again, so versions rotated and
+    /// `min_decryption_version` set directly in Vault take effect (`keybroker.vault.key-refresh`).
+    pub key_refresh: Duration,
 }
 
 type CallId = u64;
@@ -134,6 +137,7 @@ struct EncItem {
 struct DecItem {
     op: OpId,
     key: String,
+    version: u32,
     context: Vec<u8>,
     rewrap: bool,
 }
@@ -214,6 +218,10 @@ pub struct VaultBackend {
     next_call: CallId,
     fresh: VecDeque<(Instant, Work)>,
     versions: BTreeMap<String, u32>,
+    /// `min_decryption_version` by key, as last read.
+    min_versions: BTreeMap<String, u32>,
+    /// When the served keys are next read again.
+    refresh_at: Option<Instant>,
     reading: Vec<String>,
     token: Option<Token>,
     /// A lookup/login/renew is in flight.
@@ -240,6 +248,15 @@ impl fmt::Debug for VaultBackend {
     }
 }
 
+/// A decrypt refused because its key version is below `min_decryption_version`.
+fn retired(item: &DecItem, min: Option<u32>) -> BackendError {
+    BackendError::VersionRetired {
+        key: item.key.clone(),
+        version: item.version,
+        min,
+    }
+}
+
 fn status_ok(s: u16) -> bool {
     (200..300).contains(&s)
 }
@@ -262,6 +279,8 @@ impl VaultBackend {
             next_call: 1,
             fresh: VecDeque::new(),
             versions: BTreeMap::new(),
+            min_versions: BTreeMap::new(),
+            refresh_at: None,
             reading: Vec::new(),
             token: None,
             auth_busy: false,
@@ -326,6 +345,7 @@ impl VaultBackend {
         for key in self.cfg.keys.clone() {
             self.read_key(key, None, false);
         }
+        self.refresh_at = Some(now.mono + self.cfg.key_refresh);
         self.dispatch();
     }
 
@@ -519,6 +539,21 @@ impl VaultBackend {
                     context,
                     rewrap,
                 } => {
+                    if let Some(&min) = self
+                        .min_versions
+                        .get(&key)
+                        .filter(|m| envelope.key_version < **m)
+                    {
+                        self.replies.push_back((
+                            op,
+                            Err(BackendError::VersionRetired {
+                                key,
+                                version: envelope.key_version,
+                                min: Some(min),
+                            }),
+                        ));
+                        continue;
+                    }
                     let ct = match std::str::from_utf8(&envelope.reference) {
                         Ok(ct) if vault::ciphertext_version(ct) == Some(envelope.key_version) => {
                             ct.to_owned()
@@ -541,6 +576,7 @@ impl VaultBackend {
                         DecItem {
                             op,
                             key,
+                            version: envelope.key_version,
                             context,
                             rewrap,
                         },
@@ -604,6 +640,7 @@ impl VaultBackend {
                         .map(|(_, i, _, _)| DecItem {
                             op: i.op,
                             key: i.key.clone(),
+                            version: i.version,
                             context: i.context.clone(),
                             rewrap: i.rewrap,
                         })
@@ -915,6 +952,12 @@ impl VaultBackend {
                 self.push_call(vault::lookup_self(), CallKind::Lookup, Target::Vault, true);
             }
         }
+        if self.refresh_at.is_some_and(|r| r <= now.mono) {
+            self.refresh_at = Some(now.mono + self.cfg.key_refresh);
+            for key in self.cfg.keys.clone() {
+                self.read_key(key, None, false);
+            }
+        }
         if self.probe_at.is_some_and(|p| p <= now.mono) {
             self.probe_at = None;
             if !self.healthy && !self.auth_busy && self.token_valid() {
@@ -953,6 +996,7 @@ impl VaultBackend {
         }
         at(self.auth_retry_at);
         at(self.probe_at);
+        at(self.refresh_at);
         t
     }
 
@@ -1187,6 +1231,15 @@ impl VaultBackend {
             CallKind::Decrypt(items) => {
                 let key = items.first().map(|i| i.key.clone()).unwrap_or_default();
                 if !(ok || partial_batch_failure(&resp, items.len())) {
+                    if resp.status == 400 && vault::is_version_too_old(&vault::errors(&resp.body)) {
+                        // Vault's min_decryption_version was raised since the key was last read.
+                        self.read_key(key, None, false);
+                        for i in items {
+                            let e = retired(&i, None);
+                            self.replies.push_back((i.op, Err(e)));
+                        }
+                        return;
+                    }
                     let e = self.map_error(&call.req, &resp, true, &key);
                     return self.fail_ops(items.iter().map(|i| i.op).collect(), e);
                 }
@@ -1212,6 +1265,10 @@ impl VaultBackend {
                                     ));
                                 }
                                 Ok(pt) => self.replies.push_back((item.op, Ok(Reply::Plaintext(pt)))),
+                                Err(e) if vault::is_version_too_old(&e) => {
+                                    let e = retired(&item, None);
+                                    self.replies.push_back((item.op, Err(e)));
+                                }
                                 Err(_) => self.replies.push_back((
                                     item.op,
                                     Err(BackendError::BadCiphertext(
@@ -1233,7 +1290,28 @@ impl VaultBackend {
                             if !info.aead && op.is_none() {
                                 self.log(Level::Error, format!("Vault transit key {key:?} is not an AES-GCM/ChaCha20 key: associated data (context binding) needs one"));
                             }
-                            self.versions.insert(key.clone(), info.latest);
+                            let before = self.versions.insert(key.clone(), info.latest);
+                            let min_before =
+                                self.min_versions.insert(key.clone(), info.min_decryption);
+                            if before.is_some_and(|b| b != info.latest) {
+                                self.log(
+                                    Level::Info,
+                                    format!(
+                                        "Vault transit key {key:?}: latest version is now {} (was {}); new ciphertexts use it",
+                                        info.latest,
+                                        before.unwrap_or(0)
+                                    ),
+                                );
+                            }
+                            if min_before.unwrap_or(1) != info.min_decryption {
+                                self.log(
+                                    Level::Info,
+                                    format!(
+                                        "Vault transit key {key:?}: min_decryption_version is {}; older ciphertexts answer 400 key_version_retired",
+                                        info.min_decryption
+                                    ),
+                                );
+                            }
                             if let Some(op) = op {
                                 let reply = if rotated {
                                     Reply::Rotated {

@@ -354,5 +354,6 @@ fn vault_backend(
         connect_timeout: s.vault_timeout,
         max_links: s.vault_max_links,
         auth,
+        key_refresh: s.vault_key_refresh,
     }))))
 }

@@ -159,6 +159,8 @@ pub struct Settings {
     pub vault_timeout: Duration,
     /// `keybroker.vault.max-connections`: keep-alive links to Vault.
     pub vault_max_links: usize,
+    /// `keybroker.vault.key-refresh`: how often the transit keys' configuration is re-read.
+    pub vault_key_refresh: Duration,
     /// `keybroker.vault.ca-file`
     pub vault_ca_file: Option<String>,
     /// `keybroker.vault.token-file`
@@ -263,6 +265,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "keybroker.vault.key.auto-create",
     "keybroker.vault.timeout",
     "keybroker.vault.max-connections",
+    "keybroker.vault.key-refresh",
     "keybroker.vault.ca-file",
     "keybroker.vault.token-file",
     "keybroker.vault.azure.imds-url",
@@ -637,6 +640,7 @@ impl Settings {
             )?,
             vault_timeout: l.secs("keybroker.vault.timeout", 10)?,
             vault_max_links: l.parse("keybroker.vault.max-connections", 8, "a whole number")?,
+            vault_key_refresh: l.duration("keybroker.vault.key-refresh", 60_000)?,
             vault_ca_file: l.opt("keybroker.vault.ca-file"),
             vault_token_file: l.opt("keybroker.vault.token-file"),
             azure_imds_url: l.string("keybroker.vault.azure.imds-url", "http://169.254.169.254"),

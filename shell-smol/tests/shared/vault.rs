@@ -237,6 +237,100 @@ fn seed_policy_alone_serves_generate_and_rewrap() {
     assert_eq!(d.json()["plaintext"], g.json()["plaintext"]);
 }
 
+/// The key version inside a kb1 token: the Vault `vault:vN:` ciphertext it carries.
+fn inner_vault_version(token: &str) -> u32 {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let raw = URL_SAFE_NO_PAD
+        .decode(token.strip_prefix("kb1:").unwrap().trim_end_matches('='))
+        .unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    let at = text.find("vault:v").expect("a vault: ciphertext inside the token");
+    text[at + 7..]
+        .split(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn versions_rotated_in_vault_are_used_and_retired_ones_refused() {
+    let bao = Bao::start(true);
+    bao.policy(None, "kms-app", SEED_POLICY);
+    let token = bao.token(None, "kms-app", &[]);
+    let s = site(&bao, &token, "keybroker.vault.key-refresh=300ms");
+    let node = Node::start_bin(BIN, &s);
+    assert!(wait_ready(&node, Duration::from_secs(10)));
+    let mut c = node.connect(&s, "backend");
+    let enc = |c: &mut Conn, pt: &[u8]| {
+        let e = post(c, "/v1/keys/default/encrypt", json!({"plaintext": b64(pt)}));
+        assert_eq!(e.status, 200, "{:?}", e.json());
+        let ct = e.json()["ciphertext"].as_str().unwrap().to_owned();
+        (e.json()["key_version"].as_u64().unwrap() as u32, ct)
+    };
+    let (v, old) = enc(&mut c, b"old");
+    assert_eq!((v, inner_vault_version(&old)), (1, 1));
+
+    // Rotated in Vault, not through keybroker: new ciphertexts use version 2 once the key
+    // configuration has been read again, with no API rotate or GET in between.
+    bao.ok(&["write", "-f", "transit/keys/kms/rotate"]);
+    let rotated_at = Instant::now();
+    let end = rotated_at + Duration::from_secs(10);
+    let new = loop {
+        let (v, ct) = enc(&mut c, b"new");
+        assert_eq!(v, inner_vault_version(&ct), "answer and token agree");
+        if v == 2 {
+            break ct;
+        }
+        assert!(Instant::now() < end, "version 2 not used: {:?}", node.log.lock().unwrap());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        rotated_at.elapsed() < Duration::from_secs(3),
+        "picked up after {:?}, the refresh period is 300 ms",
+        rotated_at.elapsed()
+    );
+    assert!(node.wait_log("latest version is now 2", Duration::from_secs(1)));
+    let d = post(&mut c, "/v1/keys/default/decrypt", json!({"ciphertext": old}));
+    assert_eq!((d.status, d.json()["plaintext"].clone()), (200, json!(b64(b"old"))));
+
+    // Version 1 retired in Vault: its tokens get a clear 400, whether Vault refuses them
+    // (before the next read) or keybroker does (after it); version 2 still decrypts.
+    bao.ok(&["write", "transit/keys/kms/config", "min_decryption_version=2"]);
+    let retired = |c: &mut Conn| {
+        let d = post(c, "/v1/keys/default/decrypt", json!({"ciphertext": old}));
+        assert_eq!(
+            (d.status, d.json()["error"]["code"].clone()),
+            (400, json!("key_version_retired")),
+            "{:?}",
+            d.json()
+        );
+        assert!(d.json()["error"]["message"].as_str().unwrap().contains("version 1"));
+    };
+    retired(&mut c);
+    assert!(
+        node.wait_log("min_decryption_version is 2", Duration::from_secs(5)),
+        "{:?}",
+        node.log.lock().unwrap()
+    );
+    retired(&mut c);
+    let b = post(
+        &mut c,
+        "/v1/keys/default/decrypt",
+        json!({"batch": [{"ciphertext": old}, {"ciphertext": new}]}),
+    );
+    assert_eq!(b.status, 200, "{:?}", b.json());
+    assert_eq!(b.json()["batch"][0]["error"]["code"], "key_version_retired");
+    assert_eq!(b.json()["batch"][1]["plaintext"], b64(b"new"));
+    let rw = post(&mut c, "/v1/keys/default/rewrap", json!({"ciphertext": old}));
+    assert_eq!(
+        (rw.status, rw.json()["error"]["code"].clone()),
+        (400, json!("key_version_retired"))
+    );
+    let k = c.request("GET", "/v1/keys/default", None).unwrap();
+    assert_eq!(k.json()["versions"], json!([2]), "{:?}", k.json());
+}
+
 #[test]
 fn namespace_header_is_sent() {
     let bao = Bao::start(true);
