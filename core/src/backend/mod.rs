@@ -4,6 +4,7 @@
 //! [`Reply`] from [`Backend::poll_reply`]. The soft backend answers at once; network backends
 //! (KMIP, Vault) answer after the shell has carried their bytes.
 pub mod kmip;
+pub(crate) mod pool;
 pub mod soft;
 pub mod vault;
 
