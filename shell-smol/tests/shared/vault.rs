@@ -9,7 +9,7 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use common::imds::Imds;
-use common::openbao::{Bao, SEED_POLICY};
+use common::openbao::{Bao, BaoCluster, SEED_POLICY};
 use common::{Node, Site};
 use keybroker::client::{Answer, Conn};
 use serde_json::{json, Value};
@@ -528,6 +528,165 @@ fn azure_login_through_jwt_auth_and_imds_double() {
         .unwrap()
         .iter()
         .all(|l| l.ends_with("metadata=true")));
+}
+
+/// One answer seen by a load worker.
+struct Seen {
+    /// When the answer arrived, from the start of the load.
+    at: Duration,
+    status: u16,
+    /// A 200 whose content was not what was asked for.
+    wrong: bool,
+}
+
+/// A real 3-node OpenBao cluster with integrated storage (raft): keybroker is given every
+/// node's URL, the active node first. Under load from four clients, the active node is
+/// SIGKILLed; requests must go on through the other nodes within 2 s, and no answer may be wrong.
+#[test]
+fn raft_cluster_failover_when_the_active_node_is_killed() {
+    let begun = Instant::now();
+    let mut cluster = BaoCluster::start(3);
+    let active = cluster.active().expect("an active node");
+    let policy = cluster.nodes[active].dir.join("kms-app.hcl");
+    std::fs::write(&policy, FULL_POLICY).unwrap();
+    cluster.ok(active, &["policy", "write", "kms-app", policy.to_str().unwrap()]);
+    let token = cluster
+        .ok(active, &["token", "create", "-field=token", "-policy=kms-app"])
+        .trim()
+        .to_owned();
+    // The active node first, as a site lists its usual node first.
+    let order: Vec<usize> = std::iter::once(active)
+        .chain((0..3).filter(|i| *i != active))
+        .collect();
+    let urls: Vec<String> = order.iter().map(|i| cluster.addr(*i)).collect();
+    let s = Site::new("");
+    std::fs::write(s.dir.join("vault-token"), format!("{token}\n")).unwrap();
+    let props = std::fs::read_to_string(s.properties()).unwrap();
+    std::fs::write(
+        s.properties(),
+        format!(
+            "{props}kms.hsm.protocol=VAULT\nkms.hsm.server.url={}\n\
+             keybroker.vault.ca-file={}\nkeybroker.vault.token-file=vault-token\nkeybroker.vault.timeout=5\n",
+            urls.join(","),
+            cluster.ca.display()
+        ),
+    )
+    .unwrap();
+    let node = Node::start_bin(BIN, &s);
+    assert!(
+        wait_ready(&node, Duration::from_secs(10)),
+        "{:?}",
+        node.log.lock().unwrap()
+    );
+    let cluster_up = begun.elapsed();
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let t0 = Instant::now();
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let mut c = node.connect(&s, "backend");
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                let mut made: Vec<(String, String)> = Vec::new();
+                let mut i = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    i += 1;
+                    let pt = b64(format!("worker {w} item {i}").as_bytes());
+                    // Encrypt, then decrypt something this worker encrypted before.
+                    let e = post(&mut c, "/v1/keys/default/encrypt", json!({"plaintext": pt}));
+                    let ct = e.json()["ciphertext"].as_str().map(str::to_owned);
+                    seen.push(Seen {
+                        at: t0.elapsed(),
+                        status: e.status,
+                        wrong: e.status == 200 && ct.is_none(),
+                    });
+                    if let Some(ct) = ct {
+                        made.push((ct, pt));
+                    }
+                    if let Some((ct, pt)) = made.get(made.len().saturating_sub(1) / 2).cloned() {
+                        let d = post(&mut c, "/v1/keys/default/decrypt", json!({"ciphertext": ct}));
+                        seen.push(Seen {
+                            at: t0.elapsed(),
+                            status: d.status,
+                            wrong: d.status == 200 && d.json()["plaintext"] != json!(pt),
+                        });
+                    }
+                }
+                (seen, made)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let killed_at = t0.elapsed();
+    cluster.kill(active);
+    std::thread::sleep(Duration::from_secs(6));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut seen: Vec<Seen> = Vec::new();
+    let mut made = Vec::new();
+    for w in workers {
+        let (s, m) = w.join().unwrap();
+        seen.extend(s);
+        made.extend(m);
+    }
+    seen.sort_by_key(|s| s.at);
+    let wrong = seen.iter().filter(|s| s.wrong).count();
+    let odd: Vec<u16> = seen
+        .iter()
+        .map(|s| s.status)
+        .filter(|s| ![200, 503, 504].contains(s))
+        .collect();
+    let ok_times: Vec<Duration> = seen.iter().filter(|s| s.status == 200).map(|s| s.at).collect();
+    // The longest time without a successful answer, from the kill on.
+    let mut gap = Duration::ZERO;
+    let mut last = killed_at;
+    for t in ok_times.iter().filter(|t| **t > killed_at) {
+        gap = gap.max(*t - last);
+        last = *t;
+    }
+    gap = gap.max(t0.elapsed().saturating_sub(last).min(Duration::from_secs(6)));
+    let before = seen.iter().filter(|s| s.at <= killed_at).count();
+    let after: Vec<&Seen> = seen.iter().filter(|s| s.at > killed_at).collect();
+    let failed_after = after.iter().filter(|s| s.status != 200).count();
+    eprintln!(
+        "raft failover: cluster up in {cluster_up:?}; {before} answers before the kill, {} after \
+         ({failed_after} not 200); longest time without a 200 after SIGKILL: {} ms; wrong answers: {wrong}",
+        after.len(),
+        gap.as_millis()
+    );
+    assert_eq!(wrong, 0, "a 200 with wrong content");
+    assert!(odd.is_empty(), "unexpected statuses: {odd:?}");
+    assert!(before > 20 && after.len() > 20, "load ran: {before} / {}", after.len());
+    assert!(
+        gap <= Duration::from_secs(2),
+        "no answer for {gap:?} after the kill: {:?}",
+        node.log.lock().unwrap()
+    );
+    assert!(
+        node.wait_log("failed", Duration::from_secs(1)),
+        "the dead node is logged: {:?}",
+        node.log.lock().unwrap()
+    );
+    // Everything encrypted, before and after the kill, still decrypts to what was given.
+    let mut c = node.connect(&s, "backend");
+    for (ct, pt) in made.iter().step_by((made.len() / 50).max(1)) {
+        let d = post(&mut c, "/v1/keys/default/decrypt", json!({"ciphertext": ct}));
+        assert_eq!((d.status, &d.json()["plaintext"]), (200, &json!(pt)));
+    }
+    // A write (rotate) reaches the new active node.
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut tries = Vec::new();
+    loop {
+        let r = post(&mut c, "/v1/keys/default/rotate", json!({}));
+        tries.push((r.status, r.json()));
+        if r.status == 200 {
+            assert_eq!(r.json()["key_version"], 2, "{tries:?} {:?}", node.log.lock().unwrap());
+            break;
+        }
+        assert!(Instant::now() < end, "rotate after failover: {tries:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_no_secret(&node, &[&token]);
 }
 
 /// The IMDS double answers Azure's shapes and refuses requests without `Metadata: true`.
