@@ -24,6 +24,24 @@ fn resp(status: u16, body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Token auth, transit key `kms`, 10 s timeout, 2 links per node.
+fn config(endpoints: Vec<Endpoint>) -> VaultConfig {
+    VaultConfig {
+        endpoints,
+        security: LinkSecurity::VaultTls,
+        namespace: None,
+        mount: "transit".into(),
+        keys: vec!["kms".into()],
+        auto_create: false,
+        renew_before: Duration::from_secs(30),
+        request_timeout: Duration::from_secs(10),
+        connect_timeout: Duration::from_secs(5),
+        max_links: 2,
+        auth: VaultAuthConfig::Token(Secret::new("s.SECRET-TOKEN".into())),
+        key_refresh: Duration::from_secs(60),
+    }
+}
+
 struct T {
     b: VaultBackend,
     rng: Drbg,
@@ -34,21 +52,12 @@ struct T {
 impl T {
     fn new() -> T {
         let mut b = VaultBackend::new(VaultConfig {
-            endpoints: vec![Endpoint {
+            namespace: Some("eng".into()),
+            max_links: 4,
+            ..config(vec![Endpoint {
                 host: "vault.test".into(),
                 port: 8200,
-            }],
-            security: LinkSecurity::VaultTls,
-            namespace: Some("eng".into()),
-            mount: "transit".into(),
-            keys: vec!["kms".into()],
-            auto_create: false,
-            renew_before: Duration::from_secs(30),
-            request_timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(5),
-            max_links: 4,
-            auth: VaultAuthConfig::Token(Secret::new("s.SECRET-TOKEN".into())),
-            key_refresh: Duration::from_secs(60),
+            }])
         });
         let mut rng = Drbg::new();
         rng.reseed(&[1; 32]);
@@ -415,25 +424,14 @@ struct Cluster {
 
 impl Cluster {
     fn new(refused: &[u16]) -> Cluster {
-        let mut b = VaultBackend::new(VaultConfig {
-            endpoints: (8201..=8203)
+        let mut b = VaultBackend::new(config(
+            (8201..=8203)
                 .map(|port| Endpoint {
                     host: "127.0.0.1".into(),
                     port,
                 })
                 .collect(),
-            security: LinkSecurity::VaultTls,
-            namespace: None,
-            mount: "transit".into(),
-            keys: vec!["kms".into()],
-            auto_create: false,
-            renew_before: Duration::from_secs(30),
-            request_timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(5),
-            max_links: 2,
-            auth: VaultAuthConfig::Token(Secret::new("s.TOKEN".into())),
-            key_refresh: Duration::from_secs(60),
-        });
+        ));
         let mut rng = Drbg::new();
         rng.reseed(&[3; 32]);
         b.start(at(0.0));
@@ -470,6 +468,32 @@ impl Cluster {
             }
         }
     }
+    /// Answers the token lookup and the key read; returns the port the lookup went to.
+    fn ready(&mut self) -> u16 {
+        self.pump(0.0);
+        let port = self.answer(
+            0.1,
+            "lookup-self",
+            200,
+            r#"{"data":{"ttl":0,"renewable":false}}"#,
+        );
+        self.answer(0.1, "/keys/kms", 200, KEY);
+        assert!(self.b.is_ready());
+        port
+    }
+    fn encrypt(&mut self, now: f64, id: u64) {
+        self.b.submit(
+            at(now),
+            id,
+            Op::Encrypt {
+                key: "kms".into(),
+                plaintext: Secret::new(b"pt".to_vec()),
+                context: vec![],
+            },
+            &mut self.rng,
+        );
+        self.pump(now);
+    }
     /// Answers the oldest request for `path`; returns the port it went to.
     fn answer(&mut self, now: f64, path: &str, status: u16, body: &str) -> u16 {
         let i = self
@@ -496,31 +520,9 @@ const ENCRYPTED: &str = r#"{"data":{"ciphertext":"vault:v1:QUJD","key_version":1
 #[test]
 fn failover_skips_a_dead_node_and_a_standby_then_comes_back_after_the_breaker() {
     let mut c = Cluster::new(&[8201]);
-    c.pump(0.0);
-    assert_eq!(
-        c.answer(
-            0.1,
-            "lookup-self",
-            200,
-            r#"{"data":{"ttl":0,"renewable":false}}"#
-        ),
-        8202,
-        "the refused first node is skipped"
-    );
-    c.answer(0.1, "/keys/kms", 200, KEY);
-    assert!(c.b.is_ready());
+    assert_eq!(c.ready(), 8202, "the refused first node is skipped");
     // A standby (429) and a sealed node (503) send the request on to the next node.
-    c.b.submit(
-        at(0.2),
-        1,
-        Op::Encrypt {
-            key: "kms".into(),
-            plaintext: Secret::new(b"pt".to_vec()),
-            context: vec![],
-        },
-        &mut c.rng,
-    );
-    c.pump(0.2);
+    c.encrypt(0.2, 1);
     assert_eq!(c.answer(0.3, "encrypt", 429, r#"{"errors":[]}"#), 8202);
     assert!(c.b.poll_reply().is_none(), "not answered yet: retried");
     assert_eq!(c.answer(0.4, "encrypt", 200, ENCRYPTED), 8203);
@@ -534,17 +536,7 @@ fn failover_skips_a_dead_node_and_a_standby_then_comes_back_after_the_breaker() 
     // node that has links (8203) is sealed.
     c.refused.clear();
     c.b.handle_timeout(at(5.0));
-    c.b.submit(
-        at(5.0),
-        2,
-        Op::Encrypt {
-            key: "kms".into(),
-            plaintext: Secret::new(b"pt".to_vec()),
-            context: vec![],
-        },
-        &mut c.rng,
-    );
-    c.pump(5.0);
+    c.encrypt(5.0, 2);
     assert_eq!(
         c.answer(5.1, "encrypt", 503, r#"{"errors":["Vault is sealed"]}"#),
         8203
@@ -556,14 +548,7 @@ fn failover_skips_a_dead_node_and_a_standby_then_comes_back_after_the_breaker() 
 #[test]
 fn a_rotate_is_not_sent_twice_unless_vault_did_nothing() {
     let mut c = Cluster::new(&[]);
-    c.pump(0.0);
-    c.answer(
-        0.1,
-        "lookup-self",
-        200,
-        r#"{"data":{"ttl":0,"renewable":false}}"#,
-    );
-    c.answer(0.1, "/keys/kms", 200, KEY);
+    c.ready();
     c.b.submit(at(0.2), 1, Op::Rotate { key: "kms".into() }, &mut c.rng);
     c.pump(0.2);
     // A 500 may have rotated: not retried, a clear error.
@@ -594,14 +579,7 @@ fn a_rotate_is_not_sent_twice_unless_vault_did_nothing() {
 #[test]
 fn a_rotate_answer_is_believed_and_a_lagging_standby_does_not_take_the_version_back() {
     let mut c = Cluster::new(&[]);
-    c.pump(0.0);
-    c.answer(
-        0.1,
-        "lookup-self",
-        200,
-        r#"{"data":{"ttl":0,"renewable":false}}"#,
-    );
-    c.answer(0.1, "/keys/kms", 200, KEY);
+    c.ready();
     c.b.submit(at(0.2), 1, Op::Rotate { key: "kms".into() }, &mut c.rng);
     c.pump(0.2);
     let rotated = r#"{"data":{"latest_version":2,"min_decryption_version":1,"keys":{"1":1,"2":2},"type":"aes256-gcm96"}}"#;
@@ -613,17 +591,7 @@ fn a_rotate_answer_is_believed_and_a_lagging_standby_does_not_take_the_version_b
     c.b.handle_timeout(at(60.5));
     c.pump(60.5);
     c.answer(60.6, "/keys/kms", 200, KEY);
-    c.b.submit(
-        at(61.0),
-        2,
-        Op::Encrypt {
-            key: "kms".into(),
-            plaintext: Secret::new(b"pt".to_vec()),
-            context: vec![],
-        },
-        &mut c.rng,
-    );
-    c.pump(61.0);
+    c.encrypt(61.0, 2);
     let req = &c.sent.iter().find(|s| s.2.contains("encrypt")).unwrap().2;
     assert!(req.contains("\"key_version\":2"), "{req}");
 }

@@ -298,7 +298,8 @@ fn a_multi_node_file_without_redis_serves_with_the_local_cache_and_says_what_to_
     let (code, out, err) = keybroker(&["check-config", "--config", &site.props()]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
-        out.lines().any(|l| l.starts_with("warning:") && l.contains(key) && l.contains("local")),
+        out.lines()
+            .any(|l| l.starts_with("warning:") && l.contains(key) && l.contains("local")),
         "{out}"
     );
 
@@ -308,7 +309,8 @@ fn a_multi_node_file_without_redis_serves_with_the_local_cache_and_says_what_to_
             .filter(|l| l.contains("kms.cache.type=distributed") && l.contains(key))
             .count()
     };
-    assert_eq!(warned(&node.log.lock().unwrap()), 1, "{:?}", node.log.lock().unwrap());
+    let log = node.log.lock().unwrap().clone();
+    assert_eq!(warned(&log), 1, "{log:?}");
 
     // It serves, and decrypts of one token are answered from the node's own cache.
     let mut c = site.connect(&node, "cmxBackend").unwrap();
@@ -338,7 +340,10 @@ fn a_multi_node_file_without_redis_serves_with_the_local_cache_and_says_what_to_
         .find_map(|l| l.strip_prefix("keybroker_cache_total{result=\"hit\"} "))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("{m}"));
-    assert_eq!(hits, 2, "the second and third decrypt hit the local cache: {m}");
+    assert_eq!(
+        hits, 2,
+        "the second and third decrypt hit the local cache: {m}"
+    );
 
     // A reload re-reads the file but does not repeat the start-up warning.
     node.signal("HUP");
