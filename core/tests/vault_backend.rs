@@ -595,3 +595,50 @@ fn a_rotate_answer_is_believed_and_a_lagging_standby_does_not_take_the_version_b
     let req = &c.sent.iter().find(|s| s.2.contains("encrypt")).unwrap().2;
     assert!(req.contains("\"key_version\":2"), "{req}");
 }
+
+#[test]
+fn a_standby_that_has_not_seen_a_rotation_is_passed_over_but_a_forged_version_is_not() {
+    let mut c = Cluster::new(&[]);
+    c.ready();
+    c.b.submit(at(0.2), 1, Op::Rotate { key: "kms".into() }, &mut c.rng);
+    c.pump(0.2);
+    let rotated = r#"{"data":{"latest_version":2,"min_decryption_version":1,"keys":{"1":1,"2":2},"type":"aes256-gcm96"}}"#;
+    c.answer(0.3, "rotate", 200, rotated);
+    assert!(c.b.poll_reply().unwrap().1.is_ok());
+    let decrypt = |c: &mut Cluster, id: u64, version: u32| {
+        let envelope = Envelope {
+            backend: BackendKind::Vault,
+            key_name: "kms".into(),
+            key_version: version,
+            reference: format!("vault:v{version}:QUJD").into_bytes(),
+        };
+        c.b.submit(
+            at(0.4),
+            id,
+            Op::Decrypt {
+                key: "kms".into(),
+                envelope,
+                context: vec![],
+            },
+            &mut c.rng,
+        );
+        c.pump(0.4);
+    };
+    let too_new = r#"{"errors":["invalid ciphertext: version is too new"]}"#;
+    decrypt(&mut c, 2, 2);
+    let first = c.answer(0.5, "decrypt", 400, too_new);
+    assert!(c.b.poll_reply().is_none(), "sent on to another node");
+    let second = c.answer(0.6, "decrypt", 200, r#"{"data":{"plaintext":"cHQ="}}"#);
+    assert_ne!(first, second);
+    let (id, r) = c.b.poll_reply().unwrap();
+    assert!(matches!((id, &r), (2, Ok(Reply::Plaintext(_)))), "{r:?}");
+    // Version 9 does not exist as far as keybroker knows: Vault's 400 stands.
+    decrypt(&mut c, 3, 9);
+    c.answer(0.7, "decrypt", 400, too_new);
+    let (id, r) = c.b.poll_reply().unwrap();
+    assert!(
+        matches!((id, &r), (3, Err(BackendError::BadCiphertext(_)))),
+        "{r:?}"
+    );
+    assert!(c.sent.is_empty());
+}

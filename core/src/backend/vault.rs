@@ -1415,13 +1415,27 @@ impl VaultBackend {
                 return;
             }
         };
-        let lagging = matches!(call.kind, CallKind::Encrypt(_))
-            && resp.status == 400
-            && vault::errors(&resp.body)
-                .to_ascii_lowercase()
-                .contains("higher than the latest key version");
+        // A standby that has not yet seen the latest rotation refuses the new version; another
+        // node has it. Only versions keybroker knows exist are sent on, so a forged token with
+        // a version from the future is still a plain 400.
+        let lagging = resp.status == 400
+            && self.cfg.endpoints.len() > 1
+            && match &call.kind {
+                CallKind::Encrypt(_) => vault::errors(&resp.body)
+                    .to_ascii_lowercase()
+                    .contains("higher than the latest key version"),
+                CallKind::Decrypt(items) => {
+                    resp.body.windows(18).any(|w| w == b"version is too new")
+                        && items
+                            .iter()
+                            .all(|i| self.versions.get(&i.key).is_some_and(|v| i.version <= *v))
+                }
+                _ => false,
+            };
         let call = if lagging {
-            // A standby that has not yet seen the latest rotation: another node has.
+            if let Some(ep) = call.ep {
+                self.node_failed(ep, "it has not yet seen the key's latest version");
+            }
             match self.retry_elsewhere(id, call, true) {
                 Some(c) => c,
                 None => return,
