@@ -468,6 +468,11 @@ impl Cluster {
             }
         }
     }
+    fn rotate(&mut self, now: f64, id: u64) {
+        self.b
+            .submit(at(now), id, Op::Rotate { key: "kms".into() }, &mut self.rng);
+        self.pump(now);
+    }
     /// Answers the token lookup and the key read; returns the port the lookup went to.
     fn ready(&mut self) -> u16 {
         self.pump(0.0);
@@ -515,6 +520,7 @@ impl Cluster {
 }
 
 const KEY: &str = r#"{"data":{"latest_version":1,"min_decryption_version":1,"keys":{"1":1},"type":"aes256-gcm96"}}"#;
+const ROTATED: &str = r#"{"data":{"latest_version":2,"min_decryption_version":1,"keys":{"1":1,"2":2},"type":"aes256-gcm96"}}"#;
 const ENCRYPTED: &str = r#"{"data":{"ciphertext":"vault:v1:QUJD","key_version":1}}"#;
 
 #[test]
@@ -549,8 +555,7 @@ fn failover_skips_a_dead_node_and_a_standby_then_comes_back_after_the_breaker() 
 fn a_rotate_is_not_sent_twice_unless_vault_did_nothing() {
     let mut c = Cluster::new(&[]);
     c.ready();
-    c.b.submit(at(0.2), 1, Op::Rotate { key: "kms".into() }, &mut c.rng);
-    c.pump(0.2);
+    c.rotate(0.2, 1);
     // A 500 may have rotated: not retried, a clear error.
     assert_eq!(
         c.answer(0.3, "rotate", 500, r#"{"errors":["internal error"]}"#),
@@ -560,8 +565,7 @@ fn a_rotate_is_not_sent_twice_unless_vault_did_nothing() {
     assert!(r.is_err(), "{r:?}");
     assert!(c.sent.is_empty());
     // A standby's 503 did nothing: the next node rotates.
-    c.b.submit(at(0.4), 2, Op::Rotate { key: "kms".into() }, &mut c.rng);
-    c.pump(0.4);
+    c.rotate(0.4, 2);
     assert_eq!(
         c.answer(
             0.5,
@@ -580,10 +584,8 @@ fn a_rotate_is_not_sent_twice_unless_vault_did_nothing() {
 fn a_rotate_answer_is_believed_and_a_lagging_standby_does_not_take_the_version_back() {
     let mut c = Cluster::new(&[]);
     c.ready();
-    c.b.submit(at(0.2), 1, Op::Rotate { key: "kms".into() }, &mut c.rng);
-    c.pump(0.2);
-    let rotated = r#"{"data":{"latest_version":2,"min_decryption_version":1,"keys":{"1":1,"2":2},"type":"aes256-gcm96"}}"#;
-    c.answer(0.3, "rotate", 200, rotated);
+    c.rotate(0.2, 1);
+    c.answer(0.3, "rotate", 200, ROTATED);
     let (_, r) = c.b.poll_reply().expect("a reply");
     assert!(matches!(r, Ok(Reply::Rotated { key_version: 2 })), "{r:?}");
     assert!(c.sent.is_empty(), "no key read needed");
@@ -600,10 +602,8 @@ fn a_rotate_answer_is_believed_and_a_lagging_standby_does_not_take_the_version_b
 fn a_standby_that_has_not_seen_a_rotation_is_passed_over_but_a_forged_version_is_not() {
     let mut c = Cluster::new(&[]);
     c.ready();
-    c.b.submit(at(0.2), 1, Op::Rotate { key: "kms".into() }, &mut c.rng);
-    c.pump(0.2);
-    let rotated = r#"{"data":{"latest_version":2,"min_decryption_version":1,"keys":{"1":1,"2":2},"type":"aes256-gcm96"}}"#;
-    c.answer(0.3, "rotate", 200, rotated);
+    c.rotate(0.2, 1);
+    c.answer(0.3, "rotate", 200, ROTATED);
     assert!(c.b.poll_reply().unwrap().1.is_ok());
     let decrypt = |c: &mut Cluster, id: u64, version: u32| {
         let envelope = Envelope {

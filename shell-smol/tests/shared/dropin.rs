@@ -89,6 +89,13 @@ impl SeedSite {
             .into_owned()
     }
 
+    /// Replaces `from` by `to` in kms.properties.
+    fn edit(&self, from: &str, to: &str) {
+        let p = std::fs::read_to_string(self.props()).unwrap();
+        assert!(p.contains(from), "{from} in {p}");
+        std::fs::write(self.props(), p.replace(from, to)).unwrap();
+    }
+
     fn keytool(&self, args: &str) {
         sh(&self.dir, &format!("keytool {args} -keystore kmsKeystore.jks -storepass kmsKeystorePwd -noprompt >/dev/null 2>&1"));
     }
@@ -271,10 +278,7 @@ fn a_changed_keystore_file_is_picked_up_without_a_signal() {
 #[test]
 fn a_wrong_password_names_the_problem() {
     let site = SeedSite::new("jks");
-    let p = std::fs::read_to_string(site.props())
-        .unwrap()
-        .replace("kmsKeystorePwd", "NotThePassword1");
-    std::fs::write(site.props(), p).unwrap();
+    site.edit("kmsKeystorePwd", "NotThePassword1");
     let (code, _, err) = keybroker(&["serve", "--config", &site.props()]);
     assert_eq!(code, 1);
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
@@ -289,10 +293,7 @@ fn a_wrong_password_names_the_problem() {
 fn a_multi_node_file_without_redis_serves_with_the_local_cache_and_says_what_to_add() {
     let site = SeedSite::new("pkcs12");
     // The guide's multi-node file: the distributed cache, configured by a JGroups file only.
-    let p = std::fs::read_to_string(site.props())
-        .unwrap()
-        .replace("kms.cache.type=none", "kms.cache.type=distributed");
-    std::fs::write(site.props(), p).unwrap();
+    site.edit("kms.cache.type=none", "kms.cache.type=distributed");
     let key = "keybroker.cache.redis.url";
 
     let (code, out, err) = keybroker(&["check-config", "--config", &site.props()]);

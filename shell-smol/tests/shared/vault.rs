@@ -27,16 +27,22 @@ fn b64(s: &[u8]) -> String {
 
 /// A site whose kms.properties points at `bao` with `token` in a token file.
 fn site(bao: &Bao, token: &str, extra: &str) -> Site {
+    let port = format!("kms.hsm.server.port={}\n{extra}", bao.port);
+    site_at("https://127.0.0.1", &bao.ca(), token, &port)
+}
+
+/// A site whose kms.properties points at the Vault `urls` (comma-separated), trusting `ca`,
+/// with `token` in a token file.
+fn site_at(urls: &str, ca: &std::path::Path, token: &str, extra: &str) -> Site {
     let s = Site::new("");
     std::fs::write(s.dir.join("vault-token"), format!("{token}\n")).unwrap();
     let props = std::fs::read_to_string(s.properties()).unwrap();
     std::fs::write(
         s.properties(),
         format!(
-            "{props}kms.hsm.protocol=VAULT\nkms.hsm.server.url=https://127.0.0.1\nkms.hsm.server.port={}\n\
+            "{props}kms.hsm.protocol=VAULT\nkms.hsm.server.url={urls}\n\
              keybroker.vault.ca-file={}\nkeybroker.vault.token-file=vault-token\nkeybroker.vault.timeout=5\n{extra}\n",
-            bao.port,
-            bao.ca().display()
+            ca.display()
         ),
     )
     .unwrap();
@@ -583,19 +589,7 @@ fn raft_cluster_failover_when_the_active_node_is_killed() {
         .chain((0..3).filter(|i| *i != active))
         .collect();
     let urls: Vec<String> = order.iter().map(|i| cluster.addr(*i)).collect();
-    let s = Site::new("");
-    std::fs::write(s.dir.join("vault-token"), format!("{token}\n")).unwrap();
-    let props = std::fs::read_to_string(s.properties()).unwrap();
-    std::fs::write(
-        s.properties(),
-        format!(
-            "{props}kms.hsm.protocol=VAULT\nkms.hsm.server.url={}\n\
-             keybroker.vault.ca-file={}\nkeybroker.vault.token-file=vault-token\nkeybroker.vault.timeout=5\n",
-            urls.join(","),
-            cluster.ca.display()
-        ),
-    )
-    .unwrap();
+    let s = site_at(&urls.join(","), &cluster.ca, &token, "");
     let node = Node::start_bin(BIN, &s);
     assert!(
         wait_ready(&node, Duration::from_secs(10)),
