@@ -66,6 +66,7 @@ impl From<BackendError> for ApiError {
             },
             BackendError::Failed(_) => ApiError::new(502, "backend_error", msg),
             BackendError::NotPersisted(_) => ApiError::new(500, "persist_failed", msg),
+            BackendError::VersionRetired { .. } => ApiError::bad("key_version_retired", msg),
             BackendError::Timeout => ApiError {
                 retry_after: Some(Duration::from_secs(1)),
                 ..ApiError::new(504, "backend_timeout", msg)

@@ -1,5 +1,6 @@
 //! VaultBackend behaviour with scripted Vault answers: error mapping, timeouts, keep-alive
 //! reuse, batching, and waiting for a token.
+use keybroker_core::backend::kmip::Endpoint;
 use keybroker_core::backend::vault::{VaultAuthConfig, VaultBackend, VaultConfig};
 use keybroker_core::backend::{BackendError, BackendOutput, LinkSecurity, NetEvent, Op, Reply};
 use keybroker_core::config::load::split_url;
@@ -23,6 +24,24 @@ fn resp(status: u16, body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Token auth, transit key `kms`, 10 s timeout, 2 links per node.
+fn config(endpoints: Vec<Endpoint>) -> VaultConfig {
+    VaultConfig {
+        endpoints,
+        security: LinkSecurity::VaultTls,
+        namespace: None,
+        mount: "transit".into(),
+        keys: vec!["kms".into()],
+        auto_create: false,
+        renew_before: Duration::from_secs(30),
+        request_timeout: Duration::from_secs(10),
+        connect_timeout: Duration::from_secs(5),
+        max_links: 2,
+        auth: VaultAuthConfig::Token(Secret::new("s.SECRET-TOKEN".into())),
+        key_refresh: Duration::from_secs(60),
+    }
+}
+
 struct T {
     b: VaultBackend,
     rng: Drbg,
@@ -33,18 +52,12 @@ struct T {
 impl T {
     fn new() -> T {
         let mut b = VaultBackend::new(VaultConfig {
-            host: "vault.test".into(),
-            port: 8200,
-            security: LinkSecurity::VaultTls,
             namespace: Some("eng".into()),
-            mount: "transit".into(),
-            keys: vec!["kms".into()],
-            auto_create: false,
-            renew_before: Duration::from_secs(30),
-            request_timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(5),
             max_links: 4,
-            auth: VaultAuthConfig::Token(Secret::new("s.SECRET-TOKEN".into())),
+            ..config(vec![Endpoint {
+                host: "vault.test".into(),
+                port: 8200,
+            }])
         });
         let mut rng = Drbg::new();
         rng.reseed(&[1; 32]);
@@ -325,9 +338,17 @@ fn permission_denied_names_the_policy_path_and_sealed_is_503() {
         }
     );
     assert!(!t.b.is_ready());
+    // while the node's breaker is open (1 s), requests fail at once without reaching Vault
+    t.encrypt(2.5, 11);
+    assert!(t.sent.is_empty());
+    let (id, r) = t.reply();
+    assert!(
+        matches!(&r, Err(BackendError::Unavailable { reason, .. }) if id == 11 && reason.contains("sealed")),
+        "{r:?}"
+    );
     // a wrong context / tampered ciphertext is a 400, and a version mismatch never reaches Vault
     t.b.submit(
-        at(3.0),
+        at(3.2),
         9,
         Op::Decrypt {
             key: "kms".into(),
@@ -336,9 +357,9 @@ fn permission_denied_names_the_policy_path_and_sealed_is_503() {
         },
         &mut t.rng,
     );
-    t.pump(3.0);
+    t.pump(3.2);
     t.answer(
-        3.1,
+        3.3,
         "decrypt",
         400,
         r#"{"errors":["cipher: message authentication failed"]}"#,
@@ -389,6 +410,237 @@ fn urls_split() {
         (true, "::1".into(), 8200)
     );
     assert!(split_url("vault:8200", None).is_err());
+}
+
+/// Three Vault nodes (ports 8201-8203); connects to `refused` ports fail at once.
+struct Cluster {
+    b: VaultBackend,
+    rng: Drbg,
+    port_of: std::collections::BTreeMap<u64, u16>,
+    refused: Vec<u16>,
+    /// (link, port, request) not yet answered.
+    sent: Vec<(u64, u16, String)>,
+}
+
+impl Cluster {
+    fn new(refused: &[u16]) -> Cluster {
+        let mut b = VaultBackend::new(config(
+            (8201..=8203)
+                .map(|port| Endpoint {
+                    host: "127.0.0.1".into(),
+                    port,
+                })
+                .collect(),
+        ));
+        let mut rng = Drbg::new();
+        rng.reseed(&[3; 32]);
+        b.start(at(0.0));
+        Cluster {
+            b,
+            rng,
+            port_of: Default::default(),
+            refused: refused.to_vec(),
+            sent: vec![],
+        }
+    }
+    fn pump(&mut self, now: f64) {
+        while let Some(o) = self.b.poll_output() {
+            match o {
+                BackendOutput::Connect { link, port, .. } => {
+                    self.port_of.insert(link, port);
+                    let ev = if self.refused.contains(&port) {
+                        NetEvent::Closed {
+                            link,
+                            reason: "connection refused".into(),
+                        }
+                    } else {
+                        NetEvent::Connected { link }
+                    };
+                    self.b.handle_net(at(now), ev);
+                }
+                BackendOutput::Send { link, bytes } => {
+                    let s = String::from_utf8(bytes).unwrap();
+                    let port = self.port_of[&link];
+                    assert!(s.contains(&format!("host: 127.0.0.1:{port}\r\n")), "{s}");
+                    self.sent.push((link, port, s));
+                }
+                _ => {}
+            }
+        }
+    }
+    fn rotate(&mut self, now: f64, id: u64) {
+        self.b
+            .submit(at(now), id, Op::Rotate { key: "kms".into() }, &mut self.rng);
+        self.pump(now);
+    }
+    /// Answers the token lookup and the key read; returns the port the lookup went to.
+    fn ready(&mut self) -> u16 {
+        self.pump(0.0);
+        let port = self.answer(
+            0.1,
+            "lookup-self",
+            200,
+            r#"{"data":{"ttl":0,"renewable":false}}"#,
+        );
+        self.answer(0.1, "/keys/kms", 200, KEY);
+        assert!(self.b.is_ready());
+        port
+    }
+    fn encrypt(&mut self, now: f64, id: u64) {
+        self.b.submit(
+            at(now),
+            id,
+            Op::Encrypt {
+                key: "kms".into(),
+                plaintext: Secret::new(b"pt".to_vec()),
+                context: vec![],
+            },
+            &mut self.rng,
+        );
+        self.pump(now);
+    }
+    /// Answers the oldest request for `path`; returns the port it went to.
+    fn answer(&mut self, now: f64, path: &str, status: u16, body: &str) -> u16 {
+        let i = self
+            .sent
+            .iter()
+            .position(|(_, _, s)| s.lines().next().unwrap().contains(path))
+            .unwrap_or_else(|| panic!("no request for {path}: {:?}", self.sent));
+        let (link, port, _) = self.sent.remove(i);
+        self.b.handle_net(
+            at(now),
+            NetEvent::Received {
+                link,
+                bytes: resp(status, body),
+            },
+        );
+        self.pump(now);
+        port
+    }
+}
+
+const KEY: &str = r#"{"data":{"latest_version":1,"min_decryption_version":1,"keys":{"1":1},"type":"aes256-gcm96"}}"#;
+const ROTATED: &str = r#"{"data":{"latest_version":2,"min_decryption_version":1,"keys":{"1":1,"2":2},"type":"aes256-gcm96"}}"#;
+const ENCRYPTED: &str = r#"{"data":{"ciphertext":"vault:v1:QUJD","key_version":1}}"#;
+
+#[test]
+fn failover_skips_a_dead_node_and_a_standby_then_comes_back_after_the_breaker() {
+    let mut c = Cluster::new(&[8201]);
+    assert_eq!(c.ready(), 8202, "the refused first node is skipped");
+    // A standby (429) and a sealed node (503) send the request on to the next node.
+    c.encrypt(0.2, 1);
+    assert_eq!(c.answer(0.3, "encrypt", 429, r#"{"errors":[]}"#), 8202);
+    assert!(c.b.poll_reply().is_none(), "not answered yet: retried");
+    assert_eq!(c.answer(0.4, "encrypt", 200, ENCRYPTED), 8203);
+    let (id, r) = c.b.poll_reply().expect("a reply");
+    assert!(matches!(
+        (id, r),
+        (1, Ok(Reply::Ciphertext { key_version: 1, .. }))
+    ));
+    assert!(c.b.is_ready());
+    // 8201 comes back; after its breaker's pause it takes requests again: here when the
+    // node that has links (8203) is sealed.
+    c.refused.clear();
+    c.b.handle_timeout(at(5.0));
+    c.encrypt(5.0, 2);
+    assert_eq!(
+        c.answer(5.1, "encrypt", 503, r#"{"errors":["Vault is sealed"]}"#),
+        8203
+    );
+    assert_eq!(c.answer(5.2, "encrypt", 200, ENCRYPTED), 8201);
+    assert!(c.b.poll_reply().unwrap().1.is_ok());
+}
+
+#[test]
+fn a_rotate_is_not_sent_twice_unless_vault_did_nothing() {
+    let mut c = Cluster::new(&[]);
+    c.ready();
+    c.rotate(0.2, 1);
+    // A 500 may have rotated: not retried, a clear error.
+    assert_eq!(
+        c.answer(0.3, "rotate", 500, r#"{"errors":["internal error"]}"#),
+        8201
+    );
+    let (_, r) = c.b.poll_reply().expect("a reply");
+    assert!(r.is_err(), "{r:?}");
+    assert!(c.sent.is_empty());
+    // A standby's 503 did nothing: the next node rotates.
+    c.rotate(0.4, 2);
+    assert_eq!(
+        c.answer(
+            0.5,
+            "rotate",
+            503,
+            r#"{"errors":["node is in standby mode"]}"#
+        ),
+        8202
+    );
+    assert_eq!(c.answer(0.6, "rotate", 204, ""), 8203);
+    c.answer(0.7, "/keys/kms", 200, KEY);
+    assert!(c.b.poll_reply().unwrap().1.is_ok());
+}
+
+#[test]
+fn a_rotate_answer_is_believed_and_a_lagging_standby_does_not_take_the_version_back() {
+    let mut c = Cluster::new(&[]);
+    c.ready();
+    c.rotate(0.2, 1);
+    c.answer(0.3, "rotate", 200, ROTATED);
+    let (_, r) = c.b.poll_reply().expect("a reply");
+    assert!(matches!(r, Ok(Reply::Rotated { key_version: 2 })), "{r:?}");
+    assert!(c.sent.is_empty(), "no key read needed");
+    // The periodic read is answered by a node that has not seen the rotation yet.
+    c.b.handle_timeout(at(60.5));
+    c.pump(60.5);
+    c.answer(60.6, "/keys/kms", 200, KEY);
+    c.encrypt(61.0, 2);
+    let req = &c.sent.iter().find(|s| s.2.contains("encrypt")).unwrap().2;
+    assert!(req.contains("\"key_version\":2"), "{req}");
+}
+
+#[test]
+fn a_standby_that_has_not_seen_a_rotation_is_passed_over_but_a_forged_version_is_not() {
+    let mut c = Cluster::new(&[]);
+    c.ready();
+    c.rotate(0.2, 1);
+    c.answer(0.3, "rotate", 200, ROTATED);
+    assert!(c.b.poll_reply().unwrap().1.is_ok());
+    let decrypt = |c: &mut Cluster, id: u64, version: u32| {
+        let envelope = Envelope {
+            backend: BackendKind::Vault,
+            key_name: "kms".into(),
+            key_version: version,
+            reference: format!("vault:v{version}:QUJD").into_bytes(),
+        };
+        c.b.submit(
+            at(0.4),
+            id,
+            Op::Decrypt {
+                key: "kms".into(),
+                envelope,
+                context: vec![],
+            },
+            &mut c.rng,
+        );
+        c.pump(0.4);
+    };
+    let too_new = r#"{"errors":["invalid ciphertext: version is too new"]}"#;
+    decrypt(&mut c, 2, 2);
+    let first = c.answer(0.5, "decrypt", 400, too_new);
+    assert!(c.b.poll_reply().is_none(), "sent on to another node");
+    let second = c.answer(0.6, "decrypt", 200, r#"{"data":{"plaintext":"cHQ="}}"#);
+    assert_ne!(first, second);
+    let (id, r) = c.b.poll_reply().unwrap();
+    assert!(matches!((id, &r), (2, Ok(Reply::Plaintext(_)))), "{r:?}");
+    // Version 9 does not exist as far as keybroker knows: Vault's 400 stands.
+    decrypt(&mut c, 3, 9);
+    c.answer(0.7, "decrypt", 400, too_new);
+    let (id, r) = c.b.poll_reply().unwrap();
+    assert!(
+        matches!((id, &r), (3, Err(BackendError::BadCiphertext(_)))),
+        "{r:?}"
+    );
+    assert!(c.sent.is_empty());
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Long timelines on a virtual clock: the Vault backend against an in-test Vault + IMDS
 //! simulation for 24 h with 1 h leases. The simulation checks, independently of the backend,
 //! that no request ever arrives with an expired (or unknown) token.
+use keybroker_core::backend::kmip::Endpoint;
 use keybroker_core::backend::vault::{AzureConfig, VaultAuthConfig, VaultBackend, VaultConfig};
 use keybroker_core::backend::{BackendOutput, LinkSecurity, NetEvent, Op, Reply};
 use keybroker_core::drbg::Drbg;
@@ -154,8 +155,10 @@ struct Outcome {
 fn run(auth: VaultAuthConfig, sim: Sim, span: Duration) -> Outcome {
     let mut sim = sim;
     let mut b = VaultBackend::new(VaultConfig {
-        host: "vault.test".into(),
-        port: 8200,
+        endpoints: vec![Endpoint {
+            host: "vault.test".into(),
+            port: 8200,
+        }],
         security: LinkSecurity::VaultTls,
         namespace: None,
         mount: "transit".into(),
@@ -166,6 +169,7 @@ fn run(auth: VaultAuthConfig, sim: Sim, span: Duration) -> Outcome {
         connect_timeout: Duration::from_secs(5),
         max_links: 2,
         auth,
+        key_refresh: Duration::from_secs(60),
     });
     let mut rng = Drbg::new();
     rng.reseed(&[9; 32]);

@@ -32,6 +32,7 @@
 //! new connection probes it. Encrypt, Decrypt and Locate whose link drops are retried once on
 //! another link; Create/Activate are not (they change state): 503 + Retry-After. A request
 //! unanswered after `keybroker.hsm.request-timeout` fails 504 and its link is closed.
+use super::pool::{Breaker, Pick, BREAKER_BASE};
 use super::{BackendError, BackendOutput, NetEvent, Op, OpId, Reply, ReplyQueue};
 use super::{LinkId, LinkSecurity};
 use crate::drbg::Drbg;
@@ -63,8 +64,6 @@ const GCM_IV: usize = 12;
 const GCM_TAG: usize = 16;
 const CBC_IV: usize = 16;
 const DIGEST: usize = 32;
-const BREAKER_BASE: Duration = Duration::from_secs(1);
-const BREAKER_MAX: Duration = Duration::from_secs(30);
 const START_RETRY: Duration = Duration::from_secs(5);
 const INTERNAL_RETRIES: u32 = 3;
 /// How often a ready node re-Locates its keys to learn versions rotated by other nodes.
@@ -183,14 +182,6 @@ impl Drop for Link {
     }
 }
 
-#[derive(Debug, Default)]
-struct EndpointState {
-    failures: u32,
-    open_until: Option<Instant>,
-    /// Times the breaker opened (a closed breaker tripping), for `/metrics`.
-    opened: u64,
-}
-
 enum LookupStage {
     Locate,
     Create,
@@ -301,7 +292,7 @@ enum Next {
 /// The KMIP backend state machine (sans-IO): links, jobs, breakers, known key versions.
 pub struct KmipBackend {
     cfg: KmipConfig,
-    eps: Vec<EndpointState>,
+    eps: Vec<Breaker>,
     links: BTreeMap<LinkId, Link>,
     next_link: LinkId,
     jobs: BTreeMap<JobId, Job>,
@@ -439,11 +430,7 @@ impl KmipBackend {
     /// A backend for `cfg`; nothing happens until [`KmipBackend::start`].
     pub fn new(cfg: KmipConfig) -> KmipBackend {
         KmipBackend {
-            eps: cfg
-                .endpoints
-                .iter()
-                .map(|_| EndpointState::default())
-                .collect(),
+            eps: cfg.endpoints.iter().map(|_| Breaker::default()).collect(),
             cfg,
             links: BTreeMap::new(),
             next_link: 1,
@@ -490,23 +477,14 @@ impl KmipBackend {
 
     /// Whether the backend can serve requests (for /readyz).
     pub fn is_ready(&self) -> bool {
-        self.phase == Phase::Ready
-            && self
-                .eps
-                .iter()
-                .any(|e| e.open_until.is_none_or(|t| t <= self.now))
+        self.phase == Phase::Ready && self.eps.iter().any(|e| e.closed(self.now))
     }
 
     /// Each HSM endpoint's breaker and health, in configured order.
     pub fn endpoints(&self) -> Vec<super::EndpointStatus> {
-        (0..self.eps.len())
-            .map(|ep| super::EndpointStatus {
-                name: self.cfg.endpoints[ep].to_string(),
-                up: self.eps[ep].failures == 0 && !self.stalled(ep),
-                breaker_open: !self.closed(ep),
-                failovers: self.eps[ep].opened,
-            })
-            .collect()
+        let links = self.phases();
+        self.view(&links)
+            .statuses(self.cfg.endpoints.iter().map(|e| e.to_string()))
     }
 
     /// Opens links and starts version negotiation and key lookup.
@@ -680,15 +658,11 @@ impl KmipBackend {
     }
 
     fn endpoint_failed(&mut self, ep: usize, why: &str) {
-        let now = self.now;
-        let e = &mut self.eps[ep];
-        e.failures = e.failures.saturating_add(1);
-        let pause = BREAKER_BASE
-            .saturating_mul(1 << (e.failures - 1).min(5))
-            .min(BREAKER_MAX);
-        let was_open = e.open_until.is_some_and(|t| t > now);
-        e.open_until = Some(now + pause);
-        let failures = e.failures;
+        let super::pool::Trip {
+            pause,
+            was_open,
+            failures,
+        } = self.eps[ep].trip(self.now);
         // Idle links of a failing endpoint are not trusted either: a new connection probes it.
         let idle: Vec<LinkId> = self
             .links
@@ -701,7 +675,6 @@ impl KmipBackend {
             self.outputs.push_back(BackendOutput::Close { link: id });
         }
         if !was_open {
-            e.opened += 1;
             let ep_name = self.cfg.endpoints[ep].to_string();
             self.log(
                 Level::Warn,
@@ -833,9 +806,7 @@ impl KmipBackend {
                 continue;
             };
             if first.is_success() {
-                let e = &mut self.eps[ep];
-                e.failures = 0;
-                e.open_until = None;
+                self.eps[ep].reset();
             }
             self.advance(job, first, rng);
         }
@@ -928,7 +899,7 @@ impl KmipBackend {
                 LinkState::Idle => {}
             }
         }
-        times.extend(self.eps.iter().filter_map(|e| e.open_until));
+        times.extend(self.eps.iter().filter_map(|e| e.open_until()));
         times.extend(
             self.queue
                 .iter()
@@ -944,70 +915,48 @@ impl KmipBackend {
         times.into_iter().filter(|t| *t > now).min()
     }
 
-    fn closed(&self, ep: usize) -> bool {
-        self.eps[ep].open_until.is_none_or(|t| t <= self.now)
-    }
-
-    fn stalled(&self, ep: usize) -> bool {
-        let (now, stall) = (self.now, self.stall_after());
-        self.links.values().any(|l| {
-            l.ep == ep && matches!(l.state, LinkState::Busy { sent, .. } if sent + stall <= now)
-        })
-    }
-
-    fn idle_link(&self, ep: usize) -> Option<LinkId> {
+    /// Every link as [`super::pool`] sees it.
+    fn phases(&self) -> Vec<(LinkId, usize, super::pool::Phase)> {
         self.links
             .iter()
-            .find(|(_, l)| l.ep == ep && matches!(l.state, LinkState::Idle))
-            .map(|(id, _)| *id)
+            .map(|(id, l)| {
+                let phase = match l.state {
+                    LinkState::Connecting { .. } => super::pool::Phase::Connecting,
+                    LinkState::Idle => super::pool::Phase::Idle,
+                    LinkState::Busy { sent, .. } => super::pool::Phase::Busy { sent },
+                };
+                (*id, l.ep, phase)
+            })
+            .collect()
     }
 
-    /// An idle link to send on; `Err(true)` to wait (a link is coming), `Err(false)` if none can.
-    ///
-    /// Healthy endpoints first (breaker closed, not stalled), in configured order; a stalled
-    /// endpoint is used only when no healthy one exists (a slow answer is not a failure).
+    fn view<'a>(
+        &'a self,
+        links: &'a [(LinkId, usize, super::pool::Phase)],
+    ) -> super::pool::View<'a> {
+        super::pool::View {
+            breakers: &self.eps,
+            links,
+            now: self.now,
+            stall_after: self.stall_after(),
+            pool_size: self.cfg.pool_size,
+        }
+    }
+
+    /// An idle link to send on; `Err(true)` to wait (a link is coming), `Err(false)` if none can
+    /// ([`super::pool`] chooses).
     fn pick_link(&mut self) -> Result<LinkId, bool> {
-        let n = self.cfg.endpoints.len();
-        let healthy: Vec<usize> = (0..n)
-            .filter(|&ep| self.closed(ep) && !self.stalled(ep))
-            .collect();
-        if let Some(id) = healthy.iter().find_map(|&ep| self.idle_link(ep)) {
-            return Ok(id);
-        }
-        let mut waiting = false;
-        for &ep in &healthy {
-            let mine = self.links.values().filter(|l| l.ep == ep);
-            let (count, connecting) = mine.fold((0, false), |(c, k), l| {
-                (c + 1, k || matches!(l.state, LinkState::Connecting { .. }))
-            });
-            if connecting {
-                waiting = true;
-                continue;
-            }
-            if count < self.cfg.pool_size.max(1) {
+        let links = self.phases();
+        let pick = self.view(&links).pick();
+        match pick {
+            Pick::Send(id) => Ok(id),
+            Pick::Connect(ep) => {
                 self.connect(ep);
-                return Err(true);
+                Err(true)
             }
-            waiting = true;
+            Pick::Wait => Err(true),
+            Pick::Nowhere => Err(false),
         }
-        if waiting {
-            return Err(true);
-        }
-        let stalled: Vec<usize> = (0..n).filter(|&ep| self.closed(ep)).collect();
-        if let Some(id) = stalled.iter().find_map(|&ep| self.idle_link(ep)) {
-            return Ok(id);
-        }
-        for &ep in &stalled {
-            let mine = self.links.values().filter(|l| l.ep == ep);
-            let (count, connecting) = mine.fold((0, false), |(c, k), l| {
-                (c + 1, k || matches!(l.state, LinkState::Connecting { .. }))
-            });
-            if !connecting && count < self.cfg.pool_size.max(1) {
-                self.connect(ep);
-                return Err(true);
-            }
-        }
-        Err(!stalled.is_empty())
     }
 
     fn pump(&mut self, rng: &mut Drbg) {
@@ -1031,7 +980,7 @@ impl KmipBackend {
                     let retry = self
                         .eps
                         .iter()
-                        .filter_map(|e| e.open_until)
+                        .filter_map(|e| e.open_until())
                         .min()
                         .map_or(BREAKER_BASE, |t| t.saturating_since(self.now));
                     if from_control && self.phase == Phase::Ready {

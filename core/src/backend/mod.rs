@@ -4,6 +4,7 @@
 //! [`Reply`] from [`Backend::poll_reply`]. The soft backend answers at once; network backends
 //! (KMIP, Vault) answer after the shell has carried their bytes.
 pub mod kmip;
+pub(crate) mod pool;
 pub mod soft;
 pub mod vault;
 
@@ -141,6 +142,15 @@ pub enum BackendError {
     Timeout,
     /// A new key version could not be stored durably, so it was not made (500).
     NotPersisted(String),
+    /// The ciphertext's key version is below the key's minimum decryption version (400).
+    VersionRetired {
+        /// Backend key name.
+        key: String,
+        /// The ciphertext's key version.
+        version: u32,
+        /// The oldest version that still decrypts, when known.
+        min: Option<u32>,
+    },
 }
 
 impl fmt::Display for BackendError {
@@ -152,6 +162,14 @@ impl fmt::Display for BackendError {
             BackendError::Unavailable { reason, .. } => write!(f, "backend unavailable: {reason}"),
             BackendError::Failed(why) => write!(f, "backend error: {why}"),
             BackendError::Timeout => f.write_str("backend did not answer in time"),
+            BackendError::VersionRetired { key, version, min } => {
+                write!(f, "key {key:?} version {version} is retired")?;
+                match min {
+                    Some(m) => write!(f, ": the oldest version that decrypts is {m}"),
+                    None => f.write_str(": its minimum decryption version is higher"),
+                }?;
+                f.write_str("; rewrap data before retiring the version it is under")
+            }
             BackendError::NotPersisted(why) => {
                 write!(
                     f,

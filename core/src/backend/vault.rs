@@ -13,6 +13,8 @@
 //! Azure, an IMDS token + instance metadata log in, renewal or re-login keep a token. No request
 //! is ever sent without a token that is valid at that instant; work that arrives while there is
 //! none waits (bounded by the request timeout).
+use super::kmip::Endpoint;
+use super::pool::{self, Breaker, Pick};
 use super::{
     BackendError, BackendOutput, LinkId, LinkSecurity, NetEvent, Op, OpId, Reply, ReplyQueue,
 };
@@ -62,11 +64,9 @@ pub enum VaultAuthConfig {
 /// Everything the Vault backend needs.
 #[derive(Clone, Debug)]
 pub struct VaultConfig {
-    /// Vault host name or IP literal.
-    pub host: String,
-    /// Vault port.
-    pub port: u16,
-    /// TLS (`https`) or plain (`http`).
+    /// Vault nodes in order of preference (every URL of `kms.hsm.server.url`).
+    pub endpoints: Vec<Endpoint>,
+    /// TLS (`https`) or plain (`http`), for every node.
     pub security: LinkSecurity,
     /// `X-Vault-Namespace`
     pub namespace: Option<String>,
@@ -82,10 +82,13 @@ pub struct VaultConfig {
     pub request_timeout: Duration,
     /// Connect + handshake deadline.
     pub connect_timeout: Duration,
-    /// Most concurrent links to Vault.
+    /// Most concurrent links to one Vault node.
     pub max_links: usize,
     /// Auth method.
     pub auth: VaultAuthConfig,
+    /// How often each served key's configuration is read again, so versions rotated and
+    /// `min_decryption_version` set directly in Vault take effect (`keybroker.vault.key-refresh`).
+    pub key_refresh: Duration,
 }
 
 type CallId = u64;
@@ -134,6 +137,7 @@ struct EncItem {
 struct DecItem {
     op: OpId,
     key: String,
+    version: u32,
     context: Vec<u8>,
     rewrap: bool,
 }
@@ -183,12 +187,28 @@ struct Call {
     /// Answer deadline once sent.
     answer_by: Option<Instant>,
     retried: bool,
+    /// The Vault node (index) it was last sent to.
+    ep: Option<usize>,
+    /// Vault nodes that failed it so far.
+    tries: usize,
+}
+
+/// Why a call got no usable answer.
+enum Failure {
+    /// No answer within the deadline.
+    Timeout,
+    /// The request could not be sent, or its answer was lost or unreadable.
+    Lost(String),
 }
 
 struct Link {
     target: Target,
+    /// Index of the Vault node (0 for the IMDS).
+    ep: usize,
     connected: bool,
     busy: Option<CallId>,
+    /// When the request on it was sent.
+    sent: Instant,
     parser: ResponseParser,
     served: u32,
 }
@@ -214,6 +234,10 @@ pub struct VaultBackend {
     next_call: CallId,
     fresh: VecDeque<(Instant, Work)>,
     versions: BTreeMap<String, u32>,
+    /// `min_decryption_version` by key, as last read.
+    min_versions: BTreeMap<String, u32>,
+    /// When the served keys are next read again.
+    refresh_at: Option<Instant>,
     reading: Vec<String>,
     token: Option<Token>,
     /// A lookup/login/renew is in flight.
@@ -222,6 +246,10 @@ pub struct VaultBackend {
     healthy: bool,
     probe_at: Option<Instant>,
     warned_expiry: bool,
+    /// One breaker per Vault node.
+    breakers: Vec<Breaker>,
+    /// Why the last Vault node failed, for the answer when none is left.
+    last_failure: String,
     pub(crate) replies: ReplyQueue,
     pub(crate) outputs: VecDeque<BackendOutput>,
     /// Requests sent with a token, as (instant, token expiry) — for tests of the auth life cycle.
@@ -231,12 +259,41 @@ pub struct VaultBackend {
 impl fmt::Debug for VaultBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VaultBackend")
-            .field("host", &self.cfg.host)
-            .field("port", &self.cfg.port)
+            .field("endpoints", &self.cfg.endpoints)
             .field("links", &self.links.len())
             .field("calls", &self.calls.len())
             .field("has_token", &self.token.is_some())
             .finish()
+    }
+}
+
+/// Why a Vault answer means its node cannot serve now (sealed, standby, 5xx), and whether
+/// Vault certainly did nothing with the request.
+fn node_failure(resp: &HttpResponse) -> Option<(String, bool)> {
+    let msg = vault::errors(&resp.body);
+    let lower = msg.to_ascii_lowercase();
+    let s = resp.status;
+    match s {
+        _ if s >= 500 && lower.contains("sealed") => Some(("Vault is sealed".into(), true)),
+        429 | 473 | 503 => Some((
+            format!("Vault node is a standby or unavailable ({s} {msg})"),
+            true,
+        )),
+        307 | 308 => Some((
+            format!("Vault node is a standby: it redirects ({s}) to the active node"),
+            true,
+        )),
+        500..=599 => Some((format!("Vault answered {s}: {msg}"), false)),
+        _ => None,
+    }
+}
+
+/// A decrypt refused because its key version is below `min_decryption_version`.
+fn retired(item: &DecItem, min: Option<u32>) -> BackendError {
+    BackendError::VersionRetired {
+        key: item.key.clone(),
+        version: item.version,
+        min,
     }
 }
 
@@ -253,6 +310,8 @@ impl VaultBackend {
     /// A backend that does nothing until [`VaultBackend::start`].
     pub fn new(cfg: VaultConfig) -> Self {
         VaultBackend {
+            breakers: cfg.endpoints.iter().map(|_| Breaker::default()).collect(),
+            last_failure: String::new(),
             cfg,
             now: Now::default(),
             links: BTreeMap::new(),
@@ -262,6 +321,8 @@ impl VaultBackend {
             next_call: 1,
             fresh: VecDeque::new(),
             versions: BTreeMap::new(),
+            min_versions: BTreeMap::new(),
+            refresh_at: None,
             reading: Vec::new(),
             token: None,
             auth_busy: false,
@@ -300,14 +361,11 @@ impl VaultBackend {
         }
     }
 
-    /// The Vault endpoint's health (one endpoint: no breaker of its own).
+    /// Each Vault node's breaker and health, in configured order.
     pub fn endpoints(&self) -> Vec<super::EndpointStatus> {
-        vec![super::EndpointStatus {
-            name: format!("{}:{}", self.cfg.host, self.cfg.port),
-            up: self.healthy,
-            breaker_open: false,
-            failovers: 0,
-        }]
+        let links = self.phases();
+        self.view(&links)
+            .statuses(self.cfg.endpoints.iter().map(|e| e.to_string()))
     }
 
     /// Time left on the token held (`None`: no token, or one that never expires).
@@ -330,11 +388,17 @@ impl VaultBackend {
     pub fn start(&mut self, now: Now) {
         self.now = now;
         if self.cfg.security == LinkSecurity::Plain {
+            let at: Vec<String> = self
+                .cfg
+                .endpoints
+                .iter()
+                .map(|e| format!("http://{e}"))
+                .collect();
             self.log(
                 Level::Warn,
                 format!(
-                    "Vault at http://{}:{} is plain HTTP: tokens and data keys cross the network unencrypted; use https outside tests",
-                    self.cfg.host, self.cfg.port
+                    "Vault at {} is plain HTTP: tokens and data keys cross the network unencrypted; use https outside tests",
+                    at.join(", ")
                 ),
             );
         }
@@ -342,6 +406,7 @@ impl VaultBackend {
         for key in self.cfg.keys.clone() {
             self.read_key(key, None, false);
         }
+        self.refresh_at = Some(now.mono + self.cfg.key_refresh);
         self.dispatch();
     }
 
@@ -388,6 +453,8 @@ impl VaultBackend {
                 wait_until: self.now.mono + self.cfg.request_timeout,
                 answer_by: None,
                 retried: false,
+                ep: None,
+                tries: 0,
             },
         );
         if front {
@@ -535,6 +602,21 @@ impl VaultBackend {
                     context,
                     rewrap,
                 } => {
+                    if let Some(&min) = self
+                        .min_versions
+                        .get(&key)
+                        .filter(|m| envelope.key_version < **m)
+                    {
+                        self.replies.push_back((
+                            op,
+                            Err(BackendError::VersionRetired {
+                                key,
+                                version: envelope.key_version,
+                                min: Some(min),
+                            }),
+                        ));
+                        continue;
+                    }
                     let ct = match std::str::from_utf8(&envelope.reference) {
                         Ok(ct) if vault::ciphertext_version(ct) == Some(envelope.key_version) => {
                             ct.to_owned()
@@ -557,6 +639,7 @@ impl VaultBackend {
                         DecItem {
                             op,
                             key,
+                            version: envelope.key_version,
                             context,
                             rewrap,
                         },
@@ -620,6 +703,7 @@ impl VaultBackend {
                         .map(|(_, i, _, _)| DecItem {
                             op: i.op,
                             key: i.key.clone(),
+                            version: i.version,
                             context: i.context.clone(),
                             rewrap: i.rewrap,
                         })
@@ -630,77 +714,196 @@ impl VaultBackend {
         }
     }
 
-    fn headers(&self, target: Target) -> (String, Option<String>) {
+    fn headers(&self, target: Target, ep: usize) -> (String, Option<String>) {
         match (target, &self.cfg.auth) {
             (Target::Imds, VaultAuthConfig::Azure(a)) => {
                 (format!("{}:{}", a.imds_host, a.imds_port), None)
             }
             _ => (
-                format!("{}:{}", self.cfg.host, self.cfg.port),
+                self.cfg.endpoints[ep].to_string(),
                 self.cfg.namespace.clone(),
             ),
         }
     }
 
+    /// A request unanswered this long makes its node stalled: new requests go elsewhere.
+    fn stall_after(&self) -> Duration {
+        (self.cfg.request_timeout / 2).min(Duration::from_secs(1))
+    }
+
+    /// Every link to a Vault node as [`pool`] sees it.
+    fn phases(&self) -> Vec<(LinkId, usize, pool::Phase)> {
+        self.links
+            .iter()
+            .filter(|(_, l)| l.target == Target::Vault)
+            .map(|(id, l)| {
+                let phase = match (l.connected, l.busy) {
+                    (false, _) => pool::Phase::Connecting,
+                    (true, None) => pool::Phase::Idle,
+                    (true, Some(_)) => pool::Phase::Busy { sent: l.sent },
+                };
+                (*id, l.ep, phase)
+            })
+            .collect()
+    }
+
+    fn view<'a>(&'a self, links: &'a [(LinkId, usize, pool::Phase)]) -> pool::View<'a> {
+        pool::View {
+            breakers: &self.breakers,
+            links,
+            now: self.now.mono,
+            stall_after: self.stall_after(),
+            pool_size: self.cfg.max_links,
+        }
+    }
+
+    /// Where the next Vault request goes ([`pool`] chooses among the nodes).
+    fn pick(&self) -> Pick {
+        let links = self.phases();
+        self.view(&links).pick()
+    }
+
     /// Sends queued calls on idle links, opening links as needed.
     fn dispatch(&mut self) {
         self.flush();
-        let mut waiting = [0usize; 2];
+        let mut imds_waiting = false;
+        let mut vault_waits = false;
         let queue: Vec<CallId> = self.queue.iter().copied().collect();
         for id in queue {
             let Some(call) = self.calls.get(&id) else {
                 continue;
             };
-            let target = call.target;
             if !self.may_send(call) {
                 continue;
             }
-            let idle = self
-                .links
-                .iter()
-                .find(|(_, l)| l.target == target && l.connected && l.busy.is_none())
-                .map(|(id, _)| *id);
-            match idle {
-                Some(link) => self.send(link, id),
-                None => waiting[target as usize] += 1,
+            match call.target {
+                Target::Imds => {
+                    let idle = self
+                        .links
+                        .iter()
+                        .find(|(_, l)| l.target == Target::Imds && l.connected && l.busy.is_none())
+                        .map(|(id, _)| *id);
+                    match idle {
+                        Some(link) => self.send(link, id),
+                        None => imds_waiting = true,
+                    }
+                }
+                Target::Vault if vault_waits => {}
+                Target::Vault => match self.pick() {
+                    Pick::Send(link) => self.send(link, id),
+                    Pick::Connect(ep) => {
+                        self.open(Target::Vault, ep);
+                        vault_waits = true;
+                    }
+                    Pick::Wait => vault_waits = true,
+                    Pick::Nowhere => self.no_node_left(id),
+                },
             }
         }
-        for target in [Target::Vault, Target::Imds] {
-            let connecting = self
-                .links
-                .values()
-                .filter(|l| l.target == target && !l.connected)
-                .count();
-            let total = self.links.values().filter(|l| l.target == target).count();
-            let max = if target == Target::Vault {
-                self.cfg.max_links.max(1)
-            } else {
-                1
-            };
-            let want = waiting[target as usize]
-                .saturating_sub(connecting)
-                .min(max.saturating_sub(total));
-            for _ in 0..want {
-                self.open(target);
-            }
+        if imds_waiting && !self.links.values().any(|l| l.target == Target::Imds) {
+            self.open(Target::Imds, 0);
         }
     }
 
-    fn open(&mut self, target: Target) {
+    /// Every Vault node's breaker is open: the call fails now, saying why the last one failed.
+    fn no_node_left(&mut self, id: CallId) {
+        let Some(call) = self.calls.remove(&id) else {
+            return;
+        };
+        self.queue.retain(|c| *c != id);
+        let retry = self
+            .breakers
+            .iter()
+            .filter_map(|b| b.open_until())
+            .min()
+            .map_or(RETRY_AFTER, |t| t.saturating_since(self.now.mono))
+            .max(Duration::from_secs(1));
+        let reason = if self.last_failure.is_empty() {
+            "no Vault node can take requests".to_owned()
+        } else {
+            self.last_failure.clone()
+        };
+        self.all_down();
+        let e = BackendError::Unavailable {
+            reason: reason.clone(),
+            retry_after: retry,
+        };
+        self.call_failed(call, e, &reason);
+    }
+
+    /// No Vault node answers: readiness fails and a probe is planned.
+    fn all_down(&mut self) {
+        if self.healthy {
+            let why = self.last_failure.clone();
+            self.log(Level::Warn, format!("Vault is unavailable: {why}"));
+        }
+        self.healthy = false;
+        if self.probe_at.is_none() {
+            self.probe_at = Some(self.now.mono + RETRY_AFTER);
+        }
+    }
+
+    /// Vault node `ep` failed: its breaker opens, its idle links are dropped, and when no node
+    /// is left readiness fails.
+    fn node_failed(&mut self, ep: usize, why: &str) {
+        let pool::Trip {
+            pause,
+            was_open,
+            failures,
+        } = self.breakers[ep].trip(self.now.mono);
+        let name = self.cfg.endpoints[ep].to_string();
+        self.last_failure = format!("{why} (Vault at {name})");
+        let idle: Vec<LinkId> = self
+            .links
+            .iter()
+            .filter(|(_, l)| {
+                l.target == Target::Vault && l.ep == ep && l.connected && l.busy.is_none()
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for link in idle {
+            self.links.remove(&link);
+            self.outputs.push_back(BackendOutput::Close { link });
+        }
+        if !was_open {
+            let others = if self.cfg.endpoints.len() > 1 {
+                "; requests go to the next node"
+            } else {
+                ""
+            };
+            self.log(
+                Level::Warn,
+                format!(
+                    "Vault at {name} failed ({why}); circuit open for {} ms (failure {failures}){others}",
+                    pause.as_millis()
+                ),
+            );
+        }
+        if !self.breakers.iter().any(|b| b.closed(self.now.mono)) {
+            self.all_down();
+        }
+    }
+
+    fn open(&mut self, target: Target, ep: usize) {
         let link = self.next_link;
         self.next_link += 1;
         let (host, port, security) = match (target, &self.cfg.auth) {
             (Target::Imds, VaultAuthConfig::Azure(a)) => {
                 (a.imds_host.clone(), a.imds_port, LinkSecurity::Plain)
             }
-            _ => (self.cfg.host.clone(), self.cfg.port, self.cfg.security),
+            _ => {
+                let e = &self.cfg.endpoints[ep];
+                (e.host.clone(), e.port, self.cfg.security)
+            }
         };
         self.links.insert(
             link,
             Link {
                 target,
+                ep,
                 connected: false,
                 busy: None,
+                sent: self.now.mono,
                 parser: ResponseParser::new(),
                 served: 0,
             },
@@ -715,7 +918,8 @@ impl VaultBackend {
     }
 
     fn send(&mut self, link: LinkId, id: CallId) {
-        let (host, ns) = self.headers(self.calls[&id].target);
+        let ep = self.links[&link].ep;
+        let (host, ns) = self.headers(self.calls[&id].target, ep);
         let h = Headers {
             host: &host,
             namespace: ns.as_deref(),
@@ -729,9 +933,11 @@ impl VaultBackend {
             call.req.render(&h, None)
         };
         call.answer_by = Some(self.now.mono + self.cfg.request_timeout);
+        call.ep = Some(ep);
         self.queue.retain(|c| *c != id);
         let l = self.links.get_mut(&link).expect("idle link exists");
         l.busy = Some(id);
+        l.sent = self.now.mono;
         l.parser.head_request = false;
         self.outputs.push_back(BackendOutput::Send { link, bytes });
     }
@@ -766,10 +972,14 @@ impl VaultBackend {
                         Ok(None) => break,
                         Err(e) => {
                             let call = l.busy.take();
+                            let (target, ep) = (l.target, l.ep);
                             self.links.remove(&link);
                             self.outputs.push_back(BackendOutput::Close { link });
+                            if target == Target::Vault {
+                                self.node_failed(ep, &format!("unreadable answer: {e}"));
+                            }
                             if let Some(c) = call {
-                                self.complete(c, Err(e.to_string()));
+                                self.complete(c, Err(Failure::Lost(e.to_string())));
                             }
                             break;
                         }
@@ -795,19 +1005,30 @@ impl VaultBackend {
                                 }
                                 self.queue.push_front(c);
                             } else {
-                                self.complete(c, Err(format!("connection closed: {reason}")));
+                                if l.target == Target::Vault {
+                                    self.node_failed(l.ep, &format!("connection lost: {reason}"));
+                                }
+                                self.complete(
+                                    c,
+                                    Err(Failure::Lost(format!("connection closed: {reason}"))),
+                                );
                             }
                         }
                     }
                 } else if !l.connected {
-                    self.connect_failed(l.target, &reason);
+                    self.connect_failed(l.target, l.ep, &reason);
                 }
             }
         }
         self.dispatch();
     }
 
-    fn connect_failed(&mut self, target: Target, reason: &str) {
+    fn connect_failed(&mut self, target: Target, ep: usize, reason: &str) {
+        if target == Target::Vault {
+            // Queued calls stay queued: the next node takes them, or none is left.
+            self.node_failed(ep, &format!("cannot connect: {reason}"));
+            return;
+        }
         if self
             .links
             .values()
@@ -815,13 +1036,7 @@ impl VaultBackend {
         {
             return;
         }
-        if target == Target::Vault {
-            self.healthy = false;
-        }
-        let where_ = match target {
-            Target::Vault => format!("Vault at {}:{}", self.cfg.host, self.cfg.port),
-            Target::Imds => "the Azure IMDS".to_owned(),
-        };
+        let where_ = "the Azure IMDS";
         self.log(Level::Warn, format!("cannot reach {where_}: {reason}"));
         let ids: Vec<CallId> = self
             .queue
@@ -831,7 +1046,10 @@ impl VaultBackend {
             .collect();
         for c in ids {
             self.queue.retain(|q| *q != c);
-            self.complete(c, Err(format!("cannot reach {where_}: {reason}")));
+            self.complete(
+                c,
+                Err(Failure::Lost(format!("cannot reach {where_}: {reason}"))),
+            );
         }
     }
 
@@ -852,9 +1070,13 @@ impl VaultBackend {
             }
         }
         for (link, c) in expired_sent {
-            self.links.remove(&link);
+            if let Some(l) = self.links.remove(&link) {
+                if l.target == Target::Vault {
+                    self.node_failed(l.ep, "no answer within keybroker.vault.timeout");
+                }
+            }
             self.outputs.push_back(BackendOutput::Close { link });
-            self.complete(c, Err("timeout".into()));
+            self.complete(c, Err(Failure::Timeout));
         }
         let stale: Vec<CallId> = self
             .queue
@@ -864,12 +1086,14 @@ impl VaultBackend {
             .collect();
         for c in stale {
             self.queue.retain(|q| *q != c);
-            let msg = if self.token_valid() {
-                "timeout"
+            let f = if self.token_valid() {
+                Failure::Timeout
             } else {
-                "no valid Vault token (login or renewal did not finish in time)"
+                Failure::Lost(
+                    "no valid Vault token (login or renewal did not finish in time)".into(),
+                )
             };
-            self.complete(c, Err(msg.into()));
+            self.complete(c, Err(f));
         }
         let fresh = std::mem::take(&mut self.fresh);
         for (until, w) in fresh {
@@ -931,6 +1155,12 @@ impl VaultBackend {
                 self.push_call(vault::lookup_self(), CallKind::Lookup, Target::Vault, true);
             }
         }
+        if self.refresh_at.is_some_and(|r| r <= now.mono) {
+            self.refresh_at = Some(now.mono + self.cfg.key_refresh);
+            for key in self.cfg.keys.clone() {
+                self.read_key(key, None, false);
+            }
+        }
         if self.probe_at.is_some_and(|p| p <= now.mono) {
             self.probe_at = None;
             if !self.healthy && !self.auth_busy && self.token_valid() {
@@ -953,6 +1183,15 @@ impl VaultBackend {
             at(c.answer_by);
             at(Some(c.wait_until));
         }
+        let stall = self.stall_after();
+        for l in self.links.values() {
+            if l.busy.is_some() && l.sent + stall > self.now.mono {
+                at(Some(l.sent + stall));
+            }
+        }
+        for b in &self.breakers {
+            at(b.open_until().filter(|t| *t > self.now.mono));
+        }
         for (u, _) in &self.fresh {
             at(Some(*u));
         }
@@ -969,6 +1208,7 @@ impl VaultBackend {
         }
         at(self.auth_retry_at);
         at(self.probe_at);
+        at(self.refresh_at);
         t
     }
 
@@ -1068,7 +1308,7 @@ impl VaultBackend {
                     req.method, req.path
                 ))
             }
-            503 | 429 | 500
+            503 | 429 | 473 | 307 | 308 | 500
                 if resp.status != 500 || lower.contains("sealed") || lower.contains("standby") =>
             {
                 let ra = resp
@@ -1078,7 +1318,8 @@ impl VaultBackend {
                     .unwrap_or(RETRY_AFTER);
                 let reason = if lower.contains("sealed") {
                     "Vault is sealed".to_owned()
-                } else if lower.contains("standby") {
+                } else if lower.contains("standby") || matches!(resp.status, 307 | 308 | 429 | 473)
+                {
                     "Vault node is a standby".to_owned()
                 } else {
                     format!("Vault answered {}: {msg}", resp.status)
@@ -1106,51 +1347,142 @@ impl VaultBackend {
         }
     }
 
+    /// Takes in what Vault says of `key`; returns the latest version now used for encrypt.
+    ///
+    /// Versions only grow: an answer from a standby that has not yet seen a rotation (raft
+    /// followers lag the leader) does not take the latest version back.
+    fn learn_key(&mut self, key: &str, info: &vault::KeyInfo) -> u32 {
+        let before = self.versions.get(key).copied();
+        let latest = before.map_or(info.latest, |b| b.max(info.latest));
+        self.versions.insert(key.to_owned(), latest);
+        if before.is_some_and(|b| b != latest) {
+            self.log(
+                Level::Info,
+                format!(
+                    "Vault transit key {key:?}: latest version is now {latest} (was {}); new ciphertexts use it",
+                    before.unwrap_or(0)
+                ),
+            );
+        }
+        let min_before = self
+            .min_versions
+            .insert(key.to_owned(), info.min_decryption);
+        if min_before.unwrap_or(1) != info.min_decryption {
+            self.log(
+                Level::Info,
+                format!(
+                    "Vault transit key {key:?}: min_decryption_version is {}; older ciphertexts answer 400 key_version_retired",
+                    info.min_decryption
+                ),
+            );
+        }
+        latest
+    }
+
     fn fail_ops(&mut self, ops: Vec<OpId>, e: BackendError) {
         for op in ops {
             self.replies.push_back((op, Err(e.clone())));
         }
     }
 
-    fn complete(&mut self, id: CallId, result: Result<HttpResponse, String>) {
+    /// Sends `call` again, to the next Vault node, if it may go there; gives it back otherwise.
+    fn retry_elsewhere(&mut self, id: CallId, mut call: Call, not_done: bool) -> Option<Call> {
+        call.tries += 1;
+        let may = match call.kind {
+            // Not sent twice unless Vault said it did nothing.
+            CallKind::Rotate { .. } | CallKind::CreateKey { .. } => not_done,
+            _ => true,
+        };
+        if call.target != Target::Vault || !may || call.tries >= self.cfg.endpoints.len() {
+            return Some(call);
+        }
+        call.answer_by = None;
+        self.calls.insert(id, call);
+        self.queue.push_front(id);
+        None
+    }
+
+    fn complete(&mut self, id: CallId, result: Result<HttpResponse, Failure>) {
         let Some(call) = self.calls.remove(&id) else {
             return;
         };
         self.queue.retain(|c| *c != id);
         let resp = match result {
             Ok(r) => r,
-            Err(why) => {
-                let e = if why == "timeout" {
-                    BackendError::Timeout
-                } else {
-                    BackendError::Unavailable {
-                        reason: why.clone(),
-                        retry_after: RETRY_AFTER,
+            Err(f) => {
+                // A request lost in flight is sent again to the next node (its node already
+                // failed); one that timed out is not (the client's deadline has passed).
+                let call = match f {
+                    Failure::Lost(_) if call.answer_by.is_some() => {
+                        match self.retry_elsewhere(id, call, false) {
+                            Some(c) => c,
+                            None => return,
+                        }
                     }
+                    _ => call,
+                };
+                let (e, why) = match f {
+                    Failure::Timeout => (BackendError::Timeout, "timeout".to_owned()),
+                    Failure::Lost(why) => (
+                        BackendError::Unavailable {
+                            reason: why.clone(),
+                            retry_after: RETRY_AFTER,
+                        },
+                        why,
+                    ),
                 };
                 self.call_failed(call, e, &why);
                 return;
             }
         };
-        if call.target == Target::Vault {
-            let down = resp.status == 503
-                || vault::errors(&resp.body)
+        // A standby that has not yet seen the latest rotation refuses the new version; another
+        // node has it. Only versions keybroker knows exist are sent on, so a forged token with
+        // a version from the future is still a plain 400.
+        let lagging = resp.status == 400
+            && self.cfg.endpoints.len() > 1
+            && match &call.kind {
+                CallKind::Encrypt(_) => vault::errors(&resp.body)
                     .to_ascii_lowercase()
-                    .contains("sealed");
-            let was = self.healthy;
-            self.healthy = !down;
-            if down {
-                self.probe_at = Some(self.now.mono + RETRY_AFTER);
-                if was {
-                    self.log(
-                        Level::Warn,
-                        format!("Vault is unavailable: {}", vault::errors(&resp.body)),
-                    );
+                    .contains("higher than the latest key version"),
+                CallKind::Decrypt(items) => {
+                    resp.body.windows(18).any(|w| w == b"version is too new")
+                        && items
+                            .iter()
+                            .all(|i| self.versions.get(&i.key).is_some_and(|v| i.version <= *v))
                 }
-            } else if !was && self.token.is_some() {
-                self.log(Level::Info, "Vault answers again".into());
+                _ => false,
+            };
+        let call = if lagging {
+            if let Some(ep) = call.ep {
+                self.node_failed(ep, "it has not yet seen the key's latest version");
             }
-        }
+            match self.retry_elsewhere(id, call, true) {
+                Some(c) => c,
+                None => return,
+            }
+        } else {
+            call
+        };
+        let call = match (call.target, call.ep) {
+            (Target::Vault, Some(ep)) => match node_failure(&resp) {
+                Some((why, not_done)) => {
+                    self.node_failed(ep, &why);
+                    match self.retry_elsewhere(id, call, not_done) {
+                        Some(c) => c,
+                        None => return,
+                    }
+                }
+                None => {
+                    self.breakers[ep].reset();
+                    if !self.healthy && self.token.is_some() {
+                        self.log(Level::Info, "Vault answers again".into());
+                    }
+                    self.healthy = true;
+                    call
+                }
+            },
+            _ => call,
+        };
         let ok = status_ok(resp.status);
         match call.kind {
             CallKind::Encrypt(items) => {
@@ -1203,6 +1535,15 @@ impl VaultBackend {
             CallKind::Decrypt(items) => {
                 let key = items.first().map(|i| i.key.clone()).unwrap_or_default();
                 if !(ok || partial_batch_failure(&resp, items.len())) {
+                    if resp.status == 400 && vault::is_version_too_old(&vault::errors(&resp.body)) {
+                        // Vault's min_decryption_version was raised since the key was last read.
+                        self.read_key(key, None, false);
+                        for i in items {
+                            let e = retired(&i, None);
+                            self.replies.push_back((i.op, Err(e)));
+                        }
+                        return;
+                    }
                     let e = self.map_error(&call.req, &resp, true, &key);
                     return self.fail_ops(items.iter().map(|i| i.op).collect(), e);
                 }
@@ -1228,6 +1569,10 @@ impl VaultBackend {
                                     ));
                                 }
                                 Ok(pt) => self.replies.push_back((item.op, Ok(Reply::Plaintext(pt)))),
+                                Err(e) if vault::is_version_too_old(&e) => {
+                                    let e = retired(&item, None);
+                                    self.replies.push_back((item.op, Err(e)));
+                                }
                                 Err(_) => self.replies.push_back((
                                     item.op,
                                     Err(BackendError::BadCiphertext(
@@ -1249,16 +1594,16 @@ impl VaultBackend {
                             if !info.aead && op.is_none() {
                                 self.log(Level::Error, format!("Vault transit key {key:?} is not an AES-GCM/ChaCha20 key: associated data (context binding) needs one"));
                             }
-                            self.versions.insert(key.clone(), info.latest);
+                            let latest = self.learn_key(&key, &info);
                             if let Some(op) = op {
                                 let reply = if rotated {
                                     Reply::Rotated {
-                                        key_version: info.latest,
+                                        key_version: latest,
                                     }
                                 } else {
                                     Reply::Described {
                                         backend: BackendKind::Vault,
-                                        latest_version: info.latest,
+                                        latest_version: latest,
                                         versions: info.versions,
                                     }
                                 };
@@ -1304,7 +1649,16 @@ impl VaultBackend {
             }
             CallKind::Rotate { key, op } => {
                 if ok {
-                    self.read_key(key, Some(op), true);
+                    // Vault answers a rotate with the key's configuration; an older one answers
+                    // 204, and the key is read.
+                    match vault::parse_key(&resp.body) {
+                        Ok(info) => {
+                            let key_version = self.learn_key(&key, &info);
+                            self.replies
+                                .push_back((op, Ok(Reply::Rotated { key_version })));
+                        }
+                        Err(_) => self.read_key(key, Some(op), true),
+                    }
                 } else {
                     let e = self.map_error(&call.req, &resp, false, &key);
                     self.fail_ops(vec![op], e);

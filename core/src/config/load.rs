@@ -344,11 +344,26 @@ fn vault_backend(
     use super::settings::VaultAuth;
     use crate::backend::vault::{AzureConfig, VaultAuthConfig, VaultBackend, VaultConfig};
     use crate::backend::LinkSecurity;
-    let url = s.hsm_urls.first().ok_or_else(|| {
-        LoadError("kms.hsm.server.url: is required for kms.hsm.protocol=VAULT".into())
-    })?;
-    let (tls, host, port) =
-        split_url(url, s.hsm_port).map_err(|e| LoadError(format!("kms.hsm.server.url: {e}")))?;
+    if s.hsm_urls.is_empty() {
+        return Err(LoadError(
+            "kms.hsm.server.url: is required for kms.hsm.protocol=VAULT".into(),
+        ));
+    }
+    // Every URL is a node of one Vault cluster, tried in this order.
+    let mut endpoints = Vec::new();
+    let mut tls = None;
+    for url in &s.hsm_urls {
+        let (t, host, port) = split_url(url, s.hsm_port)
+            .map_err(|e| LoadError(format!("kms.hsm.server.url: {e}")))?;
+        if tls.is_some_and(|first| first != t) {
+            return Err(LoadError(format!(
+                "kms.hsm.server.url: {url:?}: every Vault URL must use the same scheme (all https:// or all http://)"
+            )));
+        }
+        tls = Some(t);
+        endpoints.push(crate::backend::kmip::Endpoint { host, port });
+    }
+    let tls = tls.unwrap_or(true);
     let auth = match s.vault_auth {
         VaultAuth::Token => {
             let token = match &s.vault_token_file {
@@ -389,8 +404,7 @@ fn vault_backend(
         }
     };
     Ok(Backend::Vault(Box::new(VaultBackend::new(VaultConfig {
-        host,
-        port,
+        endpoints,
         security: if tls {
             LinkSecurity::VaultTls
         } else {
@@ -405,5 +419,6 @@ fn vault_backend(
         connect_timeout: s.vault_timeout,
         max_links: s.vault_max_links,
         auth,
+        key_refresh: s.vault_key_refresh,
     }))))
 }

@@ -217,6 +217,8 @@ pub struct Settings {
     pub vault_timeout: Duration,
     /// `keybroker.vault.max-connections`: keep-alive links to Vault.
     pub vault_max_links: usize,
+    /// `keybroker.vault.key-refresh`: how often the transit keys' configuration is re-read.
+    pub vault_key_refresh: Duration,
     /// `keybroker.vault.ca-file`
     pub vault_ca_file: Option<String>,
     /// `keybroker.vault.token-file`
@@ -332,6 +334,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "keybroker.vault.key.auto-create",
     "keybroker.vault.timeout",
     "keybroker.vault.max-connections",
+    "keybroker.vault.key-refresh",
     "keybroker.vault.ca-file",
     "keybroker.vault.token-file",
     "keybroker.vault.azure.imds-url",
@@ -806,6 +809,7 @@ impl Settings {
             )?,
             vault_timeout: l.secs("keybroker.vault.timeout", 10)?,
             vault_max_links: l.parse("keybroker.vault.max-connections", 8, "a whole number")?,
+            vault_key_refresh: l.duration("keybroker.vault.key-refresh", 60_000)?,
             vault_ca_file: l.opt("keybroker.vault.ca-file"),
             vault_token_file: l.opt("keybroker.vault.token-file"),
             azure_imds_url: l.string("keybroker.vault.azure.imds-url", "http://169.254.169.254"),
@@ -871,10 +875,13 @@ impl Settings {
         if settings.cache_type == CacheType::Distributed {
             match &settings.redis_url {
                 None => {
-                    return Err(l.err(
-                        "keybroker.cache.redis.url",
-                        "is required for kms.cache.type=distributed (e.g. redis://:password@redis.example:6379/0)",
-                    ))
+                    // A Connected-KMS multi-node file names JGroups, not Redis: serve it
+                    // unchanged with the in-process cache, and say what to add.
+                    settings.cache_type = CacheType::Local;
+                    warnings.push(Warning {
+                        line: l.get("kms.cache.type").map(|p| p.line),
+                        message: "kms.cache.type=distributed without keybroker.cache.redis.url: serving with the local (per-node) cache; add keybroker.cache.redis.url (e.g. redis://:password@redis.example:6379/0) to share the cache between nodes".into(),
+                    });
                 }
                 Some(u) => {
                     if let Err(e) = crate::cache::RedisTarget::parse(u) {
@@ -1062,6 +1069,34 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(e.key, "kms.hsm.server.url");
+    }
+
+    #[test]
+    fn distributed_without_redis_serves_local_and_names_the_key() {
+        let (s, w) = Settings::from_properties(&props(&[
+            ("kms.keystore.file", "ks"),
+            ("kms.keystore.password", "pw"),
+            ("kms.hsm.protocol", "soft"),
+            ("kms.cache.type", "distributed"),
+        ]))
+        .unwrap();
+        assert_eq!(s.cache_type, CacheType::Local);
+        let named: Vec<_> = w
+            .iter()
+            .filter(|w| w.message.contains("keybroker.cache.redis.url"))
+            .collect();
+        assert_eq!(named.len(), 1, "{w:?}");
+        assert_eq!(named[0].line, Some(4));
+        let (s, w) = Settings::from_properties(&props(&[
+            ("kms.keystore.file", "ks"),
+            ("kms.keystore.password", "pw"),
+            ("kms.hsm.protocol", "soft"),
+            ("kms.cache.type", "distributed"),
+            ("keybroker.cache.redis.url", "redis://127.0.0.1:6379/0"),
+        ]))
+        .unwrap();
+        assert_eq!(s.cache_type, CacheType::Distributed);
+        assert!(!w.iter().any(|w| w.message.contains("redis")), "{w:?}");
     }
 
     #[test]

@@ -353,6 +353,13 @@ pub fn parse_decrypt(body: &[u8], n: usize) -> Result<Vec<ItemResult<Secret<Vec<
         .collect())
 }
 
+/// Whether a transit error says the ciphertext's key version is below `min_decryption_version`
+/// ("ciphertext or signature version is disallowed by policy (too old)").
+pub fn is_version_too_old(error: &str) -> bool {
+    let e = error.to_ascii_lowercase();
+    e.contains("disallowed by policy") && e.contains("too old")
+}
+
 /// The version in a `vault:vN:` ciphertext.
 pub fn ciphertext_version(ct: &str) -> Option<u32> {
     let rest = ct.strip_prefix("vault:v")?;
@@ -370,6 +377,8 @@ pub struct KeyInfo {
     pub latest: u32,
     /// Versions ≥ `min_decryption_version`, ascending.
     pub versions: Vec<u32>,
+    /// `min_decryption_version`: older versions no longer decrypt.
+    pub min_decryption: u32,
     /// Whether the key type supports `associated_data` (an AES-GCM/ChaCha key).
     pub aead: bool,
 }
@@ -394,6 +403,7 @@ pub fn parse_key(body: &[u8]) -> Result<KeyInfo, String> {
     Ok(KeyInfo {
         latest,
         versions,
+        min_decryption: min,
         aead: ty.contains("gcm") || ty.contains("chacha20"),
     })
 }

@@ -241,9 +241,8 @@ fn roles_and_identities() {
         assert_eq!(a.json()["error"]["code"], code, "{who}");
         insta::assert_json_snapshot!(format!("refused_{who}"), shape(&a));
     }
-    let no_cert =
-        common::raw::Conn::connect(&node.client.to_string(), "localhost", site.tls(None))
-            .and_then(|mut c| c.request("GET", "/v1/keys/default", None));
+    let no_cert = common::raw::Conn::connect(&node.client.to_string(), "localhost", site.tls(None))
+        .and_then(|mut c| c.request("GET", "/v1/keys/default", None));
     assert!(
         no_cert.is_err(),
         "a client without a certificate is refused at the TLS level"
@@ -533,8 +532,7 @@ fn a_thousand_idle_connections_do_not_block_a_client() {
     let idle: Vec<std::net::TcpStream> = (0..1000)
         .map(|_| std::net::TcpStream::connect(node.client).unwrap())
         .collect();
-    let mut tls_idle: Vec<common::raw::Conn> =
-        (0..20).map(|_| node.raw(&site, "device")).collect();
+    let mut tls_idle: Vec<common::raw::Conn> = (0..20).map(|_| node.raw(&site, "device")).collect();
     let start = Instant::now();
     let c = node.connect(&site, "backend");
     let a = c
@@ -582,7 +580,10 @@ fn admin_listener_and_audit_log() {
     let (status, m) = node.admin_get("/metrics");
     assert_eq!(status, 200);
     promtool_check(&m);
-    assert!(m.contains("keybroker_backend_ready{backend=\"soft\"} 1"), "{m}");
+    assert!(
+        m.contains("keybroker_backend_ready{backend=\"soft\"} 1"),
+        "{m}"
+    );
     assert!(
         m.contains("keybroker_requests_total{op=\"encrypt\",status=\"200\"} 1"),
         "{m}"
@@ -633,7 +634,10 @@ fn admin_listener_and_audit_log() {
     for (i, l) in lines.iter().enumerate() {
         assert_eq!(l["seq"], i as u64 + 1, "{audit}");
         let t = l["time"].as_str().unwrap();
-        assert!(t.len() == 24 && t.ends_with('Z') && &t[10..11] == "T", "{t}");
+        assert!(
+            t.len() == 24 && t.ends_with('Z') && &t[10..11] == "T",
+            "{t}"
+        );
         assert!(l["latency_ms"].is_number(), "{audit}");
         assert_eq!(l["mac"].as_str().unwrap().len(), 64, "{audit}");
     }
@@ -741,10 +745,7 @@ fn log_lines_have_time_level_component_and_message() {
     for l in &lines {
         let f: Vec<&str> = l.split_whitespace().take(3).collect();
         assert!(is_rfc3339_utc(f[0]), "{l}");
-        assert!(
-            ["error", "warn", "info", "debug"].contains(&f[1]),
-            "{l}"
-        );
+        assert!(["error", "warn", "info", "debug"].contains(&f[1]), "{l}");
         parsed.push((f[1].to_owned(), f[2].to_owned(), l.clone()));
     }
     let has = |level: &str, component: &str, text: &str| {
@@ -770,7 +771,10 @@ fn log_lines_have_time_level_component_and_message() {
         .collect();
     for o in &objs {
         assert!(is_rfc3339_utc(o["time"].as_str().unwrap()), "{o}");
-        assert!(o["component"].is_string() && o["message"].is_string(), "{o}");
+        assert!(
+            o["component"].is_string() && o["message"].is_string(),
+            "{o}"
+        );
     }
     assert!(
         objs.iter()
@@ -846,14 +850,21 @@ fn s_client(site: &Site, node: &Node, args: &[&str]) -> (bool, String) {
         .arg("-connect")
         .arg(node.client.to_string())
         .args(["-servername", "localhost", "-verify_return_error"])
-        .args(["-CAfile", "ca.crt", "-cert", "backend.crt", "-key", "backend.key"])
+        .args([
+            "-CAfile",
+            "ca.crt",
+            "-cert",
+            "backend.crt",
+            "-key",
+            "backend.key",
+        ])
         .args(args)
         .current_dir(&site.dir)
         .stdin(std::process::Stdio::null())
         .output()
         .expect("openssl runs");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     let done = out.status.success() && text.contains("Verify return code: 0 (ok)");
     (done, text)
 }
@@ -930,7 +941,10 @@ fn cnsa_profile_refuses_aes128_and_accepts_aes256_p384() {
     assert!(out.contains("Server Temp Key: ECDH, secp384r1"), "{out}");
     // The demo PKI's P-256 server key does not fit, and start says so.
     assert!(
-        node.wait_log("an EC 256-bit key does not fit keybroker.tls.profile=cnsa", Duration::from_secs(1)),
+        node.wait_log(
+            "an EC 256-bit key does not fit keybroker.tls.profile=cnsa",
+            Duration::from_secs(1)
+        ),
         "{:?}",
         node.log.lock().unwrap()
     );

@@ -33,7 +33,10 @@ struct Cluster {
 /// `n` nodes' (client, admin) port pairs, and their reservations.
 fn node_ports(n: usize) -> (Vec<(u16, u16)>, Vec<Ports>) {
     let reserved: Vec<Ports> = (0..n).map(|_| common::ports::reserve(2)).collect();
-    (reserved.iter().map(|p| (p.get(0), p.get(1))).collect(), reserved)
+    (
+        reserved.iter().map(|p| (p.get(0), p.get(1))).collect(),
+        reserved,
+    )
 }
 
 impl Cluster {
@@ -301,13 +304,27 @@ fn kmip_nodes_share_the_hsm_and_the_cache() {
     ));
     let hsm = common::pykmip::PyKmip::start(&site, "a", &site.dir.join("pykmip.db"));
     let props = std::fs::read_to_string(site.properties()).unwrap();
-    std::fs::write(site.properties(), props + &format!("kms.hsm.server.url={}\n", hsm.url())).unwrap();
+    std::fs::write(
+        site.properties(),
+        props + &format!("kms.hsm.server.url={}\n", hsm.url()),
+    )
+    .unwrap();
     let (ports, _reserved) = node_ports(2);
-    let mut cl = Cluster { site, redis, nodes: Vec::new(), ports, _reserved };
+    let mut cl = Cluster {
+        site,
+        redis,
+        nodes: Vec::new(),
+        ports,
+        _reserved,
+    };
     for i in 0..2 {
         // One after the other: the first creates the master key in the HSM, the second finds it.
         let node = cl.start_node(i);
-        assert!(node.wait_log("kmip: ready", Duration::from_secs(30)), "{:?}", node.log.lock().unwrap());
+        assert!(
+            node.wait_log("kmip: ready", Duration::from_secs(30)),
+            "{:?}",
+            node.log.lock().unwrap()
+        );
         cl.nodes.push(Some(node));
     }
     let plain = b"a data key kept in the HSM's care";
@@ -315,14 +332,21 @@ fn kmip_nodes_share_the_hsm_and_the_cache() {
     let ct = n0.encrypt("default", plain, b"").unwrap().ciphertext;
     let n1 = cl.nodes[1].as_ref().unwrap().connect(&cl.site, "device");
     let d = n1.decrypt("default", &ct, b"").unwrap();
-    assert_eq!(d.expose(), plain, "node 1 decrypts node 0's ciphertext through the HSM");
+    assert_eq!(
+        d.expose(),
+        plain,
+        "node 1 decrypts node 0's ciphertext through the HSM"
+    );
     assert_eq!(cl.metric(1, "keybroker_cache_total{result=\"miss\"}"), 1);
     // Node 1 stored it; node 0 now answers from Redis without asking the HSM.
     let end = Instant::now() + Duration::from_secs(5);
     while cl.metric(0, "keybroker_cache_total{result=\"hit\"}") == 0 && Instant::now() < end {
         assert_eq!(n0.decrypt("default", &ct, b"").unwrap().expose(), plain);
     }
-    assert!(cl.metric(0, "keybroker_cache_total{result=\"hit\"}") >= 1, "cross-node hit over KMIP");
+    assert!(
+        cl.metric(0, "keybroker_cache_total{result=\"hit\"}") >= 1,
+        "cross-node hit over KMIP"
+    );
     // Node 0 dies; node 1 keeps answering, from the cache and from the HSM.
     cl.nodes[0] = None;
     let fresh = n1.encrypt("default", plain, b"").unwrap().ciphertext;

@@ -86,6 +86,13 @@ impl SeedSite {
             .into_owned()
     }
 
+    /// Replaces `from` by `to` in kms.properties.
+    fn edit(&self, from: &str, to: &str) {
+        let p = std::fs::read_to_string(self.props()).unwrap();
+        assert!(p.contains(from), "{from} in {p}");
+        std::fs::write(self.props(), p.replace(from, to)).unwrap();
+    }
+
     fn keytool(&self, args: &str) {
         sh(&self.dir, &format!("keytool {args} -keystore kmsKeystore.jks -storepass kmsKeystorePwd -noprompt >/dev/null 2>&1"));
     }
@@ -128,10 +135,7 @@ impl Drop for SeedSite {
 }
 
 fn keybroker(args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(BIN)
-        .args(args)
-        .output()
-        .unwrap();
+    let o = Command::new(BIN).args(args).output().unwrap();
     (
         o.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -140,10 +144,7 @@ fn keybroker(args: &[&str]) -> (i32, String, String) {
 }
 
 fn site_node(site: &SeedSite) -> Node {
-    Node::start_with(
-        BIN,
-        &site.dir.join("kms.properties"),
-    )
+    Node::start_with(BIN, &site.dir.join("kms.properties"))
 }
 
 #[test]
@@ -280,10 +281,7 @@ fn a_changed_keystore_file_is_picked_up_without_a_signal() {
 #[test]
 fn a_wrong_password_names_the_problem() {
     let site = SeedSite::new("jks");
-    let p = std::fs::read_to_string(site.props())
-        .unwrap()
-        .replace("kmsKeystorePwd", "NotThePassword1");
-    std::fs::write(site.props(), p).unwrap();
+    site.edit("kmsKeystorePwd", "NotThePassword1");
     let (code, _, err) = keybroker(&["serve", "--config", &site.props()]);
     assert_eq!(code, 1);
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
@@ -303,7 +301,10 @@ fn check_config_names_certificates_that_do_not_fit_cnsa() {
     std::fs::write(site.props(), props + "keybroker.tls.profile=cnsa\n").unwrap();
     let (code, out, err) = keybroker(&["check-config", "--config", &site.props()]);
     assert_eq!(code, 1, "{out}{err}");
-    assert!(out.contains("TLS profile cnsa: TLS 1.2+, suites TLS13_AES_256_GCM_SHA384"), "{out}");
+    assert!(
+        out.contains("TLS profile cnsa: TLS 1.2+, suites TLS13_AES_256_GCM_SHA384"),
+        "{out}"
+    );
     for alias in [
         "kmsserver",
         "kmsclient",
@@ -322,10 +323,78 @@ fn check_config_names_certificates_that_do_not_fit_cnsa() {
     }
     // Leaf certificates are also flagged for their SHA-256 signature; the self-signed
     // root's own signature does not count.
-    assert!(out.contains("an RSA 2048-bit key and a sha256WithRSAEncryption signature"), "{out}");
     assert!(
-        !out.lines().any(|l| l.to_lowercase().starts_with("error: alias kmipsigningca")
-            && l.contains("sha256WithRSAEncryption")),
+        out.contains("an RSA 2048-bit key and a sha256WithRSAEncryption signature"),
         "{out}"
     );
+    assert!(
+        !out.lines().any(
+            |l| l.to_lowercase().starts_with("error: alias kmipsigningca")
+                && l.contains("sha256WithRSAEncryption")
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_multi_node_file_without_redis_serves_with_the_local_cache_and_says_what_to_add() {
+    let site = SeedSite::new("pkcs12");
+    // The guide's multi-node file: the distributed cache, configured by a JGroups file only.
+    site.edit("kms.cache.type=none", "kms.cache.type=distributed");
+    let key = "keybroker.cache.redis.url";
+
+    let (code, out, err) = keybroker(&["check-config", "--config", &site.props()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("warning:") && l.contains(key) && l.contains("local")),
+        "{out}"
+    );
+
+    let node = site_node(&site);
+    let warned = |log: &[String]| {
+        log.iter()
+            .filter(|l| l.contains("kms.cache.type=distributed") && l.contains(key))
+            .count()
+    };
+    let log = node.log.lock().unwrap().clone();
+    assert_eq!(warned(&log), 1, "{log:?}");
+
+    // It serves, and decrypts of one token are answered from the node's own cache.
+    let c = site.connect(&node, "cmxBackend");
+    let a = c
+        .request(
+            "POST",
+            "/v1/keys/default/encrypt",
+            Some(&json!({"plaintext": "aGk="})),
+        )
+        .unwrap();
+    assert_eq!(a.status, 200, "{:?}", a.json());
+    let token = a.json()["ciphertext"].as_str().unwrap().to_owned();
+    for _ in 0..3 {
+        let d = c
+            .request(
+                "POST",
+                "/v1/keys/default/decrypt",
+                Some(&json!({"ciphertext": token})),
+            )
+            .unwrap();
+        assert_eq!(d.status, 200, "{:?}", d.json());
+        assert_eq!(d.json()["plaintext"], "aGk=");
+    }
+    let (_, m) = node.admin_get("/metrics");
+    let hits: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("keybroker_cache_total{result=\"hit\"} "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{m}"));
+    assert_eq!(
+        hits, 2,
+        "the second and third decrypt hit the local cache: {m}"
+    );
+
+    // A reload re-reads the file but does not repeat the start-up warning.
+    node.signal("HUP");
+    assert!(node.wait_log("reloaded", Duration::from_secs(10)));
+    assert_eq!(warned(&node.log.lock().unwrap()), 1);
 }

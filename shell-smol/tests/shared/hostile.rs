@@ -66,9 +66,22 @@ fn refused_client_pipelining_does_not_crash_the_server() {
     let sent = pipeline_without_reading(&mut s, DESCRIBE, Duration::from_secs(3));
     assert!(sent > 0);
     std::thread::sleep(Duration::from_millis(500));
-    assert!(alive(&mut node), "server died: {:?}", node.log.lock().unwrap().iter().rev().take(5).collect::<Vec<_>>());
+    assert!(
+        alive(&mut node),
+        "server died: {:?}",
+        node.log
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .take(5)
+            .collect::<Vec<_>>()
+    );
     let c = node.connect(&site, "backend");
-    assert_eq!(c.request("GET", "/v1/keys/default", None).unwrap().status, 200);
+    assert_eq!(
+        c.request("GET", "/v1/keys/default", None).unwrap().status,
+        200
+    );
 }
 
 /// The keystore of `site` with `trusted` as its client entries (the CA entry always kept).
@@ -142,16 +155,16 @@ fn never_reading_pipeliner_stays_under_64_mib() {
         peak = peak.max(peak_rss_kib(pid));
         std::thread::sleep(Duration::from_millis(200));
     }
-    let sent: Vec<usize> = writers
-        .into_iter()
-        .map(|w| w.join().unwrap().0)
-        .collect();
+    let sent: Vec<usize> = writers.into_iter().map(|w| w.join().unwrap().0).collect();
     eprintln!("VmHWM before {before} KiB, after {peak} KiB; requests written {sent:?}");
     assert!(sent[0] > 1000, "the backend client did pipeline: {sent:?}");
     assert!(peak < 64 * 1024, "peak RSS {peak} KiB");
     assert!(alive(&mut node));
     let c = node.connect(&site, "backend");
-    assert_eq!(c.request("GET", "/v1/keys/default", None).unwrap().status, 200);
+    assert_eq!(
+        c.request("GET", "/v1/keys/default", None).unwrap().status,
+        200
+    );
 }
 
 #[test]
@@ -257,7 +270,10 @@ fn refused_clients_are_closed_after_one_answer() {
         strangers.push(c);
     }
     let c = node.connect(&site, "backend");
-    assert_eq!(c.request("GET", "/v1/keys/default", None).unwrap().status, 200);
+    assert_eq!(
+        c.request("GET", "/v1/keys/default", None).unwrap().status,
+        200
+    );
     assert_eq!(healthz_within(&node, Duration::from_secs(2)), Some(200));
 }
 
@@ -266,13 +282,21 @@ fn revocation_reaches_an_open_connection() {
     let site = Site::new("");
     let node = Node::start_bin(BIN, &site);
     let mut c = node.raw(&site, "backend");
-    let a = c.request("POST", "/v1/keys/default/rotate", Some(&serde_json::json!({})));
+    let a = c.request(
+        "POST",
+        "/v1/keys/default/rotate",
+        Some(&serde_json::json!({})),
+    );
     assert_eq!(a.unwrap().status, 200);
     write_keystore(&site, &[("cmxDevice", "device")]);
     node.signal("HUP");
     assert!(node.wait_log("reloaded", Duration::from_secs(10)));
     let a = c
-        .request("POST", "/v1/keys/default/rotate", Some(&serde_json::json!({})))
+        .request(
+            "POST",
+            "/v1/keys/default/rotate",
+            Some(&serde_json::json!({})),
+        )
         .unwrap();
     assert_eq!(a.status, 403);
     assert_eq!(a.json()["error"]["code"], "unknown_client");
@@ -358,7 +382,11 @@ fn soft_rotation_is_durable_before_it_answers() {
     std::fs::remove_file(&key_file).unwrap();
     std::fs::create_dir_all(key_file.join("blocker")).unwrap();
     let a = c
-        .request("POST", "/v1/keys/default/rotate", Some(&serde_json::json!({})))
+        .request(
+            "POST",
+            "/v1/keys/default/rotate",
+            Some(&serde_json::json!({})),
+        )
         .unwrap();
     assert_eq!(a.status, 500);
     assert_eq!(a.json()["error"]["code"], "persist_failed");
@@ -371,9 +399,13 @@ fn soft_rotation_is_durable_before_it_answers() {
         move || {
             (0..5)
                 .map(|_| {
-                    c.request("POST", "/v1/keys/default/rotate", Some(&serde_json::json!({})))
-                        .unwrap()
-                        .status
+                    c.request(
+                        "POST",
+                        "/v1/keys/default/rotate",
+                        Some(&serde_json::json!({})),
+                    )
+                    .unwrap()
+                    .status
                 })
                 .collect::<Vec<u16>>()
         }
@@ -392,7 +424,10 @@ fn soft_rotation_is_durable_before_it_answers() {
     }
     assert_eq!(rotations.join().unwrap(), vec![200; 5]);
     eprintln!("worst device latency during rotations: {worst:?}");
-    assert!(worst < Duration::from_millis(250), "device waited {worst:?}");
+    assert!(
+        worst < Duration::from_millis(250),
+        "device waited {worst:?}"
+    );
     // What was answered is on disk: a restart still has version 6.
     drop(node.child.kill());
     let _ = node.child.wait();
@@ -407,7 +442,10 @@ fn shutdown_answers_a_request_already_sent() {
     let site = Site::new("");
     let mut node = Node::start_bin(BIN, &site);
     let mut c = node.raw(&site, "backend");
-    assert_eq!(c.request("GET", "/v1/keys/default", None).unwrap().status, 200);
+    assert_eq!(
+        c.request("GET", "/v1/keys/default", None).unwrap().status,
+        200
+    );
     c.send_raw(DESCRIBE).unwrap();
     node.signal("TERM");
     let a = c.read_answer().expect("the queued request is answered");
@@ -428,7 +466,10 @@ fn request_durations_are_a_histogram() {
     let node = Node::start_bin(BIN, &site);
     let c = node.connect(&site, "backend");
     for _ in 0..5 {
-        assert_eq!(c.request("GET", "/v1/keys/default", None).unwrap().status, 200);
+        assert_eq!(
+            c.request("GET", "/v1/keys/default", None).unwrap().status,
+            200
+        );
     }
     // The last answer is timed once its write is reported, just after the client has it.
     let mut m = String::new();

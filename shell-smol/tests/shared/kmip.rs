@@ -134,14 +134,20 @@ fn credential_accepted_by_pykmip_requiring_it() {
     std::fs::write(site.dir.join("hsm.pw"), "wrong-Pa55\n").unwrap();
     let node = Node::start_bin(BIN, &site);
     assert!(
-        node.wait_log("keybroker.hsm.kmip.username and password", Duration::from_secs(30)),
+        node.wait_log(
+            "keybroker.hsm.kmip.username and password",
+            Duration::from_secs(30)
+        ),
         "{:?}",
         node.log.lock().unwrap()
     );
     assert_eq!(node.admin_get("/readyz").0, 503);
     assert!(hsm.log().contains("credential refused"), "{}", hsm.log());
     let log = node.log.lock().unwrap().join("\n");
-    assert!(!log.contains("wrong-Pa55") && !log.contains("pa55 w"), "{log}");
+    assert!(
+        !log.contains("wrong-Pa55") && !log.contains("pa55 w"),
+        "{log}"
+    );
 }
 
 /// An HSM whose certificate has a CN and no subjectAltName (made with openssl as the site
@@ -212,10 +218,30 @@ fn hsm_certificate_without_subject_alt_name_is_matched_on_its_cn() {
 #[test]
 fn cnsa_profile_applies_to_hsm_links() {
     for (profile, suite, p384, reached) in [
-        ("default", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", false, true),
-        ("cnsa", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", true, false),
-        ("cnsa", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", false, false),
-        ("cnsa", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", true, true),
+        (
+            "default",
+            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+            false,
+            true,
+        ),
+        (
+            "cnsa",
+            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+            true,
+            false,
+        ),
+        (
+            "cnsa",
+            "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+            false,
+            false,
+        ),
+        (
+            "cnsa",
+            "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+            true,
+            true,
+        ),
     ] {
         let mut site = site(
             &[],
@@ -282,7 +308,10 @@ fn legacy_hsm_tls_reaches_pykmip_with_an_rsa_certificate() {
     add_urls(&site, &[url], "keybroker.hsm.tls=legacy\n");
     let node = Node::start_bin(BIN, &site);
     assert!(
-        node.wait_log("keybroker.hsm.tls=legacy: HSM links use OpenSSL", Duration::from_secs(5)),
+        node.wait_log(
+            "keybroker.hsm.tls=legacy: HSM links use OpenSSL",
+            Duration::from_secs(5)
+        ),
         "{:?}",
         node.log.lock().unwrap()
     );
@@ -309,7 +338,10 @@ fn legacy_hsm_tls_reaches_pykmip_with_an_rsa_certificate() {
 #[cfg(not(feature = "legacy-hsm-tls"))]
 #[test]
 fn legacy_hsm_tls_needs_the_feature() {
-    let site = site(&["https://localhost:5696".into()], "keybroker.hsm.tls=legacy\n");
+    let site = site(
+        &["https://localhost:5696".into()],
+        "keybroker.hsm.tls=legacy\n",
+    );
     let out = std::process::Command::new(BIN)
         .args(["serve", "--config"])
         .arg(site.properties())

@@ -9,9 +9,9 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use common::imds::Imds;
-use common::openbao::{Bao, SEED_POLICY};
-use common::{promtool_check, Node, Site};
+use common::openbao::{Bao, BaoCluster, SEED_POLICY};
 use common::raw::Conn;
+use common::{promtool_check, Node, Site};
 use keybroker_client::{Answer, Client};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -28,20 +28,42 @@ fn b64(s: &[u8]) -> String {
 
 /// A site whose kms.properties points at `bao` with `token` in a token file.
 fn site(bao: &Bao, token: &str, extra: &str) -> Site {
+    let port = format!("kms.hsm.server.port={}\n{extra}", bao.port);
+    site_at("https://127.0.0.1", &bao.ca(), token, &port)
+}
+
+/// A site whose kms.properties points at the Vault `urls` (comma-separated), trusting `ca`,
+/// with `token` in a token file.
+fn site_at(urls: &str, ca: &std::path::Path, token: &str, extra: &str) -> Site {
     let s = Site::new("");
     std::fs::write(s.dir.join("vault-token"), format!("{token}\n")).unwrap();
     let props = std::fs::read_to_string(s.properties()).unwrap();
     std::fs::write(
         s.properties(),
         format!(
-            "{props}kms.hsm.protocol=VAULT\nkms.hsm.server.url=https://127.0.0.1\nkms.hsm.server.port={}\n\
+            "{props}kms.hsm.protocol=VAULT\nkms.hsm.server.url={urls}\n\
              keybroker.vault.ca-file={}\nkeybroker.vault.token-file=vault-token\nkeybroker.vault.timeout=5\n{extra}\n",
-            bao.port,
-            bao.ca().display()
+            ca.display()
         ),
     )
     .unwrap();
     s
+}
+
+/// A real OpenBao with a token under `policy` (named `name`), and keybroker serving with it
+/// and `extra` properties, ready.
+fn serving(name: &str, policy: &str, extra: &str) -> (Bao, String, Site, Node) {
+    let bao = Bao::start(true);
+    bao.policy(None, name, policy);
+    let token = bao.token(None, name, &[]);
+    let s = site(&bao, &token, extra);
+    let node = Node::start_bin(BIN, &s);
+    assert!(
+        wait_ready(&node, Duration::from_secs(10)),
+        "{:?}",
+        node.log.lock().unwrap()
+    );
+    (bao, token, s, node)
 }
 
 fn post(c: &Client, path: &str, body: Value) -> Answer {
@@ -93,12 +115,9 @@ fn whole_api_over_tls() {
 
 #[test]
 fn policy_without_decrypt_is_a_clear_502() {
-    let bao = Bao::start(true);
-    bao.policy(None, "enc-only", "path \"transit/encrypt/*\" { capabilities = [\"update\"] }\npath \"transit/keys/*\" { capabilities = [\"read\"] }\n");
-    let token = bao.token(None, "enc-only", &[]);
-    let s = site(&bao, &token, "");
-    let node = Node::start_bin(BIN, &s);
-    assert!(wait_ready(&node, Duration::from_secs(10)));
+    let enc_only = "path \"transit/encrypt/*\" { capabilities = [\"update\"] }\n\
+                    path \"transit/keys/*\" { capabilities = [\"read\"] }\n";
+    let (_bao, _token, s, node) = serving("enc-only", enc_only, "");
     let c = node.connect(&s, "backend");
     let e = post(
         &c,
@@ -121,12 +140,7 @@ fn policy_without_decrypt_is_a_clear_502() {
 
 #[test]
 fn seed_policy_alone_serves_generate_and_rewrap() {
-    let bao = Bao::start(true);
-    bao.policy(None, "kms-app", SEED_POLICY);
-    let token = bao.token(None, "kms-app", &[]);
-    let s = site(&bao, &token, "");
-    let node = Node::start_bin(BIN, &s);
-    assert!(wait_ready(&node, Duration::from_secs(10)));
+    let (_bao, _token, s, node) = serving("kms-app", SEED_POLICY, "");
     let c = node.connect(&s, "backend");
     let g = post(&c, "/v1/keys/default/generate", json!({"bytes": 16}));
     assert_eq!(g.status, 200, "{:?}", g.json());
@@ -157,6 +171,107 @@ fn seed_policy_alone_serves_generate_and_rewrap() {
         json!({"ciphertext": rw.json()["ciphertext"]}),
     );
     assert_eq!(d.json()["plaintext"], g.json()["plaintext"]);
+}
+
+/// The key version inside a kb1 token: the Vault `vault:vN:` ciphertext it carries.
+fn inner_vault_version(token: &str) -> u32 {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let raw = URL_SAFE_NO_PAD
+        .decode(token.strip_prefix("kb1:").unwrap().trim_end_matches('='))
+        .unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    let at = text
+        .find("vault:v")
+        .expect("a vault: ciphertext inside the token");
+    text[at + 7..].split(':').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn versions_rotated_in_vault_are_used_and_retired_ones_refused() {
+    let (bao, _token, s, node) =
+        serving("kms-app", SEED_POLICY, "keybroker.vault.key-refresh=300ms");
+    let c = node.connect(&s, "backend");
+    let enc = |c: &Client, pt: &[u8]| {
+        let e = post(c, "/v1/keys/default/encrypt", json!({"plaintext": b64(pt)}));
+        assert_eq!(e.status, 200, "{:?}", e.json());
+        let ct = e.json()["ciphertext"].as_str().unwrap().to_owned();
+        (e.json()["key_version"].as_u64().unwrap() as u32, ct)
+    };
+    let (v, old) = enc(&c, b"old");
+    assert_eq!((v, inner_vault_version(&old)), (1, 1));
+
+    // Rotated in Vault, not through keybroker: new ciphertexts use version 2 once the key
+    // configuration has been read again, with no API rotate or GET in between.
+    bao.ok(&["write", "-f", "transit/keys/kms/rotate"]);
+    let rotated_at = Instant::now();
+    let end = rotated_at + Duration::from_secs(10);
+    let new = loop {
+        let (v, ct) = enc(&c, b"new");
+        assert_eq!(v, inner_vault_version(&ct), "answer and token agree");
+        if v == 2 {
+            break ct;
+        }
+        assert!(
+            Instant::now() < end,
+            "version 2 not used: {:?}",
+            node.log.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        rotated_at.elapsed() < Duration::from_secs(3),
+        "picked up after {:?}, the refresh period is 300 ms",
+        rotated_at.elapsed()
+    );
+    assert!(node.wait_log("latest version is now 2", Duration::from_secs(1)));
+    let d = post(&c, "/v1/keys/default/decrypt", json!({"ciphertext": old}));
+    assert_eq!(
+        (d.status, d.json()["plaintext"].clone()),
+        (200, json!(b64(b"old")))
+    );
+
+    // Version 1 retired in Vault: its tokens get a clear 400, whether Vault refuses them
+    // (before the next read) or keybroker does (after it); version 2 still decrypts.
+    bao.ok(&[
+        "write",
+        "transit/keys/kms/config",
+        "min_decryption_version=2",
+    ]);
+    let retired = |c: &Client| {
+        let d = post(c, "/v1/keys/default/decrypt", json!({"ciphertext": old}));
+        assert_eq!(
+            (d.status, d.json()["error"]["code"].clone()),
+            (400, json!("key_version_retired")),
+            "{:?}",
+            d.json()
+        );
+        assert!(d.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("version 1"));
+    };
+    retired(&c);
+    assert!(
+        node.wait_log("min_decryption_version is 2", Duration::from_secs(5)),
+        "{:?}",
+        node.log.lock().unwrap()
+    );
+    retired(&c);
+    let b = post(
+        &c,
+        "/v1/keys/default/decrypt",
+        json!({"batch": [{"ciphertext": old}, {"ciphertext": new}]}),
+    );
+    assert_eq!(b.status, 200, "{:?}", b.json());
+    assert_eq!(b.json()["batch"][0]["error"]["code"], "key_version_retired");
+    assert_eq!(b.json()["batch"][1]["plaintext"], b64(b"new"));
+    let rw = post(&c, "/v1/keys/default/rewrap", json!({"ciphertext": old}));
+    assert_eq!(
+        (rw.status, rw.json()["error"]["code"].clone()),
+        (400, json!("key_version_retired"))
+    );
+    let k = c.request("GET", "/v1/keys/default", None).unwrap();
+    assert_eq!(k.json()["versions"], json!([2]), "{:?}", k.json());
 }
 
 #[test]
@@ -258,12 +373,7 @@ fn short_ttl_token_is_renewed_then_expiry_fails_readiness() {
 
 #[test]
 fn sealed_mid_run_is_503_then_back_after_unseal() {
-    let bao = Bao::start(true);
-    bao.policy(None, "kms-app", SEED_POLICY);
-    let token = bao.token(None, "kms-app", &[]);
-    let s = site(&bao, &token, "");
-    let node = Node::start_bin(BIN, &s);
-    assert!(wait_ready(&node, Duration::from_secs(10)));
+    let (bao, _token, s, node) = serving("kms-app", SEED_POLICY, "");
     let c = node.connect(&s, "backend");
     let e = post(
         &c,
@@ -367,6 +477,176 @@ fn azure_login_through_jwt_auth_and_imds_double() {
         .all(|l| l.ends_with("metadata=true")));
 }
 
+/// One answer seen by a load worker.
+struct Seen {
+    /// When the answer arrived, from the start of the load.
+    at: Duration,
+    status: u16,
+    /// A 200 whose content was not what was asked for.
+    wrong: bool,
+}
+
+/// A real 3-node OpenBao cluster with integrated storage (raft): keybroker is given every
+/// node's URL, the active node first. Under load from four clients, the active node is
+/// SIGKILLed; requests must go on through the other nodes within 2 s, and no answer may be wrong.
+#[test]
+fn raft_cluster_failover_when_the_active_node_is_killed() {
+    let begun = Instant::now();
+    let mut cluster = BaoCluster::start(3);
+    let active = cluster.active().expect("an active node");
+    let policy = cluster.nodes[active].dir.join("kms-app.hcl");
+    std::fs::write(&policy, FULL_POLICY).unwrap();
+    cluster.ok(
+        active,
+        &["policy", "write", "kms-app", policy.to_str().unwrap()],
+    );
+    let token = cluster
+        .ok(
+            active,
+            &["token", "create", "-field=token", "-policy=kms-app"],
+        )
+        .trim()
+        .to_owned();
+    // The active node first, as a site lists its usual node first.
+    let order: Vec<usize> = std::iter::once(active)
+        .chain((0..3).filter(|i| *i != active))
+        .collect();
+    let urls: Vec<String> = order.iter().map(|i| cluster.addr(*i)).collect();
+    let s = site_at(&urls.join(","), &cluster.ca, &token, "");
+    let node = Node::start_bin(BIN, &s);
+    assert!(
+        wait_ready(&node, Duration::from_secs(10)),
+        "{:?}",
+        node.log.lock().unwrap()
+    );
+    let cluster_up = begun.elapsed();
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let t0 = Instant::now();
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let c = node.connect(&s, "backend");
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                let mut made: Vec<(String, String)> = Vec::new();
+                let mut i = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    i += 1;
+                    let pt = b64(format!("worker {w} item {i}").as_bytes());
+                    // Encrypt, then decrypt something this worker encrypted before.
+                    let e = post(&c, "/v1/keys/default/encrypt", json!({"plaintext": pt}));
+                    let ct = e.json()["ciphertext"].as_str().map(str::to_owned);
+                    seen.push(Seen {
+                        at: t0.elapsed(),
+                        status: e.status,
+                        wrong: e.status == 200 && ct.is_none(),
+                    });
+                    if let Some(ct) = ct {
+                        made.push((ct, pt));
+                    }
+                    if let Some((ct, pt)) = made.get(made.len().saturating_sub(1) / 2).cloned() {
+                        let d = post(&c, "/v1/keys/default/decrypt", json!({"ciphertext": ct}));
+                        seen.push(Seen {
+                            at: t0.elapsed(),
+                            status: d.status,
+                            wrong: d.status == 200 && d.json()["plaintext"] != json!(pt),
+                        });
+                    }
+                }
+                (seen, made)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let killed_at = t0.elapsed();
+    cluster.kill(active);
+    std::thread::sleep(Duration::from_secs(6));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut seen: Vec<Seen> = Vec::new();
+    let mut made = Vec::new();
+    for w in workers {
+        let (s, m) = w.join().unwrap();
+        seen.extend(s);
+        made.extend(m);
+    }
+    seen.sort_by_key(|s| s.at);
+    let wrong = seen.iter().filter(|s| s.wrong).count();
+    let odd: Vec<u16> = seen
+        .iter()
+        .map(|s| s.status)
+        .filter(|s| ![200, 503, 504].contains(s))
+        .collect();
+    let ok_times: Vec<Duration> = seen
+        .iter()
+        .filter(|s| s.status == 200)
+        .map(|s| s.at)
+        .collect();
+    // The longest time without a successful answer, from the kill on.
+    let mut gap = Duration::ZERO;
+    let mut last = killed_at;
+    for t in ok_times.iter().filter(|t| **t > killed_at) {
+        gap = gap.max(*t - last);
+        last = *t;
+    }
+    gap = gap.max(
+        t0.elapsed()
+            .saturating_sub(last)
+            .min(Duration::from_secs(6)),
+    );
+    let before = seen.iter().filter(|s| s.at <= killed_at).count();
+    let after: Vec<&Seen> = seen.iter().filter(|s| s.at > killed_at).collect();
+    let failed_after = after.iter().filter(|s| s.status != 200).count();
+    eprintln!(
+        "raft failover: cluster up in {cluster_up:?}; {before} answers before the kill, {} after \
+         ({failed_after} not 200); longest time without a 200 after SIGKILL: {} ms; wrong answers: {wrong}",
+        after.len(),
+        gap.as_millis()
+    );
+    assert_eq!(wrong, 0, "a 200 with wrong content");
+    assert!(odd.is_empty(), "unexpected statuses: {odd:?}");
+    assert!(
+        before > 20 && after.len() > 20,
+        "load ran: {before} / {}",
+        after.len()
+    );
+    assert!(
+        gap <= Duration::from_secs(2),
+        "no answer for {gap:?} after the kill: {:?}",
+        node.log.lock().unwrap()
+    );
+    assert!(
+        node.wait_log("requests go to the next node", Duration::from_secs(1)),
+        "the dead node is logged: {:?}",
+        node.log.lock().unwrap()
+    );
+    // Everything encrypted, before and after the kill, still decrypts to what was given.
+    let c = node.connect(&s, "backend");
+    for (ct, pt) in made.iter().step_by((made.len() / 50).max(1)) {
+        let d = post(&c, "/v1/keys/default/decrypt", json!({"ciphertext": ct}));
+        assert_eq!((d.status, &d.json()["plaintext"]), (200, &json!(pt)));
+    }
+    // A write (rotate) reaches the new active node.
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut tries = Vec::new();
+    loop {
+        let r = post(&c, "/v1/keys/default/rotate", json!({}));
+        tries.push((r.status, r.json()));
+        if r.status == 200 {
+            assert_eq!(
+                r.json()["key_version"],
+                2,
+                "{tries:?} {:?}",
+                node.log.lock().unwrap()
+            );
+            break;
+        }
+        assert!(Instant::now() < end, "rotate after failover: {tries:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_no_secret(&node, &[&token]);
+}
+
 /// The IMDS double answers Azure's shapes and refuses requests without `Metadata: true`.
 #[test]
 fn imds_double_follows_azure_api() {
@@ -401,12 +681,7 @@ fn imds_double_follows_azure_api() {
 #[test]
 #[ignore]
 fn measure_decrypt_throughput() {
-    let bao = Bao::start(true);
-    bao.policy(None, "kms-app", SEED_POLICY);
-    let token = bao.token(None, "kms-app", &[]);
-    let s = site(&bao, &token, "");
-    let node = Node::start_bin(BIN, &s);
-    assert!(wait_ready(&node, Duration::from_secs(10)));
+    let (bao, token, s, node) = serving("kms-app", SEED_POLICY, "");
     let c = node.connect(&s, "backend");
     let e = post(
         &c,
