@@ -1234,7 +1234,23 @@ impl Broker {
     }
 
     /// Starts one backend operation, answering decrypts from the cache when it can.
+    ///
+    /// A token below the key's `keybroker.min-decryption-version` is refused first, so
+    /// neither the cache nor the backend answers for a retired version.
     fn dispatch(&mut self, op_id: OpId, op: Op) {
+        if let Op::Decrypt { key, envelope, .. } | Op::Rewrap { key, envelope, .. } = &op {
+            if let Some(&min) = self.settings.min_decryption_version.get(key) {
+                if envelope.key_version < min {
+                    let retired = BackendError::VersionRetired {
+                        key: key.clone(),
+                        version: envelope.key_version,
+                        min: Some(min),
+                    };
+                    self.immediate.push_back((op_id, Err(retired)));
+                    return;
+                }
+            }
+        }
         if let Op::Decrypt {
             key,
             envelope,

@@ -3,6 +3,7 @@
 use super::properties::Property;
 use crate::authz::{Role, RoleRules};
 use crate::secret::Secret;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -177,6 +178,9 @@ pub struct Settings {
     pub soft_key_file: String,
     /// `keybroker.keys`: extra key names served besides `default`.
     pub extra_keys: Vec<String>,
+    /// `keybroker.min-decryption-version`: backend key name → the oldest version that still
+    /// decrypts (older tokens get 400 `key_version_retired`).
+    pub min_decryption_version: BTreeMap<String, u32>,
     /// `kms.cache.type`
     pub cache_type: CacheType,
     /// `keybroker.cache.ttl`
@@ -321,6 +325,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "keybroker.hsm.kmip.password-env",
     "keybroker.soft.key-file",
     "keybroker.keys",
+    "keybroker.min-decryption-version",
     "keybroker.cache.ttl",
     "keybroker.cache.max-entries",
     "keybroker.cache.redis.url",
@@ -710,6 +715,33 @@ impl Settings {
                 ));
             }
         }
+        let default_key = match protocol {
+            Protocol::Vault => &vault_key,
+            _ => &hsm_key_name,
+        };
+        let mut min_decryption_version = BTreeMap::new();
+        for item in l.list("keybroker.min-decryption-version", &[]) {
+            let key = "keybroker.min-decryption-version";
+            let (name, v) = item
+                .rsplit_once(':')
+                .ok_or_else(|| l.err(key, format!("{item:?} is not NAME:VERSION")))?;
+            let name = if name == "default" {
+                default_key.as_str()
+            } else {
+                name
+            };
+            if name != default_key && !extra_keys.iter().any(|k| k == name) {
+                return Err(l.err(
+                    key,
+                    format!("{name:?} is not a key served (default or one of keybroker.keys)"),
+                ));
+            }
+            let v: u32 =
+                v.parse().ok().filter(|v| *v >= 1).ok_or_else(|| {
+                    l.err(key, format!("{item:?}: the version must be 1 or more"))
+                })?;
+            min_decryption_version.insert(name.to_owned(), v);
+        }
         let settings = Settings {
             keystore_file,
             keystore_password,
@@ -757,6 +789,7 @@ impl Settings {
             hsm_kmip_password: kmip_password(&l, &mut warnings)?,
             soft_key_file: l.string("keybroker.soft.key-file", "soft-keys.json"),
             extra_keys,
+            min_decryption_version,
             cache_type,
             cache_ttl: l.secs("keybroker.cache.ttl", 300)?,
             cache_max_entries: l.parse("keybroker.cache.max-entries", 10_000, "a whole number")?,
@@ -932,6 +965,8 @@ pub struct BrokerSettings {
     pub default_key: String,
     /// `keybroker.keys`.
     pub extra_keys: Vec<String>,
+    /// `keybroker.min-decryption-version`, by backend key name.
+    pub min_decryption_version: BTreeMap<String, u32>,
     /// `kms.cache.type`.
     pub cache_type: CacheType,
     /// `kms.cache.ttl`.
@@ -976,6 +1011,7 @@ impl Settings {
             server_alias: self.server_alias.clone(),
             default_key: self.resolve_key("default").expect("default key"),
             extra_keys: self.extra_keys.clone(),
+            min_decryption_version: self.min_decryption_version.clone(),
             cache_type: self.cache_type,
             cache_ttl: self.cache_ttl,
             cache_max_entries: self.cache_max_entries,
@@ -1069,6 +1105,32 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(e.key, "kms.hsm.server.url");
+    }
+
+    #[test]
+    fn min_decryption_version_names_served_keys_only() {
+        let base = [
+            ("kms.keystore.file", "ks"),
+            ("kms.keystore.password", "pw"),
+            ("kms.hsm.protocol", "soft"),
+            ("keybroker.keys", "payroll"),
+        ];
+        let with = |v: &str| {
+            let mut p = base.to_vec();
+            p.push(("keybroker.min-decryption-version", v));
+            Settings::from_properties(&props(&p))
+        };
+        let (s, _) = with("default:3, payroll:2").unwrap();
+        let want: BTreeMap<String, u32> =
+            [("keybroker-master".into(), 3), ("payroll".into(), 2)].into();
+        assert_eq!(
+            s.min_decryption_version, want,
+            "default means the master key"
+        );
+        for bad in ["nope:2", "default", "default:0", "default:x"] {
+            let e = with(bad).unwrap_err().to_string();
+            assert!(e.contains("keybroker.min-decryption-version"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -250,6 +250,71 @@ fn roles_and_identities() {
 }
 
 #[test]
+fn a_retired_version_is_refused_even_from_the_cache() {
+    let site = Site::new("kms.cache.type=local");
+    let (old, new) = {
+        let node = Node::start_bin(BIN, &site);
+        let b = node.connect(&site, "backend");
+        let enc = |b: &keybroker_client::Client| {
+            let a = b
+                .request(
+                    "POST",
+                    "/v1/keys/default/encrypt",
+                    Some(&json!({"plaintext": b64(b"x")})),
+                )
+                .unwrap();
+            a.json()["ciphertext"].as_str().unwrap().to_owned()
+        };
+        let old = enc(&b);
+        b.request("POST", "/v1/keys/default/rotate", Some(&json!({})))
+            .unwrap();
+        (old, enc(&b))
+    };
+    let props = std::fs::read_to_string(site.properties()).unwrap();
+    std::fs::write(
+        site.properties(),
+        props + "keybroker.min-decryption-version=default:2\n",
+    )
+    .unwrap();
+    let node = Node::start_bin(BIN, &site);
+    let b = node.connect(&site, "backend");
+    let call = |op: &str, ct: &str| {
+        b.request(
+            "POST",
+            &format!("/v1/keys/default/{op}"),
+            Some(&json!({ "ciphertext": ct })),
+        )
+        .unwrap()
+    };
+    for _ in 0..2 {
+        // The second new decrypt is a cache hit; the old one never reaches the cache.
+        assert_eq!(call("decrypt", &new).status, 200);
+        let refused = call("decrypt", &old);
+        assert_eq!(refused.status, 400);
+        assert_eq!(refused.json()["error"]["code"], "key_version_retired");
+        assert!(
+            refused.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("version 1"),
+            "{:?}",
+            refused.json()
+        );
+    }
+    assert_eq!(call("rewrap", &old).status, 400, "rewrap before retiring");
+    let batch = b
+        .request(
+            "POST",
+            "/v1/keys/default/decrypt",
+            Some(&json!({"batch": [{"ciphertext": new}, {"ciphertext": old}]})),
+        )
+        .unwrap();
+    let items = batch.json()["batch"].clone();
+    assert_eq!(items[0]["plaintext"], b64(b"x"), "{items}");
+    assert_eq!(items[1]["error"]["code"], "key_version_retired", "{items}");
+}
+
+#[test]
 fn an_admin_role_alone_rotates_and_never_touches_data() {
     // cmxDevice20190512 becomes an admin: the longest matching prefix wins.
     let site = Site::new("keybroker.role.admin.prefixes=cmxDevice20190512");
