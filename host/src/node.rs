@@ -289,6 +289,21 @@ pub fn prepare_with(
         &seed2,
     );
     broker.set_tls_provider(crate::tls::PROVIDER);
+    if cfg!(feature = "fips") && !tls::fips() {
+        return Err(format!(
+            "this build's TLS provider ({}) is not in FIPS mode; refusing to serve",
+            crate::tls::PROVIDER
+        ));
+    }
+    log_as(
+        "tls",
+        "info",
+        &format!(
+            "provider {}{}",
+            crate::tls::PROVIDER,
+            if tls::fips() { " (FIPS mode)" } else { "" }
+        ),
+    );
     Ok(Prepared {
         broker,
         server_tls,

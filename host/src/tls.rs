@@ -11,12 +11,43 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
 use std::sync::Arc;
 
-/// The TLS implementation both shells use, as `/metrics` names it.
+/// The TLS implementation both shells use, as `/metrics` and `--version` name it.
+#[cfg(not(any(feature = "aws-lc-rs", feature = "fips")))]
 pub const PROVIDER: &str = "rustls-ring";
+/// The TLS implementation both shells use, as `/metrics` and `--version` name it.
+#[cfg(all(feature = "aws-lc-rs", not(feature = "fips")))]
+pub const PROVIDER: &str = "rustls-aws-lc-rs";
+/// The TLS implementation both shells use, as `/metrics` and `--version` name it.
+#[cfg(feature = "fips")]
+pub const PROVIDER: &str = "rustls-aws-lc-rs-fips";
 
-/// The crypto provider used everywhere (ring).
+/// `VERSION (TLS: PROVIDER)`, for `--version`.
+#[cfg(not(any(feature = "aws-lc-rs", feature = "fips")))]
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (TLS: rustls-ring)");
+/// `VERSION (TLS: PROVIDER)`, for `--version`.
+#[cfg(all(feature = "aws-lc-rs", not(feature = "fips")))]
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (TLS: rustls-aws-lc-rs)");
+/// `VERSION (TLS: PROVIDER)`, for `--version`.
+#[cfg(feature = "fips")]
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (TLS: rustls-aws-lc-rs-fips, FIPS 140-3 module)"
+);
+
+/// The crypto provider used everywhere: ring, or aws-lc-rs (`aws-lc-rs` feature), or the
+/// aws-lc-rs FIPS module (`fips` feature).
 pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    #[cfg(not(any(feature = "aws-lc-rs", feature = "fips")))]
+    return Arc::new(rustls::crypto::ring::default_provider());
+    #[cfg(all(feature = "aws-lc-rs", not(feature = "fips")))]
+    return Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    #[cfg(feature = "fips")]
+    return Arc::new(rustls::crypto::default_fips_provider());
+}
+
+/// Whether the provider runs in FIPS mode (its module is FIPS-validated and self-tested).
+pub fn fips() -> bool {
+    provider().fips()
 }
 
 /// Fills `buf` from the provider's CSPRNG.

@@ -30,7 +30,12 @@ pub fn provider(s: &Settings) -> Arc<CryptoProvider> {
         })
         .collect();
     if s.tls_profile == TlsProfile::Cnsa {
-        p.kx_groups = vec![rustls::crypto::ring::kx_group::SECP384R1];
+        p.kx_groups = base
+            .kx_groups
+            .iter()
+            .filter(|g| g.name() == rustls::NamedGroup::secp384r1)
+            .copied()
+            .collect();
     }
     Arc::new(p)
 }

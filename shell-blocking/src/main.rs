@@ -10,7 +10,7 @@ use std::time::Duration;
 #[derive(Parser, Debug)]
 #[command(
     name = "keybroker-lite",
-    version,
+    version = keybroker_host::tls::VERSION,
     subcommand_required = true,
     arg_required_else_help = true,
     after_help = "Example:\n  keybroker serve --config /etc/keybroker/kms.properties\n\nExit codes: 0 ok, 1 failure, 2 usage error. `keybroker-lite COMMAND --help` describes each command."

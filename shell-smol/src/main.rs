@@ -33,7 +33,7 @@ fn serve(config: &str) -> i32 {
 #[derive(Parser, Debug)]
 #[command(
     name = "keybroker",
-    version,
+    version = keybroker_host::tls::VERSION,
     subcommand_required = true,
     arg_required_else_help = true,
     after_help = "Example:\n  keybroker demo --self-test\n  keybroker serve --config /etc/keybroker/kms.properties\n\nExit codes: 0 ok, 1 failure, 2 usage error. `keybroker COMMAND --help` describes each command."
