@@ -295,6 +295,13 @@ impl VaultBackend {
                 .token
                 .as_ref()
                 .is_some_and(|t| !t.verified || t.expires.is_none_or(|e| self.now.mono < e)),
+            // The simulator's test that it has teeth builds core with this planted bug.
+            Auth::Token
+                if cfg!(feature = "planted-bug-renew-after-expiry")
+                    && matches!(call.kind, CallKind::Renew) =>
+            {
+                true
+            }
             Auth::Token => self.token_valid(),
             _ => true,
         }
@@ -770,8 +777,17 @@ impl VaultBackend {
                         _ => {
                             // A reused keep-alive link may have been closed by Vault while idle:
                             // send once more on a fresh link.
-                            let retry =
-                                l.served > 0 && self.calls.get(&c).is_some_and(|c| !c.retried);
+                            // Vault may have carried the request out before the link broke:
+                            // never send a state-changing one twice (a rotation would make
+                            // two versions).
+                            let retry = l.served > 0
+                                && self.calls.get(&c).is_some_and(|c| {
+                                    !c.retried
+                                        && !matches!(
+                                            c.kind,
+                                            CallKind::Rotate { .. } | CallKind::CreateKey { .. }
+                                        )
+                                });
                             if retry {
                                 if let Some(call) = self.calls.get_mut(&c) {
                                     call.retried = true;
@@ -934,14 +950,17 @@ impl VaultBackend {
             }
         };
         for c in self.calls.values() {
-            at(c.answer_by);
-            at(Some(c.wait_until));
+            // A sent call waits for its answer, not for a link: its queue deadline no longer
+            // fires, and a deadline that never fires makes the shell's timer spin.
+            at(c.answer_by.or(Some(c.wait_until)));
         }
         for (u, _) in &self.fresh {
             at(Some(*u));
         }
         if let Some(tok) = &self.token {
-            at(tok.renew_at);
+            // While a lookup or login is in flight the renewal waits for it (which sets a new
+            // renewal time), so it is not a deadline.
+            at(tok.renew_at.filter(|_| !self.auth_busy));
             if let Some(e) = tok.expires.filter(|e| *e > self.now.mono) {
                 at(Some(e));
                 let warn =
@@ -976,7 +995,9 @@ impl VaultBackend {
             (Some(_), true) => {
                 let lease = Duration::from_secs(lease_secs);
                 let before = self.cfg.renew_before;
-                Some(if before < lease {
+                Some(if cfg!(feature = "planted-bug-renew-after-expiry") {
+                    now + lease
+                } else if before < lease {
                     now + (lease - before)
                 } else {
                     now + lease / 2
