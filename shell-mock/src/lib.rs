@@ -625,7 +625,7 @@ impl World {
 
     pub(crate) fn record(&mut self, what: &str, id: u64, bytes: &[u8]) {
         if self.print_trace {
-            let text = String::from_utf8_lossy(&bytes[..bytes.len().min(160)]);
+            let text = String::from_utf8_lossy(&bytes[..bytes.len().min(2000)]);
             println!(
                 "{:>10.3}s {what:<7} {id:<4} {}",
                 self.now.since_epoch().as_secs_f64(),

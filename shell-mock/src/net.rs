@@ -294,7 +294,9 @@ impl Net {
                 continue;
             }
             if let Some(until) = self.cut_until(node, ep, t) {
-                self.push(until, node, link, p);
+                // Held until the cut heals, keeping its place in the stream: its sequence
+                // number orders it before anything sent after it.
+                self.queue.insert((until, key.1), (node, link, p));
                 continue;
             }
             let peer = self.endpoints[ep].peer;
@@ -308,7 +310,9 @@ impl Net {
                     if self.links[&(node, link)].peer_closed {
                         continue;
                     }
-                    let PeerOut { bytes, close } = peers.receive(peer, conn, &bytes, sent_at, t)?;
+                    let PeerOut { bytes, close } = peers
+                        .receive(peer, conn, &bytes, sent_at, t)
+                        .map_err(|e| format!("node {node} link {link}: {e}"))?;
                     let slow = self
                         .slow
                         .get(&ep)
@@ -350,11 +354,9 @@ impl Net {
         Ok(())
     }
 
-    /// Ends every fault (the liveness phase).
+    /// No new fault from now on (the liveness phase); cuts, slow peers and restarts under way
+    /// run out by themselves (ending a cut early would let later bytes overtake held ones).
     pub fn calm(&mut self, now: Instant, peers: &mut Peers) -> Result<(), String> {
-        self.cuts.clear();
-        self.slow.clear();
-        self.down.clear();
         self.faults = Faults::NONE;
         peers.calm(now);
         Ok(())

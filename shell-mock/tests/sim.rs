@@ -7,6 +7,7 @@ const BACKENDS: [BackendChoice; 3] = [
     BackendChoice::Kmip,
     BackendChoice::Vault,
 ];
+#[allow(dead_code)] // unused when a planted bug is built in
 const CACHES: [CacheChoice; 3] = [
     CacheChoice::None,
     CacheChoice::Local,
@@ -44,7 +45,8 @@ fn one_seed_replays_to_the_same_trace() {
     feature = "planted-bug-ignore-context",
     feature = "planted-bug-cache-ignores-context",
     feature = "planted-bug-failover-retry-nonidempotent",
-    feature = "planted-bug-renew-after-expiry"
+    feature = "planted-bug-renew-after-expiry",
+    feature = "planted-bugs"
 )))]
 #[test]
 fn the_real_core_keeps_every_invariant_with_every_backend_and_cache() {

@@ -241,7 +241,13 @@ impl Cluster {
             let n = match ttlv::frame_len(buf, &Limits::DEFAULT) {
                 Ok(Some(n)) if buf.len() >= n => n,
                 Ok(_) => break,
-                Err(e) => return Err(format!("keybroker sent malformed TTLV to the HSM: {e}")),
+                Err(e) => {
+                    return Err(format!(
+                        "keybroker sent malformed TTLV to HSM {i} (connection {conn}, {} bytes buffered, this piece {} bytes): {e}",
+                        buf.len(),
+                        bytes.len()
+                    ))
+                }
             };
             let frame: Vec<u8> = buf.drain(..n).collect();
             let item = ttlv::decode(&frame)
