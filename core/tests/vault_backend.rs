@@ -483,3 +483,31 @@ fn a_rotation_is_never_sent_twice() {
     assert_eq!(id, 2);
     assert!(matches!(r, Err(BackendError::Unavailable { .. })), "{r:?}");
 }
+
+/// lookup-self answering ttl 0 with an `expire_time` is a token in its last second, not a
+/// token that never expires: nothing may be sent with it afterwards.
+#[test]
+fn ttl_zero_with_an_expiry_time_is_not_a_token_that_never_expires() {
+    let mut t = T::new();
+    t.pump(0.0);
+    t.encrypt(0.0, 1);
+    t.answer(
+        0.1,
+        "lookup-self",
+        200,
+        r#"{"data":{"ttl":0,"renewable":true,"expire_time":"2027-01-15T08:00:00Z"}}"#,
+    );
+    // Without a valid token the key read does not go out either; if it did, answer it.
+    if t.sent.iter().any(|(_, s)| s.contains("/keys/kms")) {
+        t.answer(
+            0.1,
+            "/keys/kms",
+            200,
+            r#"{"data":{"latest_version":1,"keys":{"1":1},"type":"aes256-gcm96"}}"#,
+        );
+    }
+    assert!(
+        !t.sent.iter().any(|(_, s)| s.contains("/encrypt/")),
+        "an encrypt went out with an expired token"
+    );
+}

@@ -41,7 +41,7 @@ pub(crate) const BACKEND_CERT: &[u8] = include_bytes!("../fixtures/cmxBackend.de
 pub(crate) const DEVICE_CERT: &[u8] = include_bytes!("../fixtures/cmxDevice.der");
 pub(crate) const STRANGER_CERT: &[u8] = include_bytes!("../fixtures/stranger.der");
 /// Virtual wall clock at the start of every run (2027; the fixtures are valid for 100 years).
-const UNIX_BASE: i64 = 1_800_000_000;
+pub(crate) const UNIX_BASE: i64 = 1_800_000_000;
 const SAFETY_STEPS: u32 = 400;
 /// Backend request deadline given to the KMIP and Vault backends.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);

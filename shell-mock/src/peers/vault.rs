@@ -67,6 +67,27 @@ fn answer(status: u16, body: Value) -> Vec<u8> {
     out
 }
 
+/// `secs` since the epoch as RFC 3339 UTC (what Vault writes in `expire_time`).
+fn rfc3339(secs: u64) -> String {
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 fn errors(status: u16, msg: &str) -> Vec<u8> {
     answer(status, json!({"errors": [msg]}))
 }
@@ -200,7 +221,11 @@ impl Vault {
         let a = match (req.method.as_str(), path.as_slice()) {
             ("GET", ["v1", "auth", "token", "lookup-self"]) => {
                 let left = self.expires.saturating_since(now).as_secs();
-                answer(200, json!({"data": {"ttl": left, "renewable": true}}))
+                let at = crate::UNIX_BASE as u64 + self.expires.since_epoch().as_secs();
+                answer(
+                    200,
+                    json!({"data": {"ttl": left, "renewable": true, "expire_time": rfc3339(at)}}),
+                )
             }
             ("POST", ["v1", "auth", "token", "renew-self"]) => {
                 let cap = self.created + self.max_ttl;
