@@ -511,3 +511,31 @@ fn ttl_zero_with_an_expiry_time_is_not_a_token_that_never_expires() {
         "an encrypt went out with an expired token"
     );
 }
+
+/// A lease counts from when the lookup went out, not from when its answer arrived: a slow
+/// answer must not stretch the token past its real expiry.
+#[test]
+fn a_late_answer_does_not_stretch_the_token() {
+    let mut t = T::new();
+    t.pump(0.0);
+    // Sent at 0 s, answered at 3 s: the token ends at 10 s, not 13 s.
+    t.answer(
+        3.0,
+        "lookup-self",
+        200,
+        r#"{"data":{"ttl":10,"renewable":false}}"#,
+    );
+    t.answer(
+        3.0,
+        "/keys/kms",
+        200,
+        r#"{"data":{"latest_version":1,"keys":{"1":1},"type":"aes256-gcm96"}}"#,
+    );
+    t.b.handle_timeout(at(11.0));
+    t.pump(11.0);
+    t.encrypt(11.0, 1);
+    assert!(
+        !t.sent.iter().any(|(_, s)| s.contains("/encrypt/")),
+        "an encrypt went out at 11 s with a token that ended at 10 s"
+    );
+}

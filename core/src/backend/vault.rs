@@ -224,6 +224,8 @@ pub struct VaultBackend {
     warned_expiry: bool,
     pub(crate) replies: ReplyQueue,
     pub(crate) outputs: VecDeque<BackendOutput>,
+    /// When the auth call (lookup, renewal, login) being answered was sent.
+    auth_sent: Option<Instant>,
     /// Requests sent with a token, as (instant, token expiry) — for tests of the auth life cycle.
     pub sent_with_token: Vec<(Instant, Option<Instant>)>,
 }
@@ -272,6 +274,7 @@ impl VaultBackend {
             replies: VecDeque::new(),
             outputs: VecDeque::new(),
             sent_with_token: Vec::new(),
+            auth_sent: None,
         }
     }
 
@@ -989,7 +992,10 @@ impl VaultBackend {
     }
 
     fn set_token(&mut self, token: Secret<String>, lease_secs: u64, renewable: bool) {
-        let now = self.now.mono;
+        // The lease runs from when Vault answered, which is no later than when the request
+        // went out: counting from the answer's arrival would stretch the token past its
+        // real expiry by the round trip (seconds, with a slow Vault).
+        let now = self.auth_sent.take().unwrap_or(self.now.mono);
         let expires = (lease_secs > 0).then(|| now + Duration::from_secs(lease_secs));
         let renew_at = match (expires, renewable) {
             (Some(_), true) => {
@@ -1157,6 +1163,9 @@ impl VaultBackend {
             }
         }
         let ok = status_ok(resp.status);
+        self.auth_sent = call
+            .answer_by
+            .map(|a| Instant::from_epoch(a.since_epoch().saturating_sub(self.cfg.request_timeout)));
         match call.kind {
             CallKind::Encrypt(items) => {
                 let key = items.first().map(|i| i.key.clone()).unwrap_or_default();
