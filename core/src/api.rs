@@ -64,8 +64,16 @@ impl From<BackendError> for ApiError {
                 retry_after: Some(retry_after),
                 ..ApiError::new(503, "backend_unavailable", msg)
             },
-            BackendError::Failed(_) => ApiError::new(502, "backend_error", msg),
-            BackendError::NotPersisted(_) => ApiError::new(500, "persist_failed", msg),
+            // Every 5xx says when to retry: a client must be able to tell "try again" from
+            // "your request is wrong" without knowing the backend.
+            BackendError::Failed(_) => ApiError {
+                retry_after: Some(Duration::from_secs(1)),
+                ..ApiError::new(502, "backend_error", msg)
+            },
+            BackendError::NotPersisted(_) => ApiError {
+                retry_after: Some(Duration::from_secs(1)),
+                ..ApiError::new(500, "persist_failed", msg)
+            },
             BackendError::VersionRetired { .. } => ApiError::bad("key_version_retired", msg),
             BackendError::Timeout => ApiError {
                 retry_after: Some(Duration::from_secs(1)),
@@ -476,6 +484,31 @@ pub fn reply_json(reply: &Reply, key_name: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_backend_5xx_says_when_to_retry() {
+        let all = [
+            BackendError::UnknownKey("k".into()),
+            BackendError::BadCiphertext("x".into()),
+            BackendError::BadRequest("x".into()),
+            BackendError::Unavailable {
+                reason: "x".into(),
+                retry_after: Duration::from_secs(5),
+            },
+            BackendError::Failed("x".into()),
+            BackendError::Timeout,
+            BackendError::NotPersisted("x".into()),
+        ];
+        for e in all {
+            let a = ApiError::from(e.clone());
+            assert_eq!(
+                a.status >= 500,
+                a.retry_after.is_some(),
+                "{e:?} → {}",
+                a.status
+            );
+        }
+    }
 
     #[test]
     fn duplicate_members_are_bad_json_at_any_depth() {

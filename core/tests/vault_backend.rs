@@ -654,11 +654,161 @@ fn token_expiry_is_known_for_metrics() {
         200,
         r#"{"data":{"ttl":3600,"renewable":true}}"#,
     );
+    // The lease counts from when lookup-self went out (0 s), not from its answer (10 s).
     let left = t.b.token_expires_in().expect("an expiring token");
     assert!(
-        (Duration::from_secs(3599)..=Duration::from_secs(3600)).contains(&left),
+        (Duration::from_secs(3589)..=Duration::from_secs(3590)).contains(&left),
         "{left:?}"
     );
     assert_eq!(t.b.endpoints().len(), 1);
     assert_eq!(t.b.endpoints()[0].name, "vault.test:8200");
+}
+
+/// A call that waited for a link and was then sent keeps only its answer deadline: its passed
+/// queue deadline must not stay in `poll_timeout`, or a shell's timer spins until the answer.
+#[test]
+fn a_sent_call_does_not_leave_a_passed_deadline_behind() {
+    let mut t = T::new();
+    t.ready();
+    // Vault closed the idle keep-alive links: the next call needs a new one.
+    for link in 1..=8 {
+        t.b.handle_net(
+            at(0.5),
+            NetEvent::Closed {
+                link,
+                reason: "idle".into(),
+            },
+        );
+    }
+    t.b.submit(
+        at(1.0),
+        1,
+        Op::Encrypt {
+            key: "kms".into(),
+            plaintext: Secret::new(b"pt".to_vec()),
+            context: b"ctx".to_vec(),
+        },
+        &mut t.rng,
+    );
+    let mut link = None;
+    while let Some(o) = t.b.poll_output() {
+        if let BackendOutput::Connect { link: l, .. } = o {
+            link = Some(l);
+        }
+    }
+    // The link comes up just before the call's 10 s queue deadline; the call goes out then.
+    t.b.handle_net(
+        at(10.5),
+        NetEvent::Connected {
+            link: link.expect("a new link"),
+        },
+    );
+    t.pump(10.5);
+    assert!(t
+        .sent
+        .iter()
+        .any(|(_, s)| s.starts_with("POST /v1/transit/encrypt/kms ")));
+    t.b.handle_timeout(at(11.5));
+    t.pump(11.5);
+    let next = t.b.poll_timeout().expect("the encrypt's answer deadline");
+    assert_eq!(
+        next,
+        at(20.5).mono,
+        "the answer deadline of the call sent at 10.5 s"
+    );
+}
+
+/// A rotation whose reused keep-alive link breaks before the answer is not sent again: Vault
+/// may have carried it out, and a second one would make another key version.
+#[test]
+fn a_rotation_is_never_sent_twice() {
+    let mut t = T::new();
+    t.ready();
+    t.encrypt(1.0, 1);
+    t.answer(
+        1.1,
+        "encrypt",
+        200,
+        r#"{"data":{"ciphertext":"vault:v3:QUJD","key_version":3}}"#,
+    );
+    let _ = t.reply();
+    t.b.submit(at(2.0), 2, Op::Rotate { key: "kms".into() }, &mut t.rng);
+    t.pump(2.0);
+    let i = t
+        .sent
+        .iter()
+        .position(|(_, s)| s.contains("/rotate "))
+        .expect("rotate sent");
+    let (link, _) = t.sent.remove(i);
+    t.b.handle_net(
+        at(2.1),
+        NetEvent::Closed {
+            link,
+            reason: "reset".into(),
+        },
+    );
+    t.pump(2.1);
+    assert!(
+        !t.sent.iter().any(|(_, s)| s.contains("/rotate ")),
+        "the rotation went out again"
+    );
+    let (id, r) = t.reply();
+    assert_eq!(id, 2);
+    assert!(matches!(r, Err(BackendError::Unavailable { .. })), "{r:?}");
+}
+
+/// lookup-self answering ttl 0 with an `expire_time` is a token in its last second, not a
+/// token that never expires: nothing may be sent with it afterwards.
+#[test]
+fn ttl_zero_with_an_expiry_time_is_not_a_token_that_never_expires() {
+    let mut t = T::new();
+    t.pump(0.0);
+    t.encrypt(0.0, 1);
+    t.answer(
+        0.1,
+        "lookup-self",
+        200,
+        r#"{"data":{"ttl":0,"renewable":true,"expire_time":"2027-01-15T08:00:00Z"}}"#,
+    );
+    // Without a valid token the key read does not go out either; if it did, answer it.
+    if t.sent.iter().any(|(_, s)| s.contains("/keys/kms")) {
+        t.answer(
+            0.1,
+            "/keys/kms",
+            200,
+            r#"{"data":{"latest_version":1,"keys":{"1":1},"type":"aes256-gcm96"}}"#,
+        );
+    }
+    assert!(
+        !t.sent.iter().any(|(_, s)| s.contains("/encrypt/")),
+        "an encrypt went out with an expired token"
+    );
+}
+
+/// A lease counts from when the lookup went out, not from when its answer arrived: a slow
+/// answer must not stretch the token past its real expiry.
+#[test]
+fn a_late_answer_does_not_stretch_the_token() {
+    let mut t = T::new();
+    t.pump(0.0);
+    // Sent at 0 s, answered at 3 s: the token ends at 10 s, not 13 s.
+    t.answer(
+        3.0,
+        "lookup-self",
+        200,
+        r#"{"data":{"ttl":10,"renewable":false}}"#,
+    );
+    t.answer(
+        3.0,
+        "/keys/kms",
+        200,
+        r#"{"data":{"latest_version":1,"keys":{"1":1},"type":"aes256-gcm96"}}"#,
+    );
+    t.b.handle_timeout(at(11.0));
+    t.pump(11.0);
+    t.encrypt(11.0, 1);
+    assert!(
+        !t.sent.iter().any(|(_, s)| s.contains("/encrypt/")),
+        "an encrypt went out at 11 s with a token that ended at 10 s"
+    );
 }

@@ -252,6 +252,8 @@ pub struct VaultBackend {
     last_failure: String,
     pub(crate) replies: ReplyQueue,
     pub(crate) outputs: VecDeque<BackendOutput>,
+    /// When the auth call (lookup, renewal, login) being answered was sent.
+    auth_sent: Option<Instant>,
     /// Requests sent with a token, as (instant, token expiry) — for tests of the auth life cycle.
     pub sent_with_token: Vec<(Instant, Option<Instant>)>,
 }
@@ -333,6 +335,7 @@ impl VaultBackend {
             replies: VecDeque::new(),
             outputs: VecDeque::new(),
             sent_with_token: Vec::new(),
+            auth_sent: None,
         }
     }
 
@@ -356,6 +359,13 @@ impl VaultBackend {
                 .token
                 .as_ref()
                 .is_some_and(|t| !t.verified || t.expires.is_none_or(|e| self.now.mono < e)),
+            // The simulator's test that it has teeth builds core with this planted bug.
+            Auth::Token
+                if cfg!(feature = "planted-bug-renew-after-expiry")
+                    && matches!(call.kind, CallKind::Renew) =>
+            {
+                true
+            }
             Auth::Token => self.token_valid(),
             _ => true,
         }
@@ -996,8 +1006,17 @@ impl VaultBackend {
                         _ => {
                             // A reused keep-alive link may have been closed by Vault while idle:
                             // send once more on a fresh link.
-                            let retry =
-                                l.served > 0 && self.calls.get(&c).is_some_and(|c| !c.retried);
+                            // Vault may have carried the request out before the link broke:
+                            // never send a state-changing one twice (a rotation would make
+                            // two versions).
+                            let retry = l.served > 0
+                                && self.calls.get(&c).is_some_and(|c| {
+                                    !c.retried
+                                        && !matches!(
+                                            c.kind,
+                                            CallKind::Rotate { .. } | CallKind::CreateKey { .. }
+                                        )
+                                });
                             if retry {
                                 if let Some(call) = self.calls.get_mut(&c) {
                                     call.retried = true;
@@ -1180,8 +1199,9 @@ impl VaultBackend {
             }
         };
         for c in self.calls.values() {
-            at(c.answer_by);
-            at(Some(c.wait_until));
+            // A sent call waits for its answer, not for a link: its queue deadline no longer
+            // fires, and a deadline that never fires makes the shell's timer spin.
+            at(c.answer_by.or(Some(c.wait_until)));
         }
         let stall = self.stall_after();
         for l in self.links.values() {
@@ -1196,7 +1216,9 @@ impl VaultBackend {
             at(Some(*u));
         }
         if let Some(tok) = &self.token {
-            at(tok.renew_at);
+            // While a lookup or login is in flight the renewal waits for it (which sets a new
+            // renewal time), so it is not a deadline.
+            at(tok.renew_at.filter(|_| !self.auth_busy));
             if let Some(e) = tok.expires.filter(|e| *e > self.now.mono) {
                 at(Some(e));
                 let warn =
@@ -1226,13 +1248,18 @@ impl VaultBackend {
     }
 
     fn set_token(&mut self, token: Secret<String>, lease_secs: u64, renewable: bool) {
-        let now = self.now.mono;
+        // The lease runs from when Vault answered, which is no later than when the request
+        // went out: counting from the answer's arrival would stretch the token past its
+        // real expiry by the round trip (seconds, with a slow Vault).
+        let now = self.auth_sent.take().unwrap_or(self.now.mono);
         let expires = (lease_secs > 0).then(|| now + Duration::from_secs(lease_secs));
         let renew_at = match (expires, renewable) {
             (Some(_), true) => {
                 let lease = Duration::from_secs(lease_secs);
                 let before = self.cfg.renew_before;
-                Some(if before < lease {
+                Some(if cfg!(feature = "planted-bug-renew-after-expiry") {
+                    now + lease
+                } else if before < lease {
                     now + (lease - before)
                 } else {
                     now + lease / 2
@@ -1484,6 +1511,9 @@ impl VaultBackend {
             _ => call,
         };
         let ok = status_ok(resp.status);
+        self.auth_sent = call
+            .answer_by
+            .map(|a| Instant::from_epoch(a.since_epoch().saturating_sub(self.cfg.request_timeout)));
         match call.kind {
             CallKind::Encrypt(items) => {
                 let key = items.first().map(|i| i.key.clone()).unwrap_or_default();

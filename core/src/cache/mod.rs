@@ -33,7 +33,10 @@ pub fn cache_key(key_name: &str, token: &str, context: &[u8]) -> CacheKey {
     h.update(key_name.as_bytes());
     h.update((token.len() as u64).to_be_bytes());
     h.update(token.as_bytes());
-    h.update(context);
+    // The simulator's test that it has teeth builds core with this planted bug.
+    if !cfg!(feature = "planted-bug-cache-ignores-context") {
+        h.update(context);
+    }
     h.finalize().into()
 }
 

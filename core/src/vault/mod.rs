@@ -451,6 +451,11 @@ pub fn parse_lookup(body: &[u8]) -> Result<(u64, bool), String> {
     let ttl = d["ttl"]
         .as_u64()
         .ok_or("lookup-self answer has no data.ttl")?;
+    // ttl 0 means "never expires" only without an expiry time (a root token); a token with an
+    // `expire_time` and ttl 0 is in its last second, not eternal.
+    if ttl == 0 && d["expire_time"].is_string() {
+        return Err("the Vault token has expired (lookup-self: ttl 0)".into());
+    }
     Ok((ttl, d["renewable"].as_bool().unwrap_or(false)))
 }
 

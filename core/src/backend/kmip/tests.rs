@@ -28,6 +28,8 @@ struct Sim {
     sent: Vec<String>,
     /// A KMIP 1.2 server: no DiscoverVersions, CBC only.
     old: bool,
+    /// Objects created but never activated (Locate lists them; Encrypt refuses them).
+    preactive: Vec<String>,
 }
 
 fn cbc(key: &[u8; 32], iv: &[u8], data: &[u8], encrypt: bool) -> Option<Vec<u8>> {
@@ -141,6 +143,11 @@ impl Sim {
         }
         if operation == op::QUERY {
             return resp(Some(operation), 0, None, vec![]);
+        }
+        if (operation == op::ENCRYPT || operation == op::DECRYPT)
+            && self.preactive.contains(&text_of(p, tag::UNIQUE_IDENTIFIER))
+        {
+            return resp(Some(operation), 1, Some(R_PERMISSION_DENIED), vec![]);
         }
         let cbc_mode = matches!(
             find(p, tag::BLOCK_CIPHER_MODE).map(|i| &i.value),
@@ -290,6 +297,7 @@ impl H {
                 links: BTreeMap::new(),
                 sent: Vec::new(),
                 old: false,
+                preactive: Vec::new(),
             },
             rng,
             now: Now::default(),
@@ -805,6 +813,24 @@ fn versions_rotated_by_another_node_are_learned_by_the_periodic_refresh() {
     assert_eq!(plain(h.call(dec(&t, b""))), b"x");
     assert!(
         h.logs.iter().any(|l| l.contains("now has 2 versions")),
+        "{:?}",
+        h.logs
+    );
+}
+
+#[test]
+fn a_latest_version_never_activated_is_skipped_for_encryption() {
+    let mut h = H::new(&[Mode::Normal], true);
+    h.start();
+    // A rotation elsewhere made an object whose Activate was lost: Locate lists it last.
+    h.sim.objects.push(("2".into(), "k".into(), [2; 32]));
+    h.sim.preactive.push("2".into());
+    h.advance(REFRESH_EVERY);
+    let (t, v) = token(h.call(enc("k", b"x", b"")));
+    assert_eq!(v, 1, "encrypts under the newest usable version");
+    assert_eq!(plain(h.call(dec(&t, b""))), b"x");
+    assert!(
+        h.logs.iter().any(|l| l.contains("not usable")),
         "{:?}",
         h.logs
     );
