@@ -812,3 +812,43 @@ fn a_late_answer_does_not_stretch_the_token() {
         "an encrypt went out at 11 s with a token that ended at 10 s"
     );
 }
+
+/// A renewal that grants no more time (the token's max TTL is used up) leaves the token ending
+/// when it did; it must not become a token that never expires (found by keybroker-sim, seed 74:
+/// an encrypt went out 24 s after the token's end).
+#[test]
+fn a_renewal_granting_nothing_does_not_make_the_token_eternal() {
+    let mut t = T::new();
+    t.pump(0.0);
+    t.answer(
+        0.0,
+        "lookup-self",
+        200,
+        r#"{"data":{"ttl":20,"renewable":true}}"#,
+    );
+    t.answer(
+        0.0,
+        "/keys/kms",
+        200,
+        r#"{"data":{"latest_version":1,"keys":{"1":1},"type":"aes256-gcm96"}}"#,
+    );
+    // renew-before (30 s) exceeds the lease: the renewal goes out at half of it.
+    t.b.handle_timeout(at(10.0));
+    t.pump(10.0);
+    t.answer(
+        10.0,
+        "renew-self",
+        200,
+        r#"{"auth":{"client_token":"s.SECRET-TOKEN","lease_duration":0,"renewable":true}}"#,
+    );
+    let left = t.b.token_expires_in().expect("the token still ends");
+    assert!(left <= Duration::from_secs(10), "{left:?}");
+    // Past its end nothing is sent with it.
+    t.b.handle_timeout(at(21.0));
+    t.encrypt(21.0, 7);
+    assert!(
+        t.sent.iter().all(|(_, s)| !s.contains("/transit/encrypt/")),
+        "{:?}",
+        t.sent
+    );
+}

@@ -1734,6 +1734,14 @@ impl VaultBackend {
                 self.auth_busy = false;
                 if ok {
                     match vault::parse_auth(&resp.body) {
+                        Ok(g)
+                            if g.lease_secs == 0
+                                && self.token.as_ref().is_some_and(|t| t.expires.is_some()) =>
+                        {
+                            // A renewal that grants no time (the max TTL is used up) is not a
+                            // token that never expires: it still ends when it did.
+                            self.no_longer_renewable("its max TTL is reached");
+                        }
                         Ok(g) => {
                             let prev = self.token.as_ref().and_then(|t| t.expires);
                             self.set_token(g.token, g.lease_secs, g.renewable);
