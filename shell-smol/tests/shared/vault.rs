@@ -615,11 +615,16 @@ fn raft_cluster_failover_when_the_active_node_is_killed() {
         "no answer for {gap:?} after the kill: {:?}",
         node.log.lock().unwrap()
     );
-    assert!(
-        node.wait_log("requests go to the next node", Duration::from_secs(1)),
-        "the dead node is logged: {:?}",
-        node.log.lock().unwrap()
-    );
+    // A request lost with the dead node's links trips its breaker, which is logged. When the
+    // kill found those links idle, the next requests went to a live node and nothing failed or
+    // was logged (seen once in 18 runs); the answers above are what must hold either way.
+    if failed_after > 0 {
+        assert!(
+            node.wait_log("requests go to the next node", Duration::from_secs(1)),
+            "the dead node is logged: {:?}",
+            node.log.lock().unwrap()
+        );
+    }
     // Everything encrypted, before and after the kill, still decrypts to what was given.
     let c = node.connect(&s, "backend");
     for (ct, pt) in made.iter().step_by((made.len() / 50).max(1)) {
