@@ -1,8 +1,8 @@
-//! The shared hostile-client suite (shell-smol/tests/shared/hostile.rs) against `keybroker-lite serve`.
+//! The shared hostile-client suite (shell-smol/tests/suites/hostile.rs) against `keybroker-lite serve`.
 #[path = "../../shell-smol/tests/common/mod.rs"]
 mod common;
 
 /// The server under test.
 const BIN: &str = env!("CARGO_BIN_EXE_keybroker-lite");
 
-include!("../../shell-smol/tests/shared/hostile.rs");
+include!("../../shell-smol/tests/suites/hostile.rs");

@@ -1,8 +1,8 @@
-//! The shared kmip suite (shell-smol/tests/shared/kmip.rs) against `keybroker-lite serve`.
+//! The shared kmip suite (shell-smol/tests/suites/kmip.rs) against `keybroker-lite serve`.
 #[path = "../../shell-smol/tests/common/mod.rs"]
 mod common;
 
 /// The server under test.
 const BIN: &str = env!("CARGO_BIN_EXE_keybroker-lite");
 
-include!("../../shell-smol/tests/shared/kmip.rs");
+include!("../../shell-smol/tests/suites/kmip.rs");

@@ -1,8 +1,8 @@
-//! The shared vault suite (shell-smol/tests/shared/vault.rs) against `keybroker-lite serve`.
+//! The shared vault suite (shell-smol/tests/suites/vault.rs) against `keybroker-lite serve`.
 #[path = "../../shell-smol/tests/common/mod.rs"]
 mod common;
 
 /// The server under test.
 const BIN: &str = env!("CARGO_BIN_EXE_keybroker-lite");
 
-include!("../../shell-smol/tests/shared/vault.rs");
+include!("../../shell-smol/tests/suites/vault.rs");

@@ -1,7 +1,7 @@
-//! The shared API suite (shared/api.rs) against `keybroker serve` (smol).
+//! The shared API suite (suites/api.rs) against `keybroker serve` (smol).
 mod common;
 
 /// The server under test.
 const BIN: &str = env!("CARGO_BIN_EXE_keybroker");
 
-include!("shared/api.rs");
+include!("suites/api.rs");

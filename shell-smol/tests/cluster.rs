@@ -1,7 +1,7 @@
-//! The shared cluster suite (shared/cluster.rs) against `keybroker serve` (smol).
+//! The shared cluster suite (suites/cluster.rs) against `keybroker serve` (smol).
 mod common;
 
 /// The server under test.
 const BIN: &str = env!("CARGO_BIN_EXE_keybroker");
 
-include!("shared/cluster.rs");
+include!("suites/cluster.rs");

@@ -1,7 +1,7 @@
-//! The shared dropin suite (shared/dropin.rs) against `keybroker serve` (smol).
+//! The shared dropin suite (suites/dropin.rs) against `keybroker serve` (smol).
 mod common;
 
 /// The server under test.
 const BIN: &str = env!("CARGO_BIN_EXE_keybroker");
 
-include!("shared/dropin.rs");
+include!("suites/dropin.rs");

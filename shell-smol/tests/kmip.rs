@@ -1,7 +1,7 @@
-//! The shared kmip suite (shared/kmip.rs) against `keybroker serve` (smol).
+//! The shared kmip suite (suites/kmip.rs) against `keybroker serve` (smol).
 mod common;
 
 /// The server under test.
 const BIN: &str = env!("CARGO_BIN_EXE_keybroker");
 
-include!("shared/kmip.rs");
+include!("suites/kmip.rs");

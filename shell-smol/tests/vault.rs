@@ -1,7 +1,7 @@
-//! The shared vault suite (shared/vault.rs) against `keybroker serve` (smol).
+//! The shared vault suite (suites/vault.rs) against `keybroker serve` (smol).
 mod common;
 
 /// The server under test.
 const BIN: &str = env!("CARGO_BIN_EXE_keybroker");
 
-include!("shared/vault.rs");
+include!("suites/vault.rs");

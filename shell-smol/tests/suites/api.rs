@@ -5,7 +5,7 @@
 // and shell-blocking/tests/api.rs (BIN = keybroker-lite). Each includer declares `mod common`
 // and `BIN` from its own `CARGO_BIN_EXE_*`, which cargo sets only for a package's own binaries
 // and builds before the tests; both test crates are named `api`, so insta finds the same
-// snapshots (shell-smol/tests/shared/snapshots/api__*.snap) from either package.
+// snapshots (shell-smol/tests/suites/snapshots/api__*.snap) from either package.
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
