@@ -44,6 +44,26 @@ fn ready(node: &Node) {
     assert_eq!(node.admin_get("/readyz").0, 200);
 }
 
+/// Encrypts `plaintext` and decrypts the token back to it through `c`; the token.
+fn round_trip(c: &Client, plaintext: &[u8]) -> Value {
+    let (s, e) = post(
+        c,
+        "/v1/keys/default/encrypt",
+        json!({"plaintext": b64(plaintext)}),
+    );
+    assert_eq!(s, 200, "{e}");
+    let (s, d) = post(
+        c,
+        "/v1/keys/default/decrypt",
+        json!({"ciphertext": e["ciphertext"]}),
+    );
+    assert_eq!(
+        (s, d["plaintext"].as_str()),
+        (200, Some(b64(plaintext).as_str()))
+    );
+    e["ciphertext"].clone()
+}
+
 fn post(c: &Client, path: &str, body: Value) -> (u16, Value) {
     let a = c.request("POST", path, Some(&body)).unwrap();
     (a.status, a.json())
@@ -92,22 +112,7 @@ fn credential_accepted_by_pykmip_requiring_it() {
         &[("KB_HSM_PASSWORD", "Hsm pa55 w0rd!")],
     );
     ready(&node);
-    let c = node.connect(&site, "backend");
-    let (s, e) = post(
-        &c,
-        "/v1/keys/default/encrypt",
-        json!({"plaintext": b64(b"with credential")}),
-    );
-    assert_eq!(s, 200, "{e}");
-    let (s, d) = post(
-        &c,
-        "/v1/keys/default/decrypt",
-        json!({"ciphertext": e["ciphertext"]}),
-    );
-    assert_eq!(
-        (s, d["plaintext"].as_str()),
-        (200, Some(b64(b"with credential").as_str()))
-    );
+    let token = round_trip(&node.connect(&site, "backend"), b"with credential");
     assert!(!hsm.log().contains("credential refused"), "{}", hsm.log());
     drop(node);
 
@@ -121,11 +126,7 @@ fn credential_accepted_by_pykmip_requiring_it() {
     let node = Node::start_bin(BIN, &site);
     ready(&node);
     let c = node.connect(&site, "backend");
-    let (s, d) = post(
-        &c,
-        "/v1/keys/default/decrypt",
-        json!({"ciphertext": e["ciphertext"]}),
-    );
+    let (s, d) = post(&c, "/v1/keys/default/decrypt", json!({"ciphertext": token}));
     assert_eq!(s, 200, "{d}");
     drop(node);
 
@@ -172,22 +173,7 @@ fn hsm_certificate_without_subject_alt_name_is_matched_on_its_cn() {
         "{:?}",
         node.log.lock().unwrap()
     );
-    let c = node.connect(&site, "backend");
-    let (s, e) = post(
-        &c,
-        "/v1/keys/default/encrypt",
-        json!({"plaintext": b64(b"cn only")}),
-    );
-    assert_eq!(s, 200, "{e}");
-    let (s, d) = post(
-        &c,
-        "/v1/keys/default/decrypt",
-        json!({"ciphertext": e["ciphertext"]}),
-    );
-    assert_eq!(
-        (s, d["plaintext"].as_str()),
-        (200, Some(b64(b"cn only").as_str()))
-    );
+    round_trip(&node.connect(&site, "backend"), b"cn only");
     let warned = node
         .log
         .lock()
@@ -316,22 +302,7 @@ fn legacy_hsm_tls_reaches_pykmip_with_an_rsa_certificate() {
         node.log.lock().unwrap()
     );
     ready(&node);
-    let c = node.connect(&site, "backend");
-    let (s, e) = post(
-        &c,
-        "/v1/keys/default/encrypt",
-        json!({"plaintext": b64(b"over openssl")}),
-    );
-    assert_eq!(s, 200, "{e}");
-    let (s, d) = post(
-        &c,
-        "/v1/keys/default/decrypt",
-        json!({"ciphertext": e["ciphertext"]}),
-    );
-    assert_eq!(
-        (s, d["plaintext"].as_str()),
-        (200, Some(b64(b"over openssl").as_str()))
-    );
+    round_trip(&node.connect(&site, "backend"), b"over openssl");
 }
 
 /// Without the legacy-hsm-tls feature, keybroker.hsm.tls=legacy refuses to start, saying why.
