@@ -62,6 +62,47 @@ fn the_real_core_keeps_every_invariant_with_every_backend_and_cache() {
     }
 }
 
+/// Seeds that found real bugs in the Vault backend after the failover work was merged, replayed
+/// exactly as their failures printed them: a renewal granting no time made the token eternal
+/// (74, 2695); a renewal due while a lookup was out stayed in the past (17695).
+#[cfg(not(any(
+    feature = "planted-bug-ignore-context",
+    feature = "planted-bug-cache-ignores-context",
+    feature = "planted-bug-failover-retry-nonidempotent",
+    feature = "planted-bug-renew-after-expiry",
+    feature = "planted-bugs"
+)))]
+#[test]
+fn seeds_that_found_real_bugs_stay_fixed() {
+    for (seed, cache, faults) in [
+        (
+            74,
+            "local",
+            "split,delay,reset,clock,shutdown,partial,black-hole,slow-peer,peer-errors",
+        ),
+        (
+            2695,
+            "none",
+            "delay,duplicate,reset,clock,slow,latency,link-reset,black-hole,partition,peer-errors",
+        ),
+        (
+            17695,
+            "none",
+            "reset,clock,malformed,partial,partition,slow-peer,peer-errors",
+        ),
+    ] {
+        let sc = Scenario::for_seed(
+            seed,
+            Some(BackendChoice::Vault),
+            Some(CacheChoice::parse(cache).unwrap()),
+            Some(Faults::parse(faults).unwrap()),
+        );
+        if let Err(e) = run(seed, &sc) {
+            panic!("seed {seed}: {e}");
+        }
+    }
+}
+
 #[test]
 fn a_failure_names_the_command_that_replays_it() {
     let sc = Scenario::for_seed(

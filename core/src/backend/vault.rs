@@ -1217,8 +1217,8 @@ impl VaultBackend {
         }
         if let Some(tok) = &self.token {
             // While a lookup or login is in flight the renewal waits for it (which sets a new
-            // renewal time), so it is not a deadline.
-            at(tok.renew_at.filter(|_| !self.auth_busy));
+            // renewal time), so it is not a deadline; nor once the token cannot be renewed.
+            at(tok.renew_at.filter(|_| !self.auth_busy && tok.can_renew));
             if let Some(e) = tok.expires.filter(|e| *e > self.now.mono) {
                 at(Some(e));
                 let warn =
@@ -1842,12 +1842,18 @@ impl VaultBackend {
         match call.kind {
             CallKind::Lookup | CallKind::Renew => {
                 self.auth_busy = false;
-                if matches!(call.kind, CallKind::Renew) {
-                    if let Some(t) = self.token.as_mut() {
-                        t.renew_at = Some(self.now.mono + RETRY_AFTER);
-                    }
-                } else {
+                if !matches!(call.kind, CallKind::Renew) {
                     self.auth_retry_at = Some(self.now.mono + RETRY_AFTER);
+                }
+                // A renewal due while this call was out (it waited for it) is tried again
+                // later too: left in the past, no timeout would act on it and the shell's
+                // timer would spin.
+                let now = self.now.mono;
+                if let Some(t) = self.token.as_mut() {
+                    if matches!(call.kind, CallKind::Renew) || t.renew_at.is_some_and(|r| r <= now)
+                    {
+                        t.renew_at = Some(now + RETRY_AFTER);
+                    }
                 }
             }
             CallKind::ImdsToken | CallKind::ImdsInstance { .. } | CallKind::Login => {
