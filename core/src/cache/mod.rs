@@ -62,37 +62,18 @@ pub struct RedisTarget {
 }
 
 impl RedisTarget {
-    /// Parses `redis://[:password@]host[:port][/db]`.
+    /// Parses `redis://[[user]:password@]host[:port][/db]`.
     pub fn parse(url: &str) -> Result<RedisTarget, String> {
-        let rest = url.strip_prefix("redis://").ok_or(
-            "keybroker.cache.redis.url must start with redis:// (rediss:// is not supported yet)",
-        )?;
-        let (auth, hostpart) = match rest.rsplit_once('@') {
-            Some((a, h)) => (Some(a), h),
-            None => (None, rest),
+        use crate::config::endpoint::{parse, UrlKind};
+        let u = parse(UrlKind::Redis, url, None)?;
+        let db = match u.path.trim_start_matches('/') {
+            "" => 0,
+            db => db.parse().map_err(|_| "database must be a number")?,
         };
-        let (hostport, db) = match hostpart.split_once('/') {
-            Some((hp, db)) if !db.is_empty() => {
-                (hp, db.parse().map_err(|_| "database must be a number")?)
-            }
-            Some((hp, _)) => (hp, 0),
-            None => (hostpart, 0),
-        };
-        let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) => (h, p.parse().map_err(|_| "port must be a number")?),
-            None => (hostport, 6379),
-        };
-        if host.is_empty() {
-            return Err("no host".into());
-        }
-        let password = auth
-            .map(|a| a.split_once(':').map(|(_, p)| p).unwrap_or(a))
-            .filter(|p| !p.is_empty())
-            .map(|p| Secret::new(p.to_owned()));
         Ok(RedisTarget {
-            host: host.trim_matches(['[', ']']).to_owned(),
-            port,
-            password,
+            host: u.endpoint.host,
+            port: u.endpoint.port,
+            password: u.password,
             db,
         })
     }
