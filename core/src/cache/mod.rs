@@ -11,6 +11,7 @@
 //! never to an error.
 pub mod resp;
 
+use crate::backend::pool::Breaker;
 use crate::backend::{BackendOutput, LinkId, LinkSecurity, NetEvent};
 use crate::secret::Secret;
 use crate::time::{Instant, Now};
@@ -108,8 +109,18 @@ struct Redis {
     next_link: LinkId,
     rx: Vec<u8>,
     fifo: VecDeque<Pending>,
-    retry_at: Option<Instant>,
-    backoff: Duration,
+    /// Reconnect pacing: the backends' endpoint breaker (1 s, doubling to 30 s).
+    breaker: Breaker,
+}
+
+impl Redis {
+    /// When to reconnect: only while no link is open, once the breaker's pause is over.
+    fn retry_at(&self) -> Option<Instant> {
+        self.link
+            .is_none()
+            .then(|| self.breaker.open_until())
+            .flatten()
+    }
 }
 
 /// Events the broker collects from the cache.
@@ -167,8 +178,7 @@ impl Cache {
                 next_link: 1,
                 rx: Vec::new(),
                 fifo: VecDeque::new(),
-                retry_at: None,
-                backoff: Duration::from_millis(500),
+                breaker: Breaker::default(),
             }),
             _ => None,
         };
@@ -233,7 +243,6 @@ impl Cache {
         r.link = Some(link);
         r.connected = false;
         r.rx.clear();
-        r.retry_at = None;
         self.outputs.push_back(BackendOutput::Connect {
             link,
             host: r.target.host.clone(),
@@ -324,7 +333,7 @@ impl Cache {
         match ev {
             NetEvent::Connected { link } if Some(link) == r.link => {
                 r.connected = true;
-                r.backoff = Duration::from_millis(500);
+                r.breaker.reset();
                 let mut hello = Vec::new();
                 if let Some(pw) = &r.target.password {
                     hello.extend(resp::command(&[b"AUTH", pw.expose().as_bytes()]));
@@ -428,8 +437,7 @@ impl Cache {
                 self.events.push_back(CacheEvent::Looked(id, None));
             }
         }
-        r.retry_at = Some(now + r.backoff);
-        r.backoff = (r.backoff * 2).min(Duration::from_secs(10));
+        r.breaker.trip(now);
         self.warn(
             now,
             format!("{why}; decrypts go to the backend until Redis is back"),
@@ -465,7 +473,7 @@ impl Cache {
             };
             t.saturating_since(d) > r.timeout * 5
         });
-        let retry = r.link.is_none() && r.retry_at.is_some_and(|at| at <= t);
+        let retry = r.retry_at().is_some_and(|at| at <= t);
         for id in expired {
             self.stats.errors += 1;
             self.events.push_back(CacheEvent::Looked(id, None));
@@ -489,7 +497,7 @@ impl Cache {
                 *d + r.timeout * 5 + Duration::from_millis(1)
             }
         });
-        [deadline, stuck, r.retry_at].into_iter().flatten().min()
+        [deadline, stuck, r.retry_at()].into_iter().flatten().min()
     }
 
     /// The next finished distributed lookup.
