@@ -3,7 +3,6 @@
 use keybroker_core::backend::kmip::Endpoint;
 use keybroker_core::backend::vault::{VaultAuthConfig, VaultBackend, VaultConfig};
 use keybroker_core::backend::{BackendError, BackendOutput, LinkSecurity, NetEvent, Op, Reply};
-use keybroker_core::config::load::split_url;
 use keybroker_core::drbg::Drbg;
 use keybroker_core::envelope::{BackendKind, Envelope};
 use keybroker_core::{Instant, Now, Secret};
@@ -393,6 +392,11 @@ fn no_answer_in_time_is_a_timeout() {
     t.pump(11.0);
     let (id, r) = t.reply();
     assert_eq!((id, r.unwrap_err()), (1, BackendError::Timeout));
+}
+
+fn split_url(url: &str, port: Option<u16>) -> Result<(bool, String, u16), String> {
+    use keybroker_core::config::endpoint::{parse, UrlKind};
+    parse(UrlKind::Vault, url, port).map(|u| (u.tls, u.endpoint.host, u.endpoint.port))
 }
 
 #[test]

@@ -149,7 +149,8 @@ struct Outcome {
     ok: u32,
     failed: u32,
     ready_samples_false: u32,
-    sent_with_token: Vec<(Instant, Option<Instant>)>,
+    /// Every request sent with a token: (when, the time the backend said the token had left).
+    sent_with_token: Vec<(Duration, Option<Duration>)>,
 }
 
 fn run(auth: VaultAuthConfig, sim: Sim, span: Duration) -> Outcome {
@@ -185,6 +186,7 @@ fn run(auth: VaultAuthConfig, sim: Sim, span: Duration) -> Outcome {
     let mut op_id = 0u64;
     let (mut ok, mut failed, mut ready_false) = (0, 0, 0);
     let latency = Duration::from_millis(20);
+    let mut sent_with_token = Vec::new();
     while now < span {
         // carry out what the backend asks
         while let Some(out) = b.poll_output() {
@@ -196,6 +198,9 @@ fn run(auth: VaultAuthConfig, sim: Sim, span: Duration) -> Outcome {
                     events.push((now + latency, NetEvent::Connected { link }));
                 }
                 BackendOutput::Send { link, bytes } => {
+                    if has_token_header(&bytes) {
+                        sent_with_token.push((now, b.token_expires_in()));
+                    }
                     let reply = sim.handle(now, imds_links.contains(&link), &bytes);
                     events.push((now + latency, NetEvent::Received { link, bytes: reply }));
                 }
@@ -246,12 +251,20 @@ fn run(auth: VaultAuthConfig, sim: Sim, span: Duration) -> Outcome {
         }
     }
     Outcome {
-        sent_with_token: b.sent_with_token.clone(),
+        sent_with_token,
         sim,
         ok,
         failed,
         ready_samples_false: ready_false,
     }
+}
+
+/// Whether an HTTP request's head carries `X-Vault-Token`.
+fn has_token_header(raw: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(raw);
+    let head = text.split("\r\n\r\n").next().unwrap_or("");
+    head.split("\r\n")
+        .any(|l| l.to_ascii_lowercase().starts_with("x-vault-token:"))
 }
 
 fn sim(lease: Duration, max_ttl: Duration) -> Sim {
@@ -282,10 +295,16 @@ fn azure_24h_with_1h_leases_never_sends_an_expired_token() {
         "{:?}",
         &o.sim.violations[..o.sim.violations.len().min(5)]
     );
-    assert!(o
+    assert!(
+        o.sent_with_token.len() > 1800,
+        "{}",
+        o.sent_with_token.len()
+    );
+    let late = o
         .sent_with_token
         .iter()
-        .all(|(t, e)| e.is_none_or(|e| *t < e)));
+        .find(|(_, left)| left.is_some_and(|l| l.is_zero()));
+    assert!(late.is_none(), "sent with an expired token at {late:?}");
     // 24 h / 4 h max TTL: a login at start plus about one per 4 h; renewals in between.
     assert!((6..=8).contains(&o.sim.logins), "logins {}", o.sim.logins);
     assert!(o.sim.renewals >= 15, "renewals {}", o.sim.renewals);

@@ -3,9 +3,10 @@
 use crate::files;
 use crate::tls;
 use keybroker_core::authz::CertInfo;
+use keybroker_core::config::endpoint::Endpoint;
 use keybroker_core::config::keystore::EntryKind;
 use keybroker_core::config::load;
-use keybroker_core::config::Protocol;
+use keybroker_core::config::{Protocol, Settings};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -262,41 +263,29 @@ fn probe_backends(cfg: &load::NodeConfig, errors: &mut Vec<String>) {
         Protocol::Kmip => link_tls.kmip,
         _ => link_tls.vault,
     };
-    for url in &s.hsm_urls {
-        let (host, port) = endpoint(
-            url,
-            s.hsm_port,
-            if s.protocol == Protocol::Kmip {
-                5696
-            } else {
-                8200
-            },
-        );
-        let plain = url.starts_with("http://");
-        match dial(&host, port, if plain { None } else { tls_cfg.clone() }) {
-            Ok(()) => println!("probe: {host}:{port}: ok"),
-            Err(e) => errors.push(format!("probe: {host}:{port}: {e}")),
+    let plan = match probe_plan(s) {
+        Ok(p) => p,
+        Err(e) => {
+            errors.push(format!("probe: {e}"));
+            return;
+        }
+    };
+    for (ep, tls) in plan {
+        match dial(&ep.host, ep.port, if tls { tls_cfg.clone() } else { None }) {
+            Ok(()) => println!("probe: {ep}: ok"),
+            Err(e) => errors.push(format!("probe: {ep}: {e}")),
         }
     }
 }
 
-/// Host and port from `https://host[:port]`, `host[:port]` and the port setting.
-pub fn endpoint(url: &str, port: Option<u16>, default: u16) -> (String, u16) {
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    let hostport = rest.split('/').next().unwrap_or(rest);
-    let (host, url_port) = if let Some(rest) = hostport.strip_prefix('[') {
-        match rest.split_once(']') {
-            Some((h, tail)) => (h, tail.strip_prefix(':').and_then(|p| p.parse().ok())),
-            None => (rest, None),
-        }
-    } else if hostport.matches(':').count() == 1 {
-        let (h, p) = hostport.split_once(':').expect("one colon");
-        (h, p.parse().ok())
-    } else {
-        (hostport, None)
-    };
-    let host = host.to_string();
-    (host, port.or(url_port).unwrap_or(default))
+/// What `--probe` dials: every endpoint the backend links to, and whether it runs TLS.
+pub fn probe_plan(s: &Settings) -> Result<Vec<(Endpoint, bool)>, String> {
+    let links = load::hsm_links(s).map_err(|e| e.to_string())?;
+    Ok(links
+        .endpoints
+        .into_iter()
+        .map(|ep| (ep, links.tls))
+        .collect())
 }
 
 fn dial(host: &str, port: u16, tls_cfg: Option<Arc<rustls::ClientConfig>>) -> Result<(), String> {
@@ -403,25 +392,153 @@ mod tests {
 }
 
 #[cfg(test)]
-mod endpoint_tests {
-    use super::endpoint;
+mod probe_tests {
+    use super::probe_plan;
+    use keybroker_core::backend::{BackendOutput, LinkSecurity};
+    use keybroker_core::config::keystore::{Entry, EntryKind, Format, Keystore};
+    use keybroker_core::config::load::{self, NodeConfig};
+    use keybroker_core::config::properties::Property;
+    use keybroker_core::config::Settings;
+    use keybroker_core::drbg::Drbg;
+    use keybroker_core::secret::Secret;
+    use keybroker_core::time::{Instant, Now};
+    use std::collections::BTreeSet;
+    use std::time::Duration;
 
+    fn settings(protocol: &str, urls: &str, port: Option<&str>) -> Result<Settings, String> {
+        let mut pairs = vec![
+            ("kms.keystore.file", "ks"),
+            ("kms.keystore.password", "pw"),
+            ("kms.hsm.protocol", protocol),
+            ("kms.hsm.server.url", urls),
+        ];
+        if let Some(p) = port {
+            pairs.push(("kms.hsm.server.port", p));
+        }
+        let props: Vec<Property> = pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| Property {
+                key: k.to_string(),
+                value: v.to_string(),
+                line: i + 1,
+            })
+            .collect();
+        Settings::from_properties(&props)
+            .map(|(s, _)| s)
+            .map_err(|e| e.to_string())
+    }
+
+    /// `(host, port, TLS)` of one link.
+    type Dial = (String, u16, bool);
+
+    /// What the server's backend, built as at start, dials: its endpoint names and the
+    /// `(host, port, TLS)` of every link it opens at start.
+    fn server_plan(s: Settings) -> Result<(Vec<String>, BTreeSet<Dial>), String> {
+        let cfg = NodeConfig {
+            keystore: Keystore {
+                format: Format::Pem,
+                entries: vec![Entry {
+                    alias: s.client_alias.clone(),
+                    kind: EntryKind::PrivateKey {
+                        key_pkcs8: Secret::new(vec![1]),
+                        chain: vec![vec![2]],
+                    },
+                }],
+            },
+            settings: s,
+            warnings: Vec::new(),
+            server_chain: Vec::new(),
+            server_key: Secret::new(Vec::new()),
+            keystore_path: "ks".into(),
+        };
+        let mut rng = Drbg::new();
+        let env = |k: &str| (k == "VAULT_TOKEN").then(|| "t0ken".to_owned());
+        let (mut backend, _) = load::backend(
+            &cfg,
+            ".",
+            &mut |_: &str| Err("no files here".to_owned()),
+            &env,
+            &mut rng,
+        )
+        .map_err(|e| e.to_string())?;
+        let names = backend.endpoints().into_iter().map(|e| e.name).collect();
+        let now = Now {
+            mono: Instant::from_epoch(Duration::from_secs(1)),
+            unix_secs: 1_800_000_000,
+        };
+        backend.start(now, &mut rng);
+        let mut dialed = BTreeSet::new();
+        while let Some(out) = backend.poll_output() {
+            if let BackendOutput::Connect {
+                host,
+                port,
+                security,
+                ..
+            } = out
+            {
+                dialed.insert((host, port, security != LinkSecurity::Plain));
+            }
+        }
+        Ok((names, dialed))
+    }
+
+    /// For every URL form sites write, `--probe` dials exactly the hosts, ports and TLS choice
+    /// the backend does; a form the server refuses, the probe refuses too.
     #[test]
-    fn endpoints_as_sites_write_them() {
-        assert_eq!(
-            endpoint("https://kmshsm.myCorp.com", Some(5696), 1),
-            ("kmshsm.myCorp.com".into(), 5696)
-        );
-        assert_eq!(
-            endpoint("kmshsm.myCorp.com", None, 5696),
-            ("kmshsm.myCorp.com".into(), 5696)
-        );
-        assert_eq!(endpoint("https://h:8200/", None, 1), ("h".into(), 8200));
-        assert_eq!(endpoint("h:8200", Some(9), 1), ("h".into(), 9));
-        assert_eq!(
-            endpoint("https://[::1]:5696", None, 1),
-            ("::1".into(), 5696)
-        );
-        assert_eq!(endpoint("[::1]", None, 7), ("::1".into(), 7));
+    fn probe_dials_what_the_server_dials() {
+        let forms = [
+            ("kmip1", "https://kmshsm.myCorp.com", Some("5696")),
+            ("kmip1", "kmshsm.myCorp.com", None),
+            (
+                "kmip1",
+                "https://a.example:7000/kmip, b.example",
+                Some("5697"),
+            ),
+            ("kmip1", "kmip://[::1]:5697, tls://[fe80::1]", None),
+            ("kmip1", "HTTPS://H.example:1", Some("2")),
+            ("VAULT", "https://vault.example.com", None),
+            (
+                "VAULT",
+                "http://127.0.0.1:8200/, http://127.0.0.1:8201",
+                None,
+            ),
+            ("VAULT", "https://v1:8201, https://[::1]", Some("8200")),
+            ("VAULT", "http://v1, https://v2", None),
+            ("VAULT", "v1.example:8200", None),
+            ("kmip1", "http://hsm.example", None),
+            ("kmip1", "::1", None),
+            ("kmip1", "hsm:0", None),
+        ];
+        let mut agreed_ok = 0;
+        for (protocol, urls, port) in forms {
+            let s = settings(protocol, urls, port).unwrap();
+            let probe = probe_plan(&s);
+            let server = server_plan(s);
+            match (probe, server) {
+                (Ok(probe), Ok((names, dialed))) => {
+                    let probe_names: Vec<String> =
+                        probe.iter().map(|(ep, _)| ep.to_string()).collect();
+                    assert_eq!(probe_names, names, "{urls}");
+                    let probe_set: BTreeSet<Dial> = probe
+                        .iter()
+                        .map(|(ep, tls)| (ep.host.clone(), ep.port, *tls))
+                        .collect();
+                    assert!(!dialed.is_empty(), "{urls}: the backend dialed nothing");
+                    assert!(
+                        dialed.is_subset(&probe_set),
+                        "{urls}: {dialed:?} vs {probe_set:?}"
+                    );
+                    if protocol == "kmip1" {
+                        // The KMIP backend opens a link to every HSM at start.
+                        assert_eq!(dialed, probe_set, "{urls}");
+                    }
+                    agreed_ok += 1;
+                }
+                (Err(_), Err(_)) => {}
+                (p, s) => panic!("{urls}: probe {p:?} but server {:?}", s.map(|_| ())),
+            }
+        }
+        assert_eq!(agreed_ok, 8);
     }
 }

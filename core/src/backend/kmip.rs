@@ -49,7 +49,7 @@ use std::time::Duration;
 use zeroize::Zeroize;
 
 /// The KMIP port when neither the URL nor `kms.hsm.server.port` gives one.
-pub const DEFAULT_PORT: u16 = 5696;
+pub const DEFAULT_PORT: u16 = crate::config::endpoint::KMIP_PORT;
 /// Versions keybroker offers in DiscoverVersions, newest first.
 pub const OFFERED: [ProtocolVersion; 5] = [
     ProtocolVersion::V1_4,
@@ -80,66 +80,7 @@ const R_PERMISSION_DENIED: u32 = 0x0C;
 const R_WRONG_KEY_LIFECYCLE_STATE: u32 = 0x43;
 const R_GENERAL_FAILURE: u32 = 0x100;
 
-/// One HSM endpoint.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Endpoint {
-    /// Host name or IP literal (also the TLS server name).
-    pub host: String,
-    /// TCP port.
-    pub port: u16,
-}
-
-impl fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.host, self.port)
-    }
-}
-
-/// Parses `kms.hsm.server.url` entries (`https://host[:port][/…]`, `host[:port]`, `[v6]:port`);
-/// the port is the URL's, else `port`, else [`DEFAULT_PORT`].
-pub fn parse_endpoints(urls: &[String], port: Option<u16>) -> Result<Vec<Endpoint>, String> {
-    let mut out = Vec::new();
-    for url in urls {
-        let rest = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("kmip://"))
-            .or_else(|| url.strip_prefix("tls://"))
-            .unwrap_or(url);
-        if rest.contains("://") {
-            return Err(format!(
-                "{url:?}: only https:// (or a bare host) is supported"
-            ));
-        }
-        let authority = rest.split('/').next().unwrap_or("");
-        let (host, explicit) = if let Some(v6) = authority.strip_prefix('[') {
-            let (h, tail) = v6
-                .split_once(']')
-                .ok_or_else(|| format!("{url:?}: unclosed [ in IPv6 address"))?;
-            (h.to_owned(), tail.strip_prefix(':'))
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h.to_owned(), Some(p)),
-                None => (authority.to_owned(), None),
-            }
-        };
-        if host.is_empty() {
-            return Err(format!("{url:?}: no host"));
-        }
-        let port = match explicit {
-            Some(p) => p
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p > 0)
-                .ok_or_else(|| format!("{url:?}: bad port {p:?}"))?,
-            None => port.unwrap_or(DEFAULT_PORT),
-        };
-        out.push(Endpoint { host, port });
-    }
-    if out.is_empty() {
-        return Err("no HSM endpoint configured".into());
-    }
-    Ok(out)
-}
+pub use crate::config::endpoint::Endpoint;
 
 /// What the KMIP backend needs from the configuration.
 #[derive(Clone, Debug)]

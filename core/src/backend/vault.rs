@@ -254,8 +254,6 @@ pub struct VaultBackend {
     pub(crate) outputs: VecDeque<BackendOutput>,
     /// When the auth call (lookup, renewal, login) being answered was sent.
     auth_sent: Option<Instant>,
-    /// Requests sent with a token, as (instant, token expiry) — for tests of the auth life cycle.
-    pub sent_with_token: Vec<(Instant, Option<Instant>)>,
 }
 
 impl fmt::Debug for VaultBackend {
@@ -334,7 +332,6 @@ impl VaultBackend {
             warned_expiry: false,
             replies: VecDeque::new(),
             outputs: VecDeque::new(),
-            sent_with_token: Vec::new(),
             auth_sent: None,
         }
     }
@@ -835,10 +832,10 @@ impl VaultBackend {
         };
         self.all_down();
         let e = BackendError::Unavailable {
-            reason: reason.clone(),
+            reason,
             retry_after: retry,
         };
-        self.call_failed(call, e, &reason);
+        self.call_failed(call, e);
     }
 
     /// No Vault node answers: readiness fails and a probe is planned.
@@ -937,7 +934,6 @@ impl VaultBackend {
         let call = self.calls.get_mut(&id).expect("queued call exists");
         let bytes = if call.req.auth == Auth::Token {
             let t = self.token.as_ref().expect("checked valid");
-            self.sent_with_token.push((self.now.mono, t.expires));
             call.req.render(&h, Some(t.token.expose()))
         } else {
             call.req.render(&h, None)
@@ -1448,17 +1444,14 @@ impl VaultBackend {
                     }
                     _ => call,
                 };
-                let (e, why) = match f {
-                    Failure::Timeout => (BackendError::Timeout, "timeout".to_owned()),
-                    Failure::Lost(why) => (
-                        BackendError::Unavailable {
-                            reason: why.clone(),
-                            retry_after: RETRY_AFTER,
-                        },
-                        why,
-                    ),
+                let e = match f {
+                    Failure::Timeout => BackendError::Timeout,
+                    Failure::Lost(reason) => BackendError::Unavailable {
+                        reason,
+                        retry_after: RETRY_AFTER,
+                    },
                 };
-                self.call_failed(call, e, &why);
+                self.call_failed(call, e);
                 return;
             }
         };
@@ -1838,7 +1831,7 @@ impl VaultBackend {
         }
     }
 
-    fn call_failed(&mut self, call: Call, e: BackendError, why: &str) {
+    fn call_failed(&mut self, call: Call, e: BackendError) {
         match call.kind {
             CallKind::Lookup | CallKind::Renew => {
                 self.auth_busy = false;
@@ -1857,7 +1850,11 @@ impl VaultBackend {
                 }
             }
             CallKind::ImdsToken | CallKind::ImdsInstance { .. } | CallKind::Login => {
-                self.auth_failed(why)
+                let why = match &e {
+                    BackendError::Unavailable { reason, .. } => reason.clone(),
+                    e => e.to_string(),
+                };
+                self.auth_failed(&why)
             }
             CallKind::ReadKey { key, op: None, .. } => {
                 self.reading.retain(|k| *k != key);

@@ -11,6 +11,7 @@
 //! never to an error.
 pub mod resp;
 
+use crate::backend::pool::Breaker;
 use crate::backend::{BackendOutput, LinkId, LinkSecurity, NetEvent};
 use crate::secret::Secret;
 use crate::time::{Instant, Now};
@@ -65,37 +66,18 @@ pub struct RedisTarget {
 }
 
 impl RedisTarget {
-    /// Parses `redis://[:password@]host[:port][/db]`.
+    /// Parses `redis://[[user]:password@]host[:port][/db]`.
     pub fn parse(url: &str) -> Result<RedisTarget, String> {
-        let rest = url.strip_prefix("redis://").ok_or(
-            "keybroker.cache.redis.url must start with redis:// (rediss:// is not supported yet)",
-        )?;
-        let (auth, hostpart) = match rest.rsplit_once('@') {
-            Some((a, h)) => (Some(a), h),
-            None => (None, rest),
+        use crate::config::endpoint::{parse, UrlKind};
+        let u = parse(UrlKind::Redis, url, None)?;
+        let db = match u.path.trim_start_matches('/') {
+            "" => 0,
+            db => db.parse().map_err(|_| "database must be a number")?,
         };
-        let (hostport, db) = match hostpart.split_once('/') {
-            Some((hp, db)) if !db.is_empty() => {
-                (hp, db.parse().map_err(|_| "database must be a number")?)
-            }
-            Some((hp, _)) => (hp, 0),
-            None => (hostpart, 0),
-        };
-        let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) => (h, p.parse().map_err(|_| "port must be a number")?),
-            None => (hostport, 6379),
-        };
-        if host.is_empty() {
-            return Err("no host".into());
-        }
-        let password = auth
-            .map(|a| a.split_once(':').map(|(_, p)| p).unwrap_or(a))
-            .filter(|p| !p.is_empty())
-            .map(|p| Secret::new(p.to_owned()));
         Ok(RedisTarget {
-            host: host.trim_matches(['[', ']']).to_owned(),
-            port,
-            password,
+            host: u.endpoint.host,
+            port: u.endpoint.port,
+            password: u.password,
             db,
         })
     }
@@ -130,8 +112,18 @@ struct Redis {
     next_link: LinkId,
     rx: Vec<u8>,
     fifo: VecDeque<Pending>,
-    retry_at: Option<Instant>,
-    backoff: Duration,
+    /// Reconnect pacing: the backends' endpoint breaker (1 s, doubling to 30 s).
+    breaker: Breaker,
+}
+
+impl Redis {
+    /// When to reconnect: only while no link is open, once the breaker's pause is over.
+    fn retry_at(&self) -> Option<Instant> {
+        self.link
+            .is_none()
+            .then(|| self.breaker.open_until())
+            .flatten()
+    }
 }
 
 /// Events the broker collects from the cache.
@@ -189,8 +181,7 @@ impl Cache {
                 next_link: 1,
                 rx: Vec::new(),
                 fifo: VecDeque::new(),
-                retry_at: None,
-                backoff: Duration::from_millis(500),
+                breaker: Breaker::default(),
             }),
             _ => None,
         };
@@ -255,7 +246,6 @@ impl Cache {
         r.link = Some(link);
         r.connected = false;
         r.rx.clear();
-        r.retry_at = None;
         self.outputs.push_back(BackendOutput::Connect {
             link,
             host: r.target.host.clone(),
@@ -346,7 +336,7 @@ impl Cache {
         match ev {
             NetEvent::Connected { link } if Some(link) == r.link => {
                 r.connected = true;
-                r.backoff = Duration::from_millis(500);
+                r.breaker.reset();
                 let mut hello = Vec::new();
                 if let Some(pw) = &r.target.password {
                     hello.extend(resp::command(&[b"AUTH", pw.expose().as_bytes()]));
@@ -450,8 +440,7 @@ impl Cache {
                 self.events.push_back(CacheEvent::Looked(id, None));
             }
         }
-        r.retry_at = Some(now + r.backoff);
-        r.backoff = (r.backoff * 2).min(Duration::from_secs(10));
+        r.breaker.trip(now);
         self.warn(
             now,
             format!("{why}; decrypts go to the backend until Redis is back"),
@@ -487,7 +476,7 @@ impl Cache {
             };
             t.saturating_since(d) > r.timeout * 5
         });
-        let retry = r.link.is_none() && r.retry_at.is_some_and(|at| at <= t);
+        let retry = r.retry_at().is_some_and(|at| at <= t);
         for id in expired {
             self.stats.errors += 1;
             self.events.push_back(CacheEvent::Looked(id, None));
@@ -511,7 +500,7 @@ impl Cache {
                 *d + r.timeout * 5 + Duration::from_millis(1)
             }
         });
-        [deadline, stuck, r.retry_at].into_iter().flatten().min()
+        [deadline, stuck, r.retry_at()].into_iter().flatten().min()
     }
 
     /// The next finished distributed lookup.

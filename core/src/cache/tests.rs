@@ -230,22 +230,50 @@ fn slow_redis_is_a_miss_and_a_dead_one_is_retried() {
         matches!(c.lookup(now(202), 3, k), Lookup::Miss),
         "while down: straight to the backend"
     );
-    c.handle_timeout(now(800));
+    // Reconnects follow the backends' breaker: 1 s after the first failure, then 2 s.
+    assert_eq!(c.poll_timeout(), Some(now(1201).mono));
+    c.handle_timeout(now(1100));
+    assert!(
+        outputs(&mut c).is_empty(),
+        "no reconnect before the pause ends"
+    );
+    c.handle_timeout(now(1201));
     let out = outputs(&mut c);
     assert!(
         matches!(out[0], BackendOutput::Connect { link: l, .. } if l != link),
         "reconnects on a new link"
     );
+    assert_eq!(c.poll_timeout(), None, "nothing due while connecting");
     // A second failure within a minute is not warned about again.
     let BackendOutput::Connect { link: l2, .. } = out[0] else {
         panic!()
     };
     c.handle_net(
-        now(900),
+        now(1300),
         NetEvent::Closed {
             link: l2,
             reason: "refused".into(),
         },
     );
     assert_eq!(c.poll_warning(), None);
+    let _ = outputs(&mut c);
+    assert_eq!(c.poll_timeout(), Some(now(3300).mono), "the pause doubled");
+    c.handle_timeout(now(3299));
+    assert!(outputs(&mut c).is_empty());
+    c.handle_timeout(now(3300));
+    let out = outputs(&mut c);
+    let BackendOutput::Connect { link: l3, .. } = out[0] else {
+        panic!("{out:?}")
+    };
+    // Once connected, the pause starts again from 1 s.
+    c.handle_net(now(3310), NetEvent::Connected { link: l3 });
+    let _ = outputs(&mut c);
+    c.handle_net(
+        now(3400),
+        NetEvent::Closed {
+            link: l3,
+            reason: "reset".into(),
+        },
+    );
+    assert_eq!(c.poll_timeout(), Some(now(4400).mono));
 }

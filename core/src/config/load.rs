@@ -1,6 +1,7 @@
 //! Everything a node needs at start, assembled from `kms.properties` and the files it names.
 //!
 //! The shell supplies the bytes (a `read` callback); nothing here touches the filesystem.
+use super::endpoint::{self, HsmLinks, UrlKind};
 use super::keystore::{EntryKind, Keystore};
 use super::properties;
 use super::settings::{Protocol, Settings, Warning};
@@ -228,8 +229,7 @@ pub fn backend(
             }
         }
         Protocol::Kmip => {
-            let endpoints = kmip::parse_endpoints(&s.hsm_urls, s.hsm_port)
-                .map_err(|e| LoadError(format!("kms.hsm.server.url: {e}")))?;
+            let endpoints = hsm_links(s)?.endpoints;
             let has_client_key = cfg.keystore.get(&s.client_alias).is_some_and(
                 |e| matches!(&e.kind, EntryKind::PrivateKey { chain, .. } if !chain.is_empty()),
             );
@@ -305,34 +305,20 @@ fn kmip_credential(
     }))
 }
 
-/// `(scheme is https, host, port)` of a URL like `https://host:port/…`; `port` overrides.
-pub fn split_url(url: &str, port: Option<u16>) -> Result<(bool, String, u16), String> {
-    let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
-        (true, r)
-    } else if let Some(r) = url.strip_prefix("http://") {
-        (false, r)
-    } else {
-        return Err(format!("{url:?} must start with https:// or http://"));
+/// The HSM or Vault links `kms.hsm.server.url` (and `kms.hsm.server.port`) name: what the
+/// backend dials and what `check-config --probe` dials.
+pub fn hsm_links(s: &super::settings::Settings) -> Result<HsmLinks, LoadError> {
+    let kind = match s.protocol {
+        Protocol::Vault => UrlKind::Vault,
+        _ => UrlKind::Kmip,
     };
-    let authority = rest.split('/').next().unwrap_or("");
-    let (host, url_port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (h, after) = v6.split_once(']').ok_or("unclosed [ in host")?;
-        (h.to_owned(), after.strip_prefix(':'))
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_owned(), Some(p)),
-            None => (authority.to_owned(), None),
-        }
-    };
-    if host.is_empty() {
-        return Err(format!("{url:?} has no host"));
+    if s.hsm_urls.is_empty() && s.protocol == Protocol::Vault {
+        return Err(LoadError(
+            "kms.hsm.server.url: is required for kms.hsm.protocol=VAULT".into(),
+        ));
     }
-    let url_port = match url_port {
-        Some(p) => Some(p.parse::<u16>().map_err(|_| format!("{url:?}: bad port"))?),
-        None => None,
-    };
-    let port = port.or(url_port).unwrap_or(if tls { 443 } else { 80 });
-    Ok((tls, host, port))
+    endpoint::hsm_links(kind, &s.hsm_urls, s.hsm_port)
+        .map_err(|e| LoadError(format!("kms.hsm.server.url: {e}")))
 }
 
 fn vault_backend(
@@ -344,26 +330,7 @@ fn vault_backend(
     use super::settings::VaultAuth;
     use crate::backend::vault::{AzureConfig, VaultAuthConfig, VaultBackend, VaultConfig};
     use crate::backend::LinkSecurity;
-    if s.hsm_urls.is_empty() {
-        return Err(LoadError(
-            "kms.hsm.server.url: is required for kms.hsm.protocol=VAULT".into(),
-        ));
-    }
-    // Every URL is a node of one Vault cluster, tried in this order.
-    let mut endpoints = Vec::new();
-    let mut tls = None;
-    for url in &s.hsm_urls {
-        let (t, host, port) = split_url(url, s.hsm_port)
-            .map_err(|e| LoadError(format!("kms.hsm.server.url: {e}")))?;
-        if tls.is_some_and(|first| first != t) {
-            return Err(LoadError(format!(
-                "kms.hsm.server.url: {url:?}: every Vault URL must use the same scheme (all https:// or all http://)"
-            )));
-        }
-        tls = Some(t);
-        endpoints.push(crate::backend::kmip::Endpoint { host, port });
-    }
-    let tls = tls.unwrap_or(true);
+    let HsmLinks { tls, endpoints } = hsm_links(s)?;
     let auth = match s.vault_auth {
         VaultAuth::Token => {
             let token = match &s.vault_token_file {
@@ -387,7 +354,7 @@ fn vault_backend(
                         .into(),
                 )
             })?;
-            let (_, imds_host, imds_port) = split_url(&s.azure_imds_url, None)
+            let imds = endpoint::parse(UrlKind::Imds, &s.azure_imds_url, None)
                 .map_err(|e| LoadError(format!("keybroker.vault.azure.imds-url: {e}")))?;
             let path = if s.azure_path.starts_with('/') {
                 s.azure_path.clone()
@@ -398,8 +365,8 @@ fn vault_backend(
                 role,
                 path,
                 resource: s.azure_resource.clone(),
-                imds_host,
-                imds_port,
+                imds_host: imds.endpoint.host,
+                imds_port: imds.endpoint.port,
             })
         }
     };

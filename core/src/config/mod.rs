@@ -1,4 +1,5 @@
 //! Configuration: `kms.properties`, keystores, and the typed settings built from them.
+pub mod endpoint;
 pub mod keystore;
 pub mod load;
 pub mod properties;

@@ -426,7 +426,11 @@ fn plain(r: Result<Reply, BackendError>) -> Vec<u8> {
 
 #[test]
 fn endpoints_parse_like_the_seed_writes_them() {
-    let e = parse_endpoints(
+    let parse = |urls: &[String], port| {
+        crate::config::endpoint::hsm_links(crate::config::endpoint::UrlKind::Kmip, urls, port)
+            .map(|l| l.endpoints)
+    };
+    let e = parse(
         &[
             "https://kmshsm.myCorp.com".into(),
             "b:7000".into(),
@@ -456,12 +460,9 @@ fn endpoints_parse_like_the_seed_writes_them() {
             port: 9
         }
     );
-    assert_eq!(
-        parse_endpoints(&["h".into()], None).unwrap()[0].port,
-        DEFAULT_PORT
-    );
-    assert!(parse_endpoints(&["http://h".into()], None).is_err());
-    assert!(parse_endpoints(&["h:0".into()], None).is_err());
+    assert_eq!(parse(&["h".into()], None).unwrap()[0].port, DEFAULT_PORT);
+    assert!(parse(&["http://h".into()], None).is_err());
+    assert!(parse(&["h:0".into()], None).is_err());
 }
 
 #[test]
