@@ -52,6 +52,24 @@ pub struct LinkRequest {
 }
 
 impl LinkRequest {
+    /// A blocking TCP connection to every address the host resolves to, in order, each within
+    /// the connect timeout (for shells and links on threads).
+    pub fn connect_blocking(&self) -> Result<std::net::TcpStream, String> {
+        use std::net::ToSocketAddrs;
+        let authority = self.authority();
+        let addrs = (self.host.as_str(), self.port)
+            .to_socket_addrs()
+            .map_err(|e| format!("{authority}: {e}"))?;
+        let mut last = format!("{authority}: no address");
+        for addr in addrs {
+            match std::net::TcpStream::connect_timeout(&addr, self.connect_timeout) {
+                Ok(t) => return Ok(t),
+                Err(e) => last = format!("connect {addr}: {e}"),
+            }
+        }
+        Err(last)
+    }
+
     /// `host:port`, with an IPv6 literal in brackets.
     pub fn authority(&self) -> String {
         if self.host.contains(':') && !self.host.starts_with('[') {

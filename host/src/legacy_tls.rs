@@ -15,7 +15,6 @@ use openssl::pkey::PKey;
 use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode, SslVersion};
 use openssl::x509::X509;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -106,7 +105,7 @@ pub fn run<R: Runtime>(
 ) {
     let link = req.link;
     let authority = req.authority();
-    let tcp = match connect(&req) {
+    let tcp = match req.connect_blocking() {
         Ok(t) => t,
         Err(e) => return host.link_closed(link, e),
     };
@@ -153,19 +152,4 @@ pub fn run<R: Runtime>(
         }
     };
     host.link_closed(link, reason);
-}
-
-fn connect(req: &LinkRequest) -> Result<TcpStream, String> {
-    let authority = req.authority();
-    let addrs = (req.host.as_str(), req.port)
-        .to_socket_addrs()
-        .map_err(|e| format!("{authority}: {e}"))?;
-    let mut last = format!("{authority}: no address");
-    for addr in addrs {
-        match TcpStream::connect_timeout(&addr, req.connect_timeout) {
-            Ok(t) => return Ok(t),
-            Err(e) => last = format!("connect {addr}: {e}"),
-        }
-    }
-    Err(last)
 }

@@ -19,7 +19,7 @@ use keybroker_host::driver::{
 use keybroker_host::node::{self, log};
 use rustls::{ClientConnection, ServerConfig, ServerConnection, StreamOwned};
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -409,22 +409,6 @@ fn serve_conn<S: Read + Write>(
     }
 }
 
-/// Connects to every address `req` resolves to, in order, each within the connect timeout.
-fn connect(req: &LinkRequest) -> Result<TcpStream, String> {
-    let authority = req.authority();
-    let addrs = (req.host.as_str(), req.port)
-        .to_socket_addrs()
-        .map_err(|e| format!("{authority}: {e}"))?;
-    let mut last = format!("{authority}: no address");
-    for addr in addrs {
-        match TcpStream::connect_timeout(&addr, req.connect_timeout) {
-            Ok(t) => return Ok(t),
-            Err(e) => last = format!("connect {addr}: {e}"),
-        }
-    }
-    Err(last)
-}
-
 /// One backend link: connect (TCP, then TLS as the request says), then move bytes both ways.
 fn link_thread(host: &Arc<Shared>, req: LinkRequest, rx: Receiver<Msg>) {
     let link = req.link;
@@ -432,7 +416,7 @@ fn link_thread(host: &Arc<Shared>, req: LinkRequest, rx: Receiver<Msg>) {
         Ok(t) => t,
         Err(e) => return host.link_closed(link, e),
     };
-    let tcp = match connect(&req) {
+    let tcp = match req.connect_blocking() {
         Ok(t) => t,
         Err(e) => return host.link_closed(link, e),
     };
