@@ -293,6 +293,57 @@ struct AnswerMeta<'a> {
     started: Instant,
 }
 
+/// The fields of one answer's audit record.
+struct AuditLine<'a> {
+    ts: i64,
+    request_id: &'a str,
+    op: &'a str,
+    status: u16,
+    latency_ms: f64,
+    who: Option<&'a Client>,
+    key: &'a str,
+    key_version: Option<&'a Value>,
+    error: Option<&'a Value>,
+}
+
+impl AuditLine<'_> {
+    /// The record as one JSON object, its keys in alphabetical order (as a `serde_json` map
+    /// writes them), written straight into one string.
+    fn to_json(&self) -> String {
+        fn field(out: &mut Vec<u8>, name: &str, value: &impl serde::Serialize) {
+            out.push(if out.is_empty() { b'{' } else { b',' });
+            out.push(b'"');
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"\":");
+            // Serializing a string, number or JSON value into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, value);
+        }
+        let mut out = Vec::with_capacity(192);
+        if let Some(c) = self.who {
+            field(&mut out, "alias", &c.alias);
+        }
+        if let Some(e) = self.error {
+            field(&mut out, "error", e);
+        }
+        if !self.key.is_empty() {
+            field(&mut out, "key", &self.key);
+        }
+        if let Some(v) = self.key_version {
+            field(&mut out, "key_version", v);
+        }
+        field(&mut out, "latency_ms", &self.latency_ms);
+        field(&mut out, "op", &self.op);
+        field(&mut out, "request_id", &self.request_id);
+        if let Some(c) = self.who {
+            field(&mut out, "role", &c.role.name());
+        }
+        field(&mut out, "status", &self.status);
+        field(&mut out, "ts", &self.ts);
+        out.push(b'}');
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
 struct Job {
     key_name: String,
     batch: bool,
@@ -1090,59 +1141,48 @@ impl Broker {
             key,
             started,
         } = *m;
-        let mut headers = vec![
-            ("content-type".to_string(), "application/json".to_string()),
-            ("cache-control".to_string(), "no-store".to_string()),
-            ("x-request-id".to_string(), rid.to_string()),
-        ];
+        // Built from borrowed parts: this runs under the broker lock once per answer.
+        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(6);
+        headers.extend([
+            ("content-type", "application/json"),
+            ("cache-control", "no-store"),
+            ("x-request-id", rid),
+        ]);
+        let retry_after;
         let (status, body) = match result {
             Ok(v) => (200, v),
             Err(e) => {
                 if let Some(ra) = e.retry_after {
-                    headers.push(("retry-after".into(), ra.as_secs().max(1).to_string()));
+                    retry_after = ra.as_secs().max(1).to_string();
+                    headers.push(("retry-after", &retry_after));
                 }
                 if let Some(allow) = e.allow {
-                    headers.push(("allow".into(), allow.into()));
+                    headers.push(("allow", allow));
                 }
                 (e.status, e.to_json(Some(rid)))
             }
         };
         if !keep_alive {
-            headers.push(("connection".into(), "close".into()));
+            headers.push(("connection", "close"));
         }
         let latency = self.now.mono.saturating_since(started);
-        let mut audit = json!({
-            "ts": self.now.unix_secs,
-            "request_id": rid,
-            "op": op_name,
-            "status": status,
-            "latency_ms": (latency.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
-        });
-        if let Some(c) = who {
-            audit["alias"] = json!(c.alias);
-            audit["role"] = json!(c.role.name());
-        }
-        if !key.is_empty() {
-            audit["key"] = json!(key);
-        }
-        if let Some(v) = body.get("key_version") {
-            audit["key_version"] = v.clone();
-        }
-        if status != 200 {
-            audit["error"] = body["error"]["code"].clone();
-        }
+        let line = AuditLine {
+            ts: self.now.unix_secs,
+            request_id: rid,
+            op: op_name,
+            status,
+            latency_ms: (latency.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+            who,
+            key,
+            key_version: body.get("key_version"),
+            error: (status != 200).then(|| &body["error"]["code"]),
+        };
         self.metrics.record(op_name, status);
         self.outputs
-            .push_back(Output::Local(Effect::Audit(audit.to_string())));
-        let mut out = Vec::with_capacity(256);
-        http::write_response(
-            &Response {
-                status,
-                headers,
-                body: serde_json::to_vec(&body).expect("json"),
-            },
-            &mut out,
-        );
+            .push_back(Output::Local(Effect::Audit(line.to_json())));
+        let body = serde_json::to_vec(&body).expect("json");
+        let mut out = Vec::with_capacity(192 + body.len());
+        http::write_parts(status, &headers, &body, &mut out);
         out
     }
 
@@ -1490,5 +1530,75 @@ impl Broker {
             level,
             message,
         }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authz::Role;
+    use proptest::prelude::*;
+
+    /// The audit record as a `serde_json` map writes it: what [`AuditLine::to_json`] must
+    /// match byte for byte.
+    fn oracle(l: &AuditLine<'_>) -> String {
+        let mut a = json!({
+            "ts": l.ts,
+            "request_id": l.request_id,
+            "op": l.op,
+            "status": l.status,
+            "latency_ms": l.latency_ms,
+        });
+        if let Some(c) = l.who {
+            a["alias"] = json!(c.alias);
+            a["role"] = json!(c.role.name());
+        }
+        if !l.key.is_empty() {
+            a["key"] = json!(l.key);
+        }
+        if let Some(v) = l.key_version {
+            a["key_version"] = v.clone();
+        }
+        if let Some(e) = l.error {
+            a["error"] = e.clone();
+        }
+        a.to_string()
+    }
+
+    proptest! {
+        #[test]
+        fn the_audit_line_is_what_a_json_map_writes(
+            ts in any::<i64>(),
+            rid in ".{0,20}",
+            op in "[a-z_]{1,10}",
+            status in 100u16..600,
+            micros in any::<u32>(),
+            alias in proptest::option::of(".{0,20}"),
+            role in 0..3u8,
+            key in ".{0,12}",
+            version in proptest::option::of(any::<u32>()),
+            error in proptest::option::of(proptest::option::of("[a-z_\"\\\\\u{1}]{0,12}")),
+        ) {
+            let who = alias.map(|alias| Client {
+                alias,
+                role: [Role::Backend, Role::Device, Role::Admin][role as usize],
+                not_before: 0,
+                not_after: 0,
+            });
+            let version = version.map(|v| json!(v));
+            let error = error.map(|e| e.map_or(Value::Null, Value::String));
+            let line = AuditLine {
+                ts,
+                request_id: &rid,
+                op: &op,
+                status,
+                latency_ms: f64::from(micros) / 1000.0,
+                who: who.as_ref(),
+                key: &key,
+                key_version: version.as_ref(),
+                error: error.as_ref(),
+            };
+            prop_assert_eq!(line.to_json(), oracle(&line));
+        }
     }
 }

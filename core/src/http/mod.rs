@@ -7,7 +7,7 @@ mod parse;
 mod write;
 
 pub use parse::{Parser, Request, MAX_CHUNK_LINE};
-pub use write::{reason_phrase, write_response, Response, CONTINUE_100};
+pub use write::{reason_phrase, write_parts, write_response, Response, CONTINUE_100};
 
 /// Parser limits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

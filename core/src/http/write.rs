@@ -71,10 +71,22 @@ fn is_tchar(b: u8) -> bool {
 /// other control characters in values are written as spaces. 1xx, 204 and 304 responses get
 /// neither Content-Length nor body.
 pub fn write_response(resp: &Response, out: &mut Vec<u8>) {
-    let status = resp.status;
+    let headers: Vec<(&str, &str)> = resp
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    write_parts(resp.status, &headers, &resp.body, out);
+}
+
+/// [`write_response`] from borrowed parts, for answers built per request without a
+/// [`Response`] (and its owned header strings).
+pub fn write_parts(status: u16, headers: &[(&str, &str)], body: &[u8], out: &mut Vec<u8>) {
+    use std::io::Write as _;
     let reason = reason_phrase(status);
-    out.extend_from_slice(format!("HTTP/1.1 {status:03} {reason}\r\n").as_bytes());
-    for (name, value) in &resp.headers {
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "HTTP/1.1 {status:03} {reason}\r\n");
+    for &(name, value) in headers {
         if name.is_empty()
             || !name.bytes().all(is_tchar)
             || name.eq_ignore_ascii_case("content-length")
@@ -97,6 +109,6 @@ pub fn write_response(resp: &Response, out: &mut Vec<u8>) {
         out.extend_from_slice(b"\r\n");
         return;
     }
-    out.extend_from_slice(format!("content-length: {}\r\n\r\n", resp.body.len()).as_bytes());
-    out.extend_from_slice(&resp.body);
+    let _ = write!(out, "content-length: {}\r\n\r\n", body.len());
+    out.extend_from_slice(body);
 }
