@@ -239,9 +239,15 @@ impl<R: Runtime> Host<R> {
     /// so lines of concurrent requests may reach the file in another order than the broker
     /// made them, still chained and verifiable; an answer may leave a moment before its line.
     pub fn drive(self: &Arc<Self>, input: Input<'_>) {
+        self.drive_then(input, |_| ());
+    }
+
+    /// [`Host::drive`], then `look` at the broker before its lock is released (one lock
+    /// round trip where a connection's task would otherwise take it twice).
+    fn drive_then<T>(self: &Arc<Self>, input: Input<'_>, look: impl FnOnce(&Broker) -> T) -> T {
         let now = self.now();
         let mut audit = Vec::new();
-        {
+        let seen = {
             let mut b = self.broker.lock().expect("broker lock");
             b.handle_input(now, input);
             while let Some(out) = b.poll_output() {
@@ -250,10 +256,12 @@ impl<R: Runtime> Host<R> {
                     out => self.route(out),
                 }
             }
-        }
+            look(&b)
+        };
         for line in audit {
             self.effects.audit(&line);
         }
+        seen
     }
 
     fn route(self: &Arc<Self>, out: Output) {
@@ -336,14 +344,16 @@ impl<R: Runtime> Host<R> {
         id
     }
 
-    /// Bytes read from a connection (after TLS).
-    pub fn received(self: &Arc<Self>, conn: ConnId, bytes: &[u8]) {
-        self.drive(Input::Received { conn, bytes });
+    /// Bytes read from a connection (after TLS); answers whether the broker reads from
+    /// `conn` now, as [`Host::read_state`] would.
+    pub fn received(self: &Arc<Self>, conn: ConnId, bytes: &[u8]) -> bool {
+        self.drive_then(Input::Received { conn, bytes }, |b| b.wants_read(conn))
     }
 
-    /// `bytes` of a [`Msg::Data`] reached the connection's socket.
-    pub fn written(self: &Arc<Self>, conn: ConnId, bytes: usize) {
-        self.drive(Input::Written { conn, bytes });
+    /// `bytes` of a [`Msg::Data`] reached the connection's socket; answers whether the broker
+    /// reads from `conn` now.
+    pub fn written(self: &Arc<Self>, conn: ConnId, bytes: usize) -> bool {
+        self.drive_then(Input::Written { conn, bytes }, |b| b.wants_read(conn))
     }
 
     /// The peer went away or a read or write failed.

@@ -395,7 +395,9 @@ fn serve_conn<S: Read + Write>(
                     _ => break true,
                 }
             }
-            Ok(n) => host.received(id, &buf[..n]),
+            Ok(n) => {
+                host.received(id, &buf[..n]);
+            }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             Err(_) => match drain_conn(host, id, stream, &rx) {
                 Flow::Done => break false,

@@ -348,12 +348,16 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
     let id = host.open_conn(tx, listener);
     let mut buf = vec![0u8; keybroker_core::READ_CHUNK];
     let write_timeout = host.write_timeout();
+    // Whether the broker reads from this connection: it changes only on this connection's
+    // own input (bytes read, an answer written, which every completion ends in), and each of
+    // those answers it under the same lock, so it is not asked again per loop.
+    let mut wants = host.read_state(id).0;
     loop {
         // Write before reading: whatever is queued goes out first.
         let ev = match rx.try_recv() {
             Ok(m) => Event::Msg(Some(m)),
             Err(TryRecvError::Closed) => Event::Msg(None),
-            Err(TryRecvError::Empty) if host.read_state(id).0 => {
+            Err(TryRecvError::Empty) if wants => {
                 async { Event::Read(stream.read(&mut buf).await) }
                     .or(async { Event::Msg(rx.recv().await.ok()) })
                     .await
@@ -365,7 +369,7 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
                 host.closed(id);
                 break;
             }
-            Event::Read(Ok(n)) => host.received(id, &buf[..n]),
+            Event::Read(Ok(n)) => wants = host.received(id, &buf[..n]),
             Event::Msg(None) => break,
             Event::Msg(Some(Msg::Data(bytes))) => {
                 // A client that does not read loses its connection at the write timeout. The
@@ -381,7 +385,7 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
                     None => within(write_timeout, write).await,
                 };
                 match written {
-                    Some(Ok(())) => host.written(id, bytes.len()),
+                    Some(Ok(())) => wants = host.written(id, bytes.len()),
                     Some(Err(_)) | None => {
                         host.closed(id);
                         break;
