@@ -879,7 +879,13 @@ impl Broker {
             self.request_counter += 1;
             r = self.request_counter.to_be_bytes();
         }
-        r.iter().map(|b| format!("{b:02x}")).collect()
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut id = String::with_capacity(16);
+        for b in r {
+            id.push(char::from(HEX[usize::from(b >> 4)]));
+            id.push(char::from(HEX[usize::from(b & 15)]));
+        }
+        id
     }
 
     fn handle_request(
@@ -1435,9 +1441,6 @@ impl Broker {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
-        if let Some(d) = c.deadline.take() {
-            self.deadlines.remove(&(d, id));
-        }
         let new = if let Some(since) = c.write_since {
             Some(since + self.settings.write_timeout)
         } else if !c.slots.is_empty() {
@@ -1452,9 +1455,15 @@ impl Broker {
         } else {
             Some(c.last_activity + self.settings.idle_timeout)
         };
-        if let Some(d) = new {
-            c.deadline = Some(d);
-            self.deadlines.insert((d, id));
+        // Most events leave the deadline where it was: the set is touched only on a change.
+        if new != c.deadline {
+            if let Some(d) = c.deadline {
+                self.deadlines.remove(&(d, id));
+            }
+            if let Some(d) = new {
+                self.deadlines.insert((d, id));
+            }
+            c.deadline = new;
         }
     }
 
