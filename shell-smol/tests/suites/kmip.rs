@@ -302,7 +302,65 @@ fn legacy_hsm_tls_reaches_pykmip_with_an_rsa_certificate() {
         node.log.lock().unwrap()
     );
     ready(&node);
+    assert!(
+        node.wait_log(
+            &format!("HSM link to localhost:{} over OpenSSL: TLSv1.2, ", hsm.port),
+            Duration::from_secs(5)
+        ),
+        "{:?}",
+        node.log.lock().unwrap()
+    );
     round_trip(&node.connect(&site, "backend"), b"over openssl");
+}
+
+/// A PyKMIP that speaks only TLS 1.0, as an ESKM in FIPS mode does by default: PyKMIP's own
+/// `Basic` suite (`ssl.PROTOCOL_TLSv1`, CBC suites) with an RSA CN-only certificate, its
+/// cipher string lowered to OpenSSL security level 0 by the harness's entry point (Python
+/// holds every context at level 2, where OpenSSL 3 refuses TLS 1.0). OpenSSL clients held to
+/// TLS 1.1 or 1.2 are refused and rustls cannot connect; the legacy profile negotiates TLS 1.0
+/// (its link says so in the log) and encrypts and decrypts through it.
+#[cfg(feature = "legacy-hsm-tls")]
+#[test]
+fn legacy_hsm_tls_reaches_a_pykmip_that_speaks_only_tls_1_0() {
+    use common::pykmip::{discover_versions_openssl, Tls};
+    let site = site(&[], "keybroker.hsm.key.auto-create=true\n");
+    let opts = common::pykmip::Options {
+        server_cert: Some(common::pykmip::rsa_cn_only_cert(&site, "localhost")),
+        openssl_probe: true,
+        tls10_only: true,
+        ..Default::default()
+    };
+    let hsm = PyKmip::start_with(&site, "a", &site.dir.join("pykmip.db"), &opts);
+    for v in [Tls::V1_2, Tls::V1_1] {
+        let e = discover_versions_openssl(&site, "localhost", hsm.port, Some(v)).unwrap_err();
+        assert!(e.contains("unsupported protocol"), "{v:?}: {e}");
+    }
+    let versions = discover_versions_openssl(&site, "localhost", hsm.port, Some(Tls::V1_0));
+    assert!(!versions.unwrap().is_empty());
+
+    let url = format!("https://localhost:{}", hsm.port);
+    add_urls(&site, std::slice::from_ref(&url), "");
+    let node = Node::start_bin(BIN, &site);
+    assert!(
+        node.wait_log("TLS handshake with", Duration::from_secs(30)),
+        "{:?}",
+        node.log.lock().unwrap()
+    );
+    assert_eq!(node.admin_get("/readyz").0, 503);
+    drop(node);
+
+    add_urls(&site, &[url], "keybroker.hsm.tls=legacy\n");
+    let node = Node::start_bin(BIN, &site);
+    ready(&node);
+    assert!(
+        node.wait_log(
+            &format!("HSM link to localhost:{} over OpenSSL: TLSv1, ", hsm.port),
+            Duration::from_secs(5)
+        ),
+        "{:?}",
+        node.log.lock().unwrap()
+    );
+    round_trip(&node.connect(&site, "backend"), b"over TLS 1.0");
 }
 
 /// Without the legacy-hsm-tls feature, keybroker.hsm.tls=legacy refuses to start, saying why.
