@@ -7,7 +7,7 @@
 //! keystore's trusted certificates, and its name by OpenSSL's host check, which like Java
 //! falls back to the subject CN when the certificate has no DNS subjectAltName. The client
 //! certificate is the `kms.keystore.alias` entry. A link is one thread moving bytes, as in
-//! keybroker-lite, in both servers.
+//! keybroker-lite, in both servers; each logs the TLS version and suite it negotiated.
 use crate::driver::{Host, LinkRequest, Runtime};
 use keybroker_core::config::keystore::EntryKind;
 use keybroker_core::config::load::NodeConfig;
@@ -121,6 +121,15 @@ pub fn run<R: Runtime>(
         Err(e) => return host.link_closed(link, format!("TLS handshake with {authority}: {e}")),
     };
     let _ = s.get_ref().set_read_timeout(Some(POLL));
+    let cipher = s.ssl().current_cipher().map_or("?", |c| c.name());
+    crate::node::log_as(
+        "kmip",
+        "info",
+        &format!(
+            "HSM link to {authority} over OpenSSL: {}, {cipher}",
+            s.ssl().version_str()
+        ),
+    );
     host.link_connected(link);
     let mut buf = vec![0u8; 16 * 1024];
     let reason = loop {

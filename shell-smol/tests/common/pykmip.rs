@@ -9,6 +9,12 @@
 //! Required" has: a request whose header lacks the expected Username and Password Credential
 //! is answered with PyKMIP's own Authentication Not Successful error. PyKMIP parses the
 //! Credential itself (and refuses a malformed one); it does not check passwords on its own.
+//!
+//! [`Options::tls10_only`] runs PyKMIP's `Basic` authentication suite, which speaks only TLS 1.0
+//! (`ssl.PROTOCOL_TLSv1`) with its own CBC suites, as an HSM limited to TLS 1.0 does. Python
+//! (3.10+) sets OpenSSL security level 2 on every context it makes, and OpenSSL 3 refuses TLS
+//! 1.0 above level 0, so the entry point appends `@SECLEVEL=0` to the suite's cipher string —
+//! nothing else changes (an `OPENSSL_CONF` cannot do it: Python's own cipher string overrides it).
 #![allow(dead_code)]
 use super::peers::{signal_group, Peer};
 use super::Site;
@@ -53,13 +59,16 @@ pub struct Options<'a> {
     pub cipher_suites: Option<&'a str>,
     /// Probe readiness over OpenSSL (an RSA server certificate: CBC suites only).
     pub openssl_probe: bool,
+    /// Speak only TLS 1.0 (PyKMIP's `Basic` suite at OpenSSL security level 0); needs an RSA
+    /// server certificate and the OpenSSL probe.
+    pub tls10_only: bool,
 }
 
-/// PyKMIP's server entry point behind a check of the request header's Credential.
+/// A check of the request header's Credential in front of PyKMIP's authentication.
 const REQUIRE_CREDENTIAL_PY: &str = r#"
-import os, sys
+import os
 from kmip.core import enums, exceptions
-from kmip.services.server import server, session
+from kmip.services.server import session
 
 WANT = (os.environ["KB_TEST_KMIP_USERNAME"], os.environ["KB_TEST_KMIP_PASSWORD"])
 pykmip_authenticate = session.KmipSession.authenticate
@@ -77,6 +86,22 @@ def authenticate(self, certificate, request):
     return pykmip_authenticate(self, certificate, request)
 
 session.KmipSession.authenticate = authenticate
+"#;
+
+/// PyKMIP's `Basic` suite (TLS 1.0 only) at OpenSSL security level 0, which TLS 1.0 needs.
+const TLS10_AT_SECLEVEL_0_PY: &str = r#"
+from kmip.services import auth
+
+basic_ciphers = auth.BasicAuthenticationSuite.ciphers
+auth.BasicAuthenticationSuite.ciphers = property(
+    lambda self: basic_ciphers.fget(self) + ":@SECLEVEL=0"
+)
+"#;
+
+/// PyKMIP's server entry point, run after the checks and settings above that apply.
+const RUN_SERVER_PY: &str = r#"
+import sys
+from kmip.services.server import server
 sys.exit(server.main())
 "#;
 
@@ -121,27 +146,35 @@ impl PyKmip {
         let port = ports.get(0);
         let conf = format!(
             "[server]\nhostname=127.0.0.1\nport={port}\ncertificate_path={d}/server.crt\n\
-             key_path={d}/server.key\nca_path={d}/ca.crt\nauth_suite=TLS1.2\n\
+             key_path={d}/server.key\nca_path={d}/ca.crt\nauth_suite={auth_suite}\n\
              policy_path={d}/policies\nenable_tls_client_auth=True\n\
              database_path={db}\nlogging_level=WARNING\n{suites}",
             d = dir.display(),
             db = db.display(),
+            auth_suite = if opts.tls10_only { "Basic" } else { "TLS1.2" },
             suites = opts
                 .cipher_suites
                 .map(|c| format!("tls_cipher_suites={c}\n"))
                 .unwrap_or_default()
         );
         std::fs::write(dir.join("server.conf"), conf).unwrap();
-        let mut cmd = match credential {
-            None => Command::new(server_bin()),
-            Some((user, password)) => {
-                std::fs::write(dir.join("require_credential.py"), REQUIRE_CREDENTIAL_PY).unwrap();
-                let mut c = Command::new(server_bin().with_file_name("python3"));
-                c.arg(dir.join("require_credential.py"))
-                    .env("KB_TEST_KMIP_USERNAME", user)
+        let mut cmd = if credential.is_none() && !opts.tls10_only {
+            Command::new(server_bin())
+        } else {
+            let mut entry = String::new();
+            let mut c = Command::new(server_bin().with_file_name("python3"));
+            if let Some((user, password)) = credential {
+                entry += REQUIRE_CREDENTIAL_PY;
+                c.env("KB_TEST_KMIP_USERNAME", user)
                     .env("KB_TEST_KMIP_PASSWORD", password);
-                c
             }
+            if opts.tls10_only {
+                entry += TLS10_AT_SECLEVEL_0_PY;
+            }
+            entry += RUN_SERVER_PY;
+            std::fs::write(dir.join("pykmip_entry.py"), entry).unwrap();
+            c.arg(dir.join("pykmip_entry.py"));
+            c
         };
         cmd.arg("-f")
             .arg(dir.join("server.conf"))
@@ -159,10 +192,12 @@ impl PyKmip {
             "127.0.0.1"
         };
         let openssl_probe = opts.openssl_probe;
+        #[cfg(feature = "legacy-hsm-tls")]
+        let only = opts.tls10_only.then_some(Tls::V1_0);
         peer.wait_ready(Duration::from_secs(60), |_| {
             if openssl_probe {
                 #[cfg(feature = "legacy-hsm-tls")]
-                return discover_versions_openssl(site, host, port).map(|_| ());
+                return discover_versions_openssl(site, host, port, only).map(|_| ());
                 #[cfg(not(feature = "legacy-hsm-tls"))]
                 panic!("an OpenSSL probe needs the legacy-hsm-tls feature");
             }
@@ -361,17 +396,40 @@ pub fn discover_versions(
     exchange(&mut s, credential)
 }
 
+/// A TLS version an OpenSSL probe can be held to.
+#[cfg(feature = "legacy-hsm-tls")]
+#[derive(Clone, Copy, Debug)]
+pub enum Tls {
+    V1_0,
+    V1_1,
+    V1_2,
+}
+
 /// DiscoverVersions over OpenSSL, with a client certificate from the site's CA and the server
-/// verified against that CA and `host` (OpenSSL's host check, CN fallback included).
+/// verified against that CA and `host` (OpenSSL's host check, CN fallback included). With
+/// `only`, the probe offers that TLS version alone, with the legacy profile's cipher list
+/// (security level 0).
 #[cfg(feature = "legacy-hsm-tls")]
 pub fn discover_versions_openssl(
     site: &Site,
     host: &str,
     port: u16,
+    only: Option<Tls>,
 ) -> Result<Vec<ProtocolVersion>, String> {
     use keybroker_host::legacy_tls::openssl::{pkey::PKey, ssl, x509::X509};
     let probe = site.pki.issue("readiness-probe", Usage::Client, 1).unwrap();
     let mut b = ssl::SslConnector::builder(ssl::SslMethod::tls_client()).unwrap();
+    if let Some(v) = only {
+        let v = match v {
+            Tls::V1_0 => ssl::SslVersion::TLS1,
+            Tls::V1_1 => ssl::SslVersion::TLS1_1,
+            Tls::V1_2 => ssl::SslVersion::TLS1_2,
+        };
+        b.set_min_proto_version(Some(v)).unwrap();
+        b.set_max_proto_version(Some(v)).unwrap();
+        b.set_cipher_list(keybroker_host::legacy_tls::CIPHERS)
+            .unwrap();
+    }
     b.cert_store_mut()
         .add_cert(X509::from_der(&site.pki.ca_issued.cert_der).unwrap())
         .unwrap();

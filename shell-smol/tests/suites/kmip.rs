@@ -269,7 +269,7 @@ fn cnsa_profile_applies_to_hsm_links() {
 
 /// A PyKMIP with an RSA certificate made as the site guide makes it (RSA-2048, CN only) and its
 /// default suites (CBC with RSA key exchange): rustls cannot reach it; the legacy HSM link
-/// profile (OpenSSL) can, warning at start.
+/// profile (OpenSSL) can, warning at start, over TLS 1.2.
 #[cfg(feature = "legacy-hsm-tls")]
 #[test]
 fn legacy_hsm_tls_reaches_pykmip_with_an_rsa_certificate() {
@@ -280,9 +280,44 @@ fn legacy_hsm_tls_reaches_pykmip_with_an_rsa_certificate() {
         ..Default::default()
     };
     let hsm = PyKmip::start_with(&site, "a", &site.dir.join("pykmip.db"), &opts);
+    rustls_fails_where_legacy_works(&site, &hsm, "TLSv1.2", b"over openssl");
+}
+
+/// A PyKMIP that speaks only TLS 1.0, as an ESKM in FIPS mode does by default: PyKMIP's own
+/// `Basic` suite (`ssl.PROTOCOL_TLSv1`, CBC suites) with an RSA CN-only certificate, its
+/// cipher string lowered to OpenSSL security level 0 by the harness's entry point (Python
+/// holds every context at level 2, where OpenSSL 3 refuses TLS 1.0). OpenSSL clients held to
+/// TLS 1.1 or 1.2 are refused and rustls cannot connect; the legacy profile negotiates TLS 1.0
+/// (its link says so in the log) and encrypts and decrypts through it.
+#[cfg(feature = "legacy-hsm-tls")]
+#[test]
+fn legacy_hsm_tls_reaches_a_pykmip_that_speaks_only_tls_1_0() {
+    use common::pykmip::{discover_versions_openssl, Tls};
+    let site = site(&[], "keybroker.hsm.key.auto-create=true\n");
+    let opts = common::pykmip::Options {
+        server_cert: Some(common::pykmip::rsa_cn_only_cert(&site, "localhost")),
+        openssl_probe: true,
+        tls10_only: true,
+        ..Default::default()
+    };
+    let hsm = PyKmip::start_with(&site, "a", &site.dir.join("pykmip.db"), &opts);
+    for v in [Tls::V1_2, Tls::V1_1] {
+        let e = discover_versions_openssl(&site, "localhost", hsm.port, Some(v)).unwrap_err();
+        assert!(e.contains("unsupported protocol"), "{v:?}: {e}");
+    }
+    let versions = discover_versions_openssl(&site, "localhost", hsm.port, Some(Tls::V1_0));
+    assert!(!versions.unwrap().is_empty());
+    rustls_fails_where_legacy_works(&site, &hsm, "TLSv1", b"over TLS 1.0");
+}
+
+/// A node with the default HSM link profile (rustls) fails the handshake with `hsm` and stays
+/// not ready; one with `keybroker.hsm.tls=legacy` warns, becomes ready over `tls_version` (as
+/// OpenSSL names it) and round-trips `plaintext`.
+#[cfg(feature = "legacy-hsm-tls")]
+fn rustls_fails_where_legacy_works(site: &Site, hsm: &PyKmip, tls_version: &str, plaintext: &[u8]) {
     let url = format!("https://localhost:{}", hsm.port);
-    add_urls(&site, std::slice::from_ref(&url), "");
-    let node = Node::start_bin(BIN, &site);
+    add_urls(site, std::slice::from_ref(&url), "");
+    let node = Node::start_bin(BIN, site);
     assert!(
         node.wait_log("TLS handshake with", Duration::from_secs(30)),
         "{:?}",
@@ -291,8 +326,8 @@ fn legacy_hsm_tls_reaches_pykmip_with_an_rsa_certificate() {
     assert_eq!(node.admin_get("/readyz").0, 503);
     drop(node);
 
-    add_urls(&site, &[url], "keybroker.hsm.tls=legacy\n");
-    let node = Node::start_bin(BIN, &site);
+    add_urls(site, &[url], "keybroker.hsm.tls=legacy\n");
+    let node = Node::start_bin(BIN, site);
     assert!(
         node.wait_log(
             "keybroker.hsm.tls=legacy: HSM links use OpenSSL",
@@ -302,7 +337,16 @@ fn legacy_hsm_tls_reaches_pykmip_with_an_rsa_certificate() {
         node.log.lock().unwrap()
     );
     ready(&node);
-    round_trip(&node.connect(&site, "backend"), b"over openssl");
+    let negotiated = format!(
+        "HSM link to localhost:{} over OpenSSL: {tls_version}, ",
+        hsm.port
+    );
+    assert!(
+        node.wait_log(&negotiated, Duration::from_secs(5)),
+        "{:?}",
+        node.log.lock().unwrap()
+    );
+    round_trip(&node.connect(site, "backend"), plaintext);
 }
 
 /// Without the legacy-hsm-tls feature, keybroker.hsm.tls=legacy refuses to start, saying why.
