@@ -492,19 +492,24 @@ fn exchange<S: Read + Write>(
 /// A loopback listener that accepts TCP connections and never answers (a black-holed HSM).
 pub struct BlackHole {
     pub port: u16,
+    _reserved: super::ports::Ports,
 }
 
 impl BlackHole {
     pub fn start() -> BlackHole {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
+        let reserved = super::ports::one();
+        let port = reserved.get(0);
+        let l = TcpListener::bind(("127.0.0.1", port)).unwrap();
         std::thread::spawn(move || {
             let mut held = Vec::new();
             for s in l.incoming().flatten() {
                 held.push(s);
             }
         });
-        BlackHole { port }
+        BlackHole {
+            port,
+            _reserved: reserved,
+        }
     }
 
     pub fn url(&self) -> String {
