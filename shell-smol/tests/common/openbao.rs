@@ -371,6 +371,33 @@ impl BaoCluster {
         })
     }
 
+    /// Watches the nodes still running from now on, each polled with `GET /v1/sys/health`
+    /// (200 only from the active node) every 25 ms, and answers how long after the call one of
+    /// them first answered 200: the cluster's own failover time, which no client can beat.
+    /// `None` if none did within `within`.
+    pub fn watch_for_active(&self, within: Duration) -> std::thread::JoinHandle<Option<Duration>> {
+        let addrs: Vec<String> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].peer.is_some())
+            .map(|i| format!("127.0.0.1:{}", self.nodes[i].port))
+            .collect();
+        let cfg = super::raw::config(&std::fs::read(&self.ca).unwrap(), None).unwrap();
+        let t0 = std::time::Instant::now();
+        std::thread::spawn(move || {
+            while t0.elapsed() < within {
+                for a in &addrs {
+                    let status = super::raw::Conn::connect(a, "127.0.0.1", cfg.clone())
+                        .and_then(|mut c| c.request("GET", "/v1/sys/health", None))
+                        .map(|r| r.status);
+                    if matches!(status, Ok(200)) {
+                        return Some(t0.elapsed());
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            None
+        })
+    }
+
     /// SIGKILL to node `i`'s process group.
     pub fn kill(&mut self, i: usize) {
         if let Some(mut p) = self.nodes[i].peer.take() {

@@ -561,7 +561,11 @@ fn raft_cluster_failover_when_the_active_node_is_killed() {
     std::thread::sleep(Duration::from_secs(2));
     let killed_at = t0.elapsed();
     cluster.kill(active);
+    let watch = cluster.watch_for_active(Duration::from_secs(6));
     std::thread::sleep(Duration::from_secs(6));
+    // How long OpenBao itself took to have an active node again (raft election, then the new
+    // leader taking the HA lock): the floor under keybroker's gap.
+    let own = watch.join().unwrap();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut seen: Vec<Seen> = Vec::new();
     let mut made = Vec::new();
@@ -599,9 +603,11 @@ fn raft_cluster_failover_when_the_active_node_is_killed() {
     let failed_after = after.iter().filter(|s| s.status != 200).count();
     eprintln!(
         "raft failover: cluster up in {cluster_up:?}; {before} answers before the kill, {} after \
-         ({failed_after} not 200); longest time without a 200 after SIGKILL: {} ms; wrong answers: {wrong}",
+         ({failed_after} not 200); longest time without a 200 after SIGKILL: {} ms; OpenBao's own \
+         time to a new active node: {:?} ms; wrong answers: {wrong}",
         after.len(),
-        gap.as_millis()
+        gap.as_millis(),
+        own.map(|d| d.as_millis())
     );
     assert_eq!(wrong, 0, "a 200 with wrong content");
     assert!(odd.is_empty(), "unexpected statuses: {odd:?}");
@@ -610,9 +616,12 @@ fn raft_cluster_failover_when_the_active_node_is_killed() {
         "load ran: {before} / {}",
         after.len()
     );
+    // OpenBao's standbys keep serving transit while the survivors elect a new leader (seen:
+    // 3.7 s to a new active node, under 10 ms without a 200), so the budget is keybroker's own.
     assert!(
         gap <= Duration::from_secs(2),
-        "no answer for {gap:?} after the kill: {:?}",
+        "no answer for {gap:?} after the kill (OpenBao's own time to a new active node: \
+         {own:?}): {:?}",
         node.log.lock().unwrap()
     );
     // A request lost with the dead node's links trips its breaker, which is logged. When the
