@@ -227,6 +227,54 @@ fn rotation_answers_after_the_file_is_stored() {
     assert!(String::from_utf8_lossy(&s.sent).contains("\"key_version\":2"));
 }
 
+/// While a rotation waits for its file to be stored, other connections are answered: the
+/// shell stores it off the broker (`Effect::PersistSoftKeys`), and nothing else waits for it.
+#[test]
+fn other_clients_are_answered_while_a_rotation_is_being_stored() {
+    let mut s = Shell::new("");
+    s.open(BACKEND);
+    s.input(Input::Received {
+        conn: 1,
+        bytes: ROTATE,
+    });
+    assert_eq!(
+        s.persists.len(),
+        1,
+        "the rotation asked for the file to be stored"
+    );
+    let now = s.now();
+    s.b.handle_input(
+        now,
+        Input::Accepted {
+            conn: 2,
+            listener: Listener::Client {
+                peer_cert: Some(BACKEND.to_vec()),
+            },
+        },
+    );
+    s.b.handle_input(
+        now,
+        Input::Received {
+            conn: 2,
+            bytes: b"POST /v1/keys/default/encrypt HTTP/1.1\r\nhost: x\r\ncontent-length: 20\r\n\r\n{\"plaintext\":\"eA==\"}",
+        },
+    );
+    let mut other = Vec::new();
+    while let Some(o) = s.b.poll_output() {
+        if let Output::Conn(ConnOutput::Send { conn: 2, bytes }) = o {
+            other.extend_from_slice(&bytes);
+        }
+    }
+    let text = String::from_utf8_lossy(&other);
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    assert!(text.contains("\"key_version\":1"), "{text}");
+    assert!(s.sent.is_empty(), "the rotation is still unanswered");
+    let id = s.persists[0];
+    s.input(Input::Persisted { id, result: Ok(()) });
+    s.write_all();
+    assert_eq!(s.answers(), vec![200]);
+}
+
 #[test]
 fn shutdown_answers_a_request_that_arrives_in_the_linger() {
     let mut s = Shell::new("");
