@@ -33,7 +33,10 @@
 //! another link; Create/Activate are not (they change state): 503 + Retry-After. A request
 //! unanswered after `keybroker.hsm.request-timeout` fails 504 and its link is closed.
 use super::pool::{Breaker, Pick, BREAKER_BASE};
-use super::{BackendError, BackendOutput, NetEvent, Op, OpId, Reply, ReplyQueue};
+#[cfg(test)]
+use super::Op;
+use super::{bad_ciphertext, no_entropy, wrapped, KeyBackend, Unwrap, Wrap};
+use super::{BackendError, BackendOutput, NetEvent, OpId, Reply, ReplyQueue};
 use super::{LinkId, LinkSecurity};
 use crate::drbg::Drbg;
 use crate::envelope::{BackendKind, Envelope};
@@ -145,18 +148,8 @@ enum Task {
         name: String,
         stage: LookupStage,
     },
-    Encrypt {
-        key: String,
-        plaintext: Secret<Vec<u8>>,
-        context: Vec<u8>,
-        generated: bool,
-    },
-    Decrypt {
-        key: String,
-        envelope: Envelope,
-        context: Vec<u8>,
-        rewrap: bool,
-    },
+    Encrypt(Wrap),
+    Decrypt(Unwrap),
     Rotate {
         key: String,
         stage: RotateStage,
@@ -193,7 +186,7 @@ impl Job {
             return true;
         }
         match &self.task {
-            Task::Negotiate { .. } | Task::Encrypt { .. } | Task::Decrypt { .. } => true,
+            Task::Negotiate { .. } | Task::Encrypt(_) | Task::Decrypt(_) => true,
             Task::Describe { .. } | Task::Refresh { .. } => true,
             Task::Lookup { stage, .. } => matches!(stage, LookupStage::Locate),
             Task::Rotate { stage, .. } => matches!(stage, RotateStage::Locate(_)),
@@ -212,8 +205,8 @@ impl Job {
                 RotateStage::Activate(_) => "Activate",
                 RotateStage::Locate(_) => "Locate",
             },
-            Task::Encrypt { .. } => "Encrypt",
-            Task::Decrypt { .. } => "Decrypt",
+            Task::Encrypt(_) => "Encrypt",
+            Task::Decrypt(_) => "Decrypt",
             Task::Describe { .. } | Task::Refresh { .. } => "Locate",
         }
     }
@@ -267,12 +260,6 @@ impl fmt::Debug for KmipBackend {
             .field("jobs", &self.jobs.len())
             .finish()
     }
-}
-
-fn bad_ct() -> BackendError {
-    BackendError::BadCiphertext(
-        "ciphertext does not authenticate under this key and context".into(),
-    )
 }
 
 fn ct_eq(a: &[u8], b: &[u8]) -> bool {
@@ -359,7 +346,7 @@ fn hsm_error(op: &'static str, r: &BatchResult, credential: bool) -> BackendErro
         | None
             if op == "Decrypt" =>
         {
-            bad_ct()
+            bad_ciphertext()
         }
         _ => BackendError::Failed(format!("the HSM answered {op} with {}", r.describe())),
     }
@@ -497,73 +484,8 @@ impl KmipBackend {
         link
     }
 
-    /// Starts an operation; its reply comes from the reply queue.
-    pub fn submit(&mut self, now: Now, id: OpId, op: Op, rng: &mut Drbg) {
-        self.now = self.now.max(now.mono);
-        let task = match op {
-            Op::Encrypt {
-                key,
-                plaintext,
-                context,
-            } => Task::Encrypt {
-                key,
-                plaintext,
-                context,
-                generated: false,
-            },
-            Op::Generate {
-                key,
-                bytes,
-                context,
-            } => {
-                if let Err(e) = super::check_generate_bytes(bytes) {
-                    self.replies.push_back((id, Err(e)));
-                    return;
-                }
-                let mut dk = Secret::new(vec![0u8; bytes]);
-                if !rng.fill(dk.expose_mut()) {
-                    self.replies.push_back((
-                        id,
-                        Err(unavailable(
-                            "no entropy supplied by the shell",
-                            BREAKER_BASE,
-                        )),
-                    ));
-                    return;
-                }
-                Task::Encrypt {
-                    key,
-                    plaintext: dk,
-                    context,
-                    generated: true,
-                }
-            }
-            Op::Decrypt {
-                key,
-                envelope,
-                context,
-            } => Task::Decrypt {
-                key,
-                envelope,
-                context,
-                rewrap: false,
-            },
-            Op::Rewrap {
-                key,
-                envelope,
-                context,
-            } => Task::Decrypt {
-                key,
-                envelope,
-                context,
-                rewrap: true,
-            },
-            Op::Rotate { key } => Task::Rotate {
-                key,
-                stage: RotateStage::Create,
-            },
-            Op::Describe { key } => Task::Describe { key },
-        };
+    /// Queues an operation's job unless the backend cannot take work.
+    fn enqueue(&mut self, id: OpId, task: Task, rng: &mut Drbg) {
         match &self.phase {
             Phase::NotReady { retry_at, reason } => {
                 let e = unavailable(
@@ -979,7 +901,7 @@ impl KmipBackend {
                 .and_then(|u| u.last().map(|uid| (uid.clone(), u.len() as u32)))
         };
         let latest_of = match &self.jobs[&id].task {
-            Task::Encrypt { key, .. } => {
+            Task::Encrypt(Wrap { key, .. }) => {
                 Some(latest(&self.keys, key).ok_or_else(|| BackendError::UnknownKey(key.clone()))?)
             }
             _ => None,
@@ -1014,20 +936,17 @@ impl KmipBackend {
                 RotateStage::Locate(_) => messages::locate_by_name(v, key),
             },
             Task::Describe { key } | Task::Refresh { key } => messages::locate_by_name(v, key),
-            Task::Encrypt {
+            Task::Encrypt(Wrap {
                 key,
                 plaintext,
                 context,
                 ..
-            } => {
+            }) => {
                 let (uid, version) = latest_of.expect("encrypt has a key");
                 let aad = Envelope::aad(BackendKind::Kmip, key, version, context);
                 let mut iv = vec![0u8; if gcm_ok { GCM_IV } else { CBC_IV }];
                 if !rng.fill(&mut iv) {
-                    return Err(unavailable(
-                        "no entropy supplied by the shell",
-                        BREAKER_BASE,
-                    ));
+                    return Err(no_entropy());
                 }
                 let item = if gcm_ok {
                     messages::encrypt(&uid, CryptoParams::GCM, plaintext.expose(), &iv, Some(&aad))
@@ -1047,16 +966,15 @@ impl KmipBackend {
                 });
                 item
             }
-            Task::Decrypt {
-                key,
-                envelope,
-                context,
-                ..
-            } => {
-                if envelope.backend != BackendKind::Kmip || envelope.key_name != *key {
-                    return Err(bad_ct());
-                }
-                let r = decode_reference(&envelope.reference).ok_or_else(bad_ct)?;
+            Task::Decrypt(u) => {
+                u.check_envelope(BackendKind::Kmip)?;
+                let Unwrap {
+                    key,
+                    envelope,
+                    context,
+                    ..
+                } = u;
+                let r = decode_reference(&envelope.reference).ok_or_else(bad_ciphertext)?;
                 let aad = Envelope::aad(BackendKind::Kmip, key, envelope.key_version, context);
                 if r.gcm {
                     if !gcm_ok {
@@ -1256,7 +1174,7 @@ impl KmipBackend {
                 }
                 Next::Finished
             }
-            Task::Encrypt { key, .. }
+            Task::Encrypt(Wrap { key, .. })
                 if matches!(
                     r.reason,
                     Some(R_ITEM_NOT_FOUND | R_PERMISSION_DENIED | R_WRONG_KEY_LIFECYCLE_STATE)
@@ -1345,12 +1263,12 @@ impl KmipBackend {
                     Next::Done(Ok(Reply::Rotated { key_version }))
                 }
             },
-            Task::Encrypt {
+            Task::Encrypt(Wrap {
                 key,
                 plaintext,
                 generated,
                 ..
-            } => {
+            }) => {
                 let Some(sent) = job.sent.take() else {
                     return Next::Done(Err(BackendError::Failed("internal: no request".into())));
                 };
@@ -1385,34 +1303,26 @@ impl KmipBackend {
                     key_version: sent.version,
                     reference: encode_reference(sent.gcm, &sent.uid, iv, tag, ct),
                 };
-                let token = env.encode();
-                let key_version = sent.version;
-                if *generated {
-                    let p = std::mem::replace(plaintext, Secret::new(Vec::new()));
-                    Next::Done(Ok(Reply::Generated {
-                        plaintext: p,
-                        token,
-                        key_version,
-                    }))
-                } else {
-                    Next::Done(Ok(Reply::Ciphertext { token, key_version }))
-                }
+                let generated =
+                    generated.then(|| std::mem::replace(plaintext, Secret::new(Vec::new())));
+                Next::Done(Ok(wrapped(generated, env.encode(), sent.version)))
             }
-            Task::Decrypt {
-                key,
-                envelope,
-                context,
-                rewrap,
-            } => {
+            Task::Decrypt(u) => {
+                let Unwrap {
+                    key,
+                    envelope,
+                    context,
+                    ..
+                } = &*u;
                 let Some(data) = r.bytes(crate::kmip::tags::tag::DATA) else {
-                    return Next::Done(Err(bad_ct()));
+                    return Next::Done(Err(bad_ciphertext()));
                 };
                 let gcm = envelope.reference.first() == Some(&MODE_GCM);
                 let plain = if gcm {
                     Secret::new(data.to_vec())
                 } else {
                     if data.len() < DIGEST {
-                        return Next::Done(Err(bad_ct()));
+                        return Next::Done(Err(bad_ciphertext()));
                     }
                     let (p, d) = data.split_at(data.len() - DIGEST);
                     let aad = Envelope::aad(BackendKind::Kmip, key, envelope.key_version, context);
@@ -1420,24 +1330,66 @@ impl KmipBackend {
                     h.update(&aad);
                     h.update(p);
                     if !ct_eq(&h.finalize(), d) {
-                        return Next::Done(Err(bad_ct()));
+                        return Next::Done(Err(bad_ciphertext()));
                     }
                     Secret::new(p.to_vec())
                 };
-                if *rewrap {
-                    job.task = Task::Encrypt {
-                        key: key.clone(),
-                        plaintext: plain,
-                        context: std::mem::take(context),
-                        generated: false,
-                    };
-                    job.retries = 0;
-                    Next::Again
-                } else {
-                    Next::Done(Ok(Reply::Plaintext(plain)))
+                match u.then(plain) {
+                    Ok(reply) => Next::Done(Ok(reply)),
+                    Err(wrap) => {
+                        job.task = Task::Encrypt(wrap);
+                        job.retries = 0;
+                        Next::Again
+                    }
                 }
             }
         }
+    }
+}
+
+impl KeyBackend for KmipBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Kmip
+    }
+    fn clock(&mut self, now: Now) {
+        self.now = self.now.max(now.mono);
+    }
+    fn replies(&mut self) -> &mut ReplyQueue {
+        &mut self.replies
+    }
+    fn encrypt(&mut self, id: OpId, wrap: Wrap, rng: &mut Drbg) {
+        self.enqueue(id, Task::Encrypt(wrap), rng)
+    }
+    fn decrypt(&mut self, id: OpId, unwrap: Unwrap, rng: &mut Drbg) {
+        self.enqueue(id, Task::Decrypt(unwrap), rng)
+    }
+    fn rotate(&mut self, id: OpId, key: String, rng: &mut Drbg) {
+        let stage = RotateStage::Create;
+        self.enqueue(id, Task::Rotate { key, stage }, rng)
+    }
+    fn describe(&mut self, id: OpId, key: String, rng: &mut Drbg) {
+        self.enqueue(id, Task::Describe { key }, rng)
+    }
+    fn poll_output(&mut self) -> Option<BackendOutput> {
+        self.outputs.pop_front()
+    }
+    fn start(&mut self, now: Now, rng: &mut Drbg) {
+        KmipBackend::start(self, now, rng)
+    }
+    fn handle_net(&mut self, now: Now, event: NetEvent, rng: &mut Drbg) {
+        KmipBackend::handle_net(self, now, event, rng)
+    }
+    fn handle_timeout(&mut self, now: Now, rng: &mut Drbg) {
+        KmipBackend::handle_timeout(self, now, rng)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        KmipBackend::poll_timeout(self)
+    }
+    fn endpoints(&self) -> Vec<super::EndpointStatus> {
+        KmipBackend::endpoints(self)
+    }
+    fn is_ready(&self) -> bool {
+        KmipBackend::is_ready(self)
     }
 }
 

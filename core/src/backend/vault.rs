@@ -15,6 +15,7 @@
 //! none waits (bounded by the request timeout).
 use super::kmip::Endpoint;
 use super::pool::{self, Breaker, Pick};
+use super::{bad_ciphertext, unwrapped, wrapped, KeyBackend, Unwrap, Wrap};
 use super::{
     BackendError, BackendOutput, LinkId, LinkSecurity, NetEvent, Op, OpId, Reply, ReplyQueue,
 };
@@ -102,28 +103,10 @@ enum Target {
 }
 
 enum Work {
-    Encrypt {
-        op: OpId,
-        key: String,
-        plaintext: Secret<Vec<u8>>,
-        context: Vec<u8>,
-        generated: bool,
-    },
-    Decrypt {
-        op: OpId,
-        key: String,
-        envelope: Envelope,
-        context: Vec<u8>,
-        rewrap: bool,
-    },
-    Rotate {
-        op: OpId,
-        key: String,
-    },
-    Describe {
-        op: OpId,
-        key: String,
-    },
+    Encrypt(OpId, Wrap),
+    Decrypt(OpId, Unwrap),
+    Rotate { op: OpId, key: String },
+    Describe { op: OpId, key: String },
 }
 
 struct EncItem {
@@ -490,69 +473,12 @@ impl VaultBackend {
 
     /// Takes an operation; replies come later via the reply queue.
     pub fn submit(&mut self, now: Now, id: OpId, op: Op, rng: &mut Drbg) {
-        self.now = now;
-        let until = now.mono + self.cfg.request_timeout;
-        let work = match op {
-            Op::Encrypt {
-                key,
-                plaintext,
-                context,
-            } => Work::Encrypt {
-                op: id,
-                key,
-                plaintext,
-                context,
-                generated: false,
-            },
-            Op::Generate {
-                key,
-                bytes,
-                context,
-            } => {
-                let mut pt = Secret::new(vec![0u8; bytes]);
-                if !rng.fill(pt.expose_mut()) {
-                    self.replies.push_back((
-                        id,
-                        Err(BackendError::Unavailable {
-                            reason: "no entropy yet".into(),
-                            retry_after: Duration::from_secs(1),
-                        }),
-                    ));
-                    return;
-                }
-                Work::Encrypt {
-                    op: id,
-                    key,
-                    plaintext: pt,
-                    context,
-                    generated: true,
-                }
-            }
-            Op::Decrypt {
-                key,
-                envelope,
-                context,
-            } => Work::Decrypt {
-                op: id,
-                key,
-                envelope,
-                context,
-                rewrap: false,
-            },
-            Op::Rewrap {
-                key,
-                envelope,
-                context,
-            } => Work::Decrypt {
-                op: id,
-                key,
-                envelope,
-                context,
-                rewrap: true,
-            },
-            Op::Rotate { key } => Work::Rotate { op: id, key },
-            Op::Describe { key } => Work::Describe { op: id, key },
-        };
+        KeyBackend::submit(self, now, id, op, rng)
+    }
+
+    /// Holds submitted work until the next flush, at most the request timeout.
+    fn hold(&mut self, work: Work) {
+        let until = self.now.mono + self.cfg.request_timeout;
         self.fresh.push_back((until, work));
     }
 
@@ -564,13 +490,15 @@ impl VaultBackend {
         let fresh = std::mem::take(&mut self.fresh);
         for (until, w) in fresh {
             match w {
-                Work::Encrypt {
+                Work::Encrypt(
                     op,
-                    key,
-                    plaintext,
-                    context,
-                    generated,
-                } => {
+                    Wrap {
+                        key,
+                        plaintext,
+                        context,
+                        generated,
+                    },
+                ) => {
                     let Some(&version) = self.versions.get(&key) else {
                         if until <= self.now.mono {
                             self.replies.push_back((op, Err(BackendError::Timeout)));
@@ -580,13 +508,15 @@ impl VaultBackend {
                             }
                             keep.push_back((
                                 until,
-                                Work::Encrypt {
+                                Work::Encrypt(
                                     op,
-                                    key,
-                                    plaintext,
-                                    context,
-                                    generated,
-                                },
+                                    Wrap {
+                                        key,
+                                        plaintext,
+                                        context,
+                                        generated,
+                                    },
+                                ),
                             ));
                         }
                         continue;
@@ -602,13 +532,15 @@ impl VaultBackend {
                         .or_default()
                         .push((until, item, plaintext));
                 }
-                Work::Decrypt {
+                Work::Decrypt(
                     op,
-                    key,
-                    envelope,
-                    context,
-                    rewrap,
-                } => {
+                    Unwrap {
+                        key,
+                        envelope,
+                        context,
+                        rewrap,
+                    },
+                ) => {
                     if let Some(&min) = self
                         .min_versions
                         .get(&key)
@@ -629,13 +561,7 @@ impl VaultBackend {
                             ct.to_owned()
                         }
                         _ => {
-                            self.replies.push_back((
-                                op,
-                                Err(BackendError::BadCiphertext(
-                                    "ciphertext does not authenticate under this key and context"
-                                        .into(),
-                                )),
-                            ));
+                            self.replies.push_back((op, Err(bad_ciphertext())));
                             continue;
                         }
                     };
@@ -1114,10 +1040,8 @@ impl VaultBackend {
         for (until, w) in fresh {
             if until <= now.mono {
                 let op = match &w {
-                    Work::Encrypt { op, .. }
-                    | Work::Decrypt { op, .. }
-                    | Work::Rotate { op, .. }
-                    | Work::Describe { op, .. } => *op,
+                    Work::Encrypt(op, _) | Work::Decrypt(op, _) => *op,
+                    Work::Rotate { op, .. } | Work::Describe { op, .. } => *op,
                 };
                 self.replies.push_back((op, Err(BackendError::Timeout)));
             } else {
@@ -1353,9 +1277,7 @@ impl VaultBackend {
                 }
             }
             404 => BackendError::UnknownKey(key.to_owned()),
-            400 if decrypting => BackendError::BadCiphertext(
-                "ciphertext does not authenticate under this key and context".into(),
-            ),
+            400 if decrypting => bad_ciphertext(),
             400 if lower.contains("not found") || lower.contains("no existing key") => {
                 BackendError::UnknownKey(key.to_owned())
             }
@@ -1530,17 +1452,7 @@ impl VaultBackend {
                                         reference: ct.into_bytes(),
                                     }
                                     .encode();
-                                    Ok(match item.generated {
-                                        Some(pt) => Reply::Generated {
-                                            plaintext: pt,
-                                            token,
-                                            key_version: v,
-                                        },
-                                        None => Reply::Ciphertext {
-                                            token,
-                                            key_version: v,
-                                        },
-                                    })
+                                    Ok(wrapped(item.generated, token, v))
                                 }
                                 Ok((_, v)) => Err(BackendError::Failed(format!(
                                     "Vault encrypted with key version {v}, not the requested {}",
@@ -1578,30 +1490,17 @@ impl VaultBackend {
                     Ok(results) => {
                         for (item, r) in items.into_iter().zip(results) {
                             match r {
-                                Ok(pt) if item.rewrap => {
-                                    let until = self.now.mono + self.cfg.request_timeout;
-                                    self.fresh.push_back((
-                                        until,
-                                        Work::Encrypt {
-                                            op: item.op,
-                                            key: item.key,
-                                            plaintext: pt,
-                                            context: item.context,
-                                            generated: false,
-                                        },
-                                    ));
+                                Ok(pt) => {
+                                    match unwrapped(item.key, item.context, item.rewrap, pt) {
+                                        Ok(reply) => self.replies.push_back((item.op, Ok(reply))),
+                                        Err(wrap) => self.hold(Work::Encrypt(item.op, wrap)),
+                                    }
                                 }
-                                Ok(pt) => self.replies.push_back((item.op, Ok(Reply::Plaintext(pt)))),
                                 Err(e) if vault::is_version_too_old(&e) => {
                                     let e = retired(&item, None);
                                     self.replies.push_back((item.op, Err(e)));
                                 }
-                                Err(_) => self.replies.push_back((
-                                    item.op,
-                                    Err(BackendError::BadCiphertext(
-                                        "ciphertext does not authenticate under this key and context".into(),
-                                    )),
-                                )),
+                                Err(_) => self.replies.push_back((item.op, Err(bad_ciphertext()))),
                             }
                         }
                     }
@@ -1649,7 +1548,7 @@ impl VaultBackend {
                         let fresh = std::mem::take(&mut self.fresh);
                         for (u, w) in fresh {
                             match w {
-                                Work::Encrypt { op, key: k, .. } if k == key => {
+                                Work::Encrypt(op, w) if w.key == key => {
                                     self.replies.push_back((op, Err(e.clone())))
                                 }
                                 w => self.fresh.push_back((u, w)),
@@ -1861,7 +1760,7 @@ impl VaultBackend {
                 let fresh = std::mem::take(&mut self.fresh);
                 for (u, w) in fresh {
                     match w {
-                        Work::Encrypt { op, key: k, .. } if k == key => {
+                        Work::Encrypt(op, w) if w.key == key => {
                             self.replies.push_back((op, Err(e.clone())))
                         }
                         w => self.fresh.push_back((u, w)),
@@ -1871,5 +1770,53 @@ impl VaultBackend {
             CallKind::CreateKey { .. } => {}
             kind => self.fail_ops(kind.ops(), e),
         }
+    }
+}
+
+impl KeyBackend for VaultBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Vault
+    }
+    fn clock(&mut self, now: Now) {
+        self.now = now;
+    }
+    fn replies(&mut self) -> &mut ReplyQueue {
+        &mut self.replies
+    }
+    fn encrypt(&mut self, id: OpId, wrap: Wrap, _rng: &mut Drbg) {
+        self.hold(Work::Encrypt(id, wrap))
+    }
+    fn decrypt(&mut self, id: OpId, unwrap: Unwrap, _rng: &mut Drbg) {
+        self.hold(Work::Decrypt(id, unwrap))
+    }
+    fn rotate(&mut self, id: OpId, key: String, _rng: &mut Drbg) {
+        self.hold(Work::Rotate { op: id, key })
+    }
+    fn describe(&mut self, id: OpId, key: String, _rng: &mut Drbg) {
+        self.hold(Work::Describe { op: id, key })
+    }
+    fn poll_output(&mut self) -> Option<BackendOutput> {
+        VaultBackend::poll_output(self)
+    }
+    fn start(&mut self, now: Now, _rng: &mut Drbg) {
+        VaultBackend::start(self, now)
+    }
+    fn handle_net(&mut self, now: Now, event: NetEvent, _rng: &mut Drbg) {
+        VaultBackend::handle_net(self, now, event)
+    }
+    fn handle_timeout(&mut self, now: Now, _rng: &mut Drbg) {
+        VaultBackend::handle_timeout(self, now)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        VaultBackend::poll_timeout(self)
+    }
+    fn endpoints(&self) -> Vec<super::EndpointStatus> {
+        VaultBackend::endpoints(self)
+    }
+    fn token_expires_in(&self) -> Option<Duration> {
+        VaultBackend::token_expires_in(self)
+    }
+    fn is_ready(&self) -> bool {
+        VaultBackend::is_ready(self)
     }
 }
