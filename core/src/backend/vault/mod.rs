@@ -1036,6 +1036,39 @@ impl VaultBackend {
             };
             self.complete(c, Err(f));
         }
+        self.expire_held(now);
+        self.token_due(now);
+        if self.refresh_at.is_some_and(|r| r <= now.mono) {
+            self.refresh_at = Some(now.mono + self.cfg.key_refresh);
+            for key in self.cfg.keys.clone() {
+                self.read_key(key, None, false);
+            }
+        }
+        if self.probe_at.is_some_and(|p| p <= now.mono) {
+            self.probe_at = None;
+            if !self.healthy && !self.auth_busy && self.token_valid() {
+                self.auth_busy = true;
+                self.push_call(vault::lookup_self(), CallKind::Lookup, Target::Vault, true);
+            }
+        }
+        self.dispatch();
+    }
+
+    /// Encrypts held for `key`'s version cannot proceed: they fail with `e`.
+    fn fail_held_encrypts(&mut self, key: &str, e: &BackendError) {
+        let fresh = std::mem::take(&mut self.fresh);
+        for (u, w) in fresh {
+            match w {
+                Work::Encrypt(op, w) if w.key == key => {
+                    self.replies.push_back((op, Err(e.clone())))
+                }
+                w => self.fresh.push_back((u, w)),
+            }
+        }
+    }
+
+    /// Work held for a key version or a flush past its deadline answers 504.
+    fn expire_held(&mut self, now: Now) {
         let fresh = std::mem::take(&mut self.fresh);
         for (until, w) in fresh {
             if until <= now.mono {
@@ -1048,7 +1081,10 @@ impl VaultBackend {
                 self.fresh.push_back((until, w));
             }
         }
-        // Token life cycle.
+    }
+
+    /// The token life cycle: a new login, a renewal or the expiry warning, when due.
+    fn token_due(&mut self, now: Now) {
         if let Some(t) = &self.token {
             if !self.auth_busy {
                 if let Some(e) = t.expires {
@@ -1094,20 +1130,6 @@ impl VaultBackend {
                 self.push_call(vault::lookup_self(), CallKind::Lookup, Target::Vault, true);
             }
         }
-        if self.refresh_at.is_some_and(|r| r <= now.mono) {
-            self.refresh_at = Some(now.mono + self.cfg.key_refresh);
-            for key in self.cfg.keys.clone() {
-                self.read_key(key, None, false);
-            }
-        }
-        if self.probe_at.is_some_and(|p| p <= now.mono) {
-            self.probe_at = None;
-            if !self.healthy && !self.auth_busy && self.token_valid() {
-                self.auth_busy = true;
-                self.push_call(vault::lookup_self(), CallKind::Lookup, Target::Vault, true);
-            }
-        }
-        self.dispatch();
     }
 
     /// When [`VaultBackend::handle_timeout`] is next needed.
@@ -1430,287 +1452,336 @@ impl VaultBackend {
             .answer_by
             .map(|a| Instant::from_epoch(a.since_epoch().saturating_sub(self.cfg.request_timeout)));
         match call.kind {
-            CallKind::Encrypt(items) => {
-                let key = items.first().map(|i| i.key.clone()).unwrap_or_default();
-                if !(ok || partial_batch_failure(&resp, items.len())) {
-                    let e = self.map_error(&call.req, &resp, false, &key);
-                    return self.fail_ops(items.iter().map(|i| i.op).collect(), e);
-                }
-                match vault::parse_encrypt(&resp.body, items.len()) {
-                    Err(why) => self.fail_ops(
-                        items.iter().map(|i| i.op).collect(),
-                        BackendError::Failed(why),
-                    ),
-                    Ok(results) => {
-                        for (item, r) in items.into_iter().zip(results) {
-                            let reply = match r {
-                                Ok((ct, v)) if v == item.version => {
-                                    let token = Envelope {
-                                        backend: BackendKind::Vault,
-                                        key_name: item.key.clone(),
-                                        key_version: v,
-                                        reference: ct.into_bytes(),
-                                    }
-                                    .encode();
-                                    Ok(wrapped(item.generated, token, v))
-                                }
-                                Ok((_, v)) => Err(BackendError::Failed(format!(
-                                    "Vault encrypted with key version {v}, not the requested {}",
-                                    item.version
-                                ))),
-                                Err(e) => Err(BackendError::BadRequest(format!(
-                                    "Vault refused the item: {e}"
-                                ))),
-                            };
-                            self.replies.push_back((item.op, reply));
-                        }
-                    }
-                }
-            }
-            CallKind::Decrypt(items) => {
-                let key = items.first().map(|i| i.key.clone()).unwrap_or_default();
-                if !(ok || partial_batch_failure(&resp, items.len())) {
-                    if resp.status == 400 && vault::is_version_too_old(&vault::errors(&resp.body)) {
-                        // Vault's min_decryption_version was raised since the key was last read.
-                        self.read_key(key, None, false);
-                        for i in items {
-                            let e = retired(&i, None);
-                            self.replies.push_back((i.op, Err(e)));
-                        }
-                        return;
-                    }
-                    let e = self.map_error(&call.req, &resp, true, &key);
-                    return self.fail_ops(items.iter().map(|i| i.op).collect(), e);
-                }
-                match vault::parse_decrypt(&resp.body, items.len()) {
-                    Err(why) => self.fail_ops(
-                        items.iter().map(|i| i.op).collect(),
-                        BackendError::Failed(why),
-                    ),
-                    Ok(results) => {
-                        for (item, r) in items.into_iter().zip(results) {
-                            match r {
-                                Ok(pt) => {
-                                    match unwrapped(item.key, item.context, item.rewrap, pt) {
-                                        Ok(reply) => self.replies.push_back((item.op, Ok(reply))),
-                                        Err(wrap) => self.hold(Work::Encrypt(item.op, wrap)),
-                                    }
-                                }
-                                Err(e) if vault::is_version_too_old(&e) => {
-                                    let e = retired(&item, None);
-                                    self.replies.push_back((item.op, Err(e)));
-                                }
-                                Err(_) => self.replies.push_back((item.op, Err(bad_ciphertext()))),
-                            }
-                        }
-                    }
-                }
-            }
+            CallKind::Encrypt(items) => self.encrypted(&call.req, &resp, ok, items),
+            CallKind::Decrypt(items) => self.decrypted(&call.req, &resp, ok, items),
             CallKind::ReadKey { key, op, rotated } => {
-                if op.is_none() {
-                    self.reading.retain(|k| *k != key);
-                }
-                if ok {
-                    match vault::parse_key(&resp.body) {
-                        Ok(info) => {
-                            if !info.aead && op.is_none() {
-                                self.log(Level::Error, format!("Vault transit key {key:?} is not an AES-GCM/ChaCha20 key: associated data (context binding) needs one"));
+                self.key_read(&call.req, &resp, ok, key, op, rotated)
+            }
+            CallKind::CreateKey { key } => self.key_created(&call.req, &resp, ok, key),
+            CallKind::Rotate { key, op } => self.rotated(&call.req, &resp, ok, key, op),
+            CallKind::Lookup => self.looked_up(&resp, ok),
+            CallKind::Renew => self.renewed(&resp, ok),
+            CallKind::ImdsToken => self.imds_token_answered(&resp, ok),
+            CallKind::ImdsInstance { jwt } => self.imds_instance_answered(&resp, ok, jwt),
+            CallKind::Login => self.logged_in(&resp, ok),
+        }
+    }
+
+    /// Vault answered a batch of encrypts: each item's token, or why not.
+    fn encrypted(
+        &mut self,
+        req: &VaultRequest,
+        resp: &HttpResponse,
+        ok: bool,
+        items: Vec<EncItem>,
+    ) {
+        let key = items.first().map(|i| i.key.clone()).unwrap_or_default();
+        if !(ok || partial_batch_failure(resp, items.len())) {
+            let e = self.map_error(req, resp, false, &key);
+            return self.fail_ops(items.iter().map(|i| i.op).collect(), e);
+        }
+        match vault::parse_encrypt(&resp.body, items.len()) {
+            Err(why) => self.fail_ops(
+                items.iter().map(|i| i.op).collect(),
+                BackendError::Failed(why),
+            ),
+            Ok(results) => {
+                for (item, r) in items.into_iter().zip(results) {
+                    let reply = match r {
+                        Ok((ct, v)) if v == item.version => {
+                            let token = Envelope {
+                                backend: BackendKind::Vault,
+                                key_name: item.key.clone(),
+                                key_version: v,
+                                reference: ct.into_bytes(),
                             }
-                            let latest = self.learn_key(&key, &info);
-                            if let Some(op) = op {
-                                let reply = if rotated {
-                                    Reply::Rotated {
-                                        key_version: latest,
+                            .encode();
+                            Ok(wrapped(item.generated, token, v))
+                        }
+                        Ok((_, v)) => Err(BackendError::Failed(format!(
+                            "Vault encrypted with key version {v}, not the requested {}",
+                            item.version
+                        ))),
+                        Err(e) => Err(BackendError::BadRequest(format!(
+                            "Vault refused the item: {e}"
+                        ))),
+                    };
+                    self.replies.push_back((item.op, reply));
+                }
+            }
+        }
+    }
+
+    /// Vault answered a batch of decrypts: each item's plaintext (or its rewrap), or why not.
+    fn decrypted(
+        &mut self,
+        req: &VaultRequest,
+        resp: &HttpResponse,
+        ok: bool,
+        items: Vec<DecItem>,
+    ) {
+        let key = items.first().map(|i| i.key.clone()).unwrap_or_default();
+        if !(ok || partial_batch_failure(resp, items.len())) {
+            if resp.status == 400 && vault::is_version_too_old(&vault::errors(&resp.body)) {
+                // Vault's min_decryption_version was raised since the key was last read.
+                self.read_key(key, None, false);
+                for i in items {
+                    let e = retired(&i, None);
+                    self.replies.push_back((i.op, Err(e)));
+                }
+                return;
+            }
+            let e = self.map_error(req, resp, true, &key);
+            return self.fail_ops(items.iter().map(|i| i.op).collect(), e);
+        }
+        match vault::parse_decrypt(&resp.body, items.len()) {
+            Err(why) => self.fail_ops(
+                items.iter().map(|i| i.op).collect(),
+                BackendError::Failed(why),
+            ),
+            Ok(results) => {
+                for (item, r) in items.into_iter().zip(results) {
+                    match r {
+                        Ok(pt) => match unwrapped(item.key, item.context, item.rewrap, pt) {
+                            Ok(reply) => self.replies.push_back((item.op, Ok(reply))),
+                            Err(wrap) => self.hold(Work::Encrypt(item.op, wrap)),
+                        },
+                        Err(e) if vault::is_version_too_old(&e) => {
+                            let e = retired(&item, None);
+                            self.replies.push_back((item.op, Err(e)));
+                        }
+                        Err(_) => self.replies.push_back((item.op, Err(bad_ciphertext()))),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Vault answered a read of `key`'s configuration (start, refresh, describe, or after a rotation).
+    fn key_read(
+        &mut self,
+        req: &VaultRequest,
+        resp: &HttpResponse,
+        ok: bool,
+        key: String,
+        op: Option<OpId>,
+        rotated: bool,
+    ) {
+        if op.is_none() {
+            self.reading.retain(|k| *k != key);
+        }
+        if ok {
+            match vault::parse_key(&resp.body) {
+                Ok(info) => {
+                    if !info.aead && op.is_none() {
+                        self.log(Level::Error, format!("Vault transit key {key:?} is not an AES-GCM/ChaCha20 key: associated data (context binding) needs one"));
+                    }
+                    let latest = self.learn_key(&key, &info);
+                    if let Some(op) = op {
+                        let reply = if rotated {
+                            Reply::Rotated {
+                                key_version: latest,
+                            }
+                        } else {
+                            Reply::Described {
+                                backend: BackendKind::Vault,
+                                latest_version: latest,
+                                versions: info.versions,
+                            }
+                        };
+                        self.replies.push_back((op, Ok(reply)));
+                    }
+                }
+                Err(why) => self.fail_ops(op.into_iter().collect(), BackendError::Failed(why)),
+            }
+        } else if resp.status == 404 && op.is_none() && self.cfg.auto_create {
+            self.log(
+                Level::Info,
+                format!(
+                    "creating Vault transit key {key:?} (keybroker.vault.key.auto-create=true)"
+                ),
+            );
+            let req = vault::create_key(&self.cfg.mount, &key);
+            self.push_call(req, CallKind::CreateKey { key }, Target::Vault, true);
+        } else {
+            let e = self.map_error(req, resp, false, &key);
+            if op.is_none() {
+                self.log(Level::Error, format!("Vault transit key {key:?}: {e}"));
+                self.fail_held_encrypts(&key, &e);
+            }
+            self.fail_ops(op.into_iter().collect(), e);
+        }
+    }
+
+    /// Vault answered the creation of a missing `key`.
+    fn key_created(&mut self, req: &VaultRequest, resp: &HttpResponse, ok: bool, key: String) {
+        if ok {
+            self.read_key(key, None, false);
+        } else {
+            let e = self.map_error(req, resp, false, &key);
+            self.log(
+                Level::Error,
+                format!("cannot create Vault transit key {key:?}: {e}"),
+            );
+        }
+    }
+
+    /// Vault answered a rotation of `key`.
+    fn rotated(
+        &mut self,
+        req: &VaultRequest,
+        resp: &HttpResponse,
+        ok: bool,
+        key: String,
+        op: OpId,
+    ) {
+        if ok {
+            // Vault answers a rotate with the key's configuration; an older one answers
+            // 204, and the key is read.
+            match vault::parse_key(&resp.body) {
+                Ok(info) => {
+                    let key_version = self.learn_key(&key, &info);
+                    self.replies
+                        .push_back((op, Ok(Reply::Rotated { key_version })));
+                }
+                Err(_) => self.read_key(key, Some(op), true),
+            }
+        } else {
+            let e = self.map_error(req, resp, false, &key);
+            self.fail_ops(vec![op], e);
+        }
+    }
+
+    /// Vault answered the token's lookup-self.
+    fn looked_up(&mut self, resp: &HttpResponse, ok: bool) {
+        self.auth_busy = false;
+        if ok {
+            match vault::parse_lookup(&resp.body) {
+                Ok((ttl, renewable)) => {
+                    let tok = self.token.as_ref().map(|t| t.token.clone());
+                    if let Some(tok) = tok {
+                        let first = self.token.as_ref().is_some_and(|t| !t.verified);
+                        self.set_token(tok, ttl, renewable);
+                        if first {
+                            self.log(
+                                Level::Info,
+                                format!(
+                                    "Vault token accepted: ttl {}, renewable {renewable}",
+                                    if ttl == 0 {
+                                        "none".to_string()
+                                    } else {
+                                        format!("{ttl}s")
                                     }
-                                } else {
-                                    Reply::Described {
-                                        backend: BackendKind::Vault,
-                                        latest_version: latest,
-                                        versions: info.versions,
-                                    }
-                                };
-                                self.replies.push_back((op, Ok(reply)));
-                            }
-                        }
-                        Err(why) => {
-                            self.fail_ops(op.into_iter().collect(), BackendError::Failed(why))
-                        }
-                    }
-                } else if resp.status == 404 && op.is_none() && self.cfg.auto_create {
-                    self.log(Level::Info, format!("creating Vault transit key {key:?} (keybroker.vault.key.auto-create=true)"));
-                    let req = vault::create_key(&self.cfg.mount, &key);
-                    self.push_call(req, CallKind::CreateKey { key }, Target::Vault, true);
-                } else {
-                    let e = self.map_error(&call.req, &resp, false, &key);
-                    if op.is_none() {
-                        self.log(Level::Error, format!("Vault transit key {key:?}: {e}"));
-                        // Work waiting for this key's version cannot proceed.
-                        let fresh = std::mem::take(&mut self.fresh);
-                        for (u, w) in fresh {
-                            match w {
-                                Work::Encrypt(op, w) if w.key == key => {
-                                    self.replies.push_back((op, Err(e.clone())))
-                                }
-                                w => self.fresh.push_back((u, w)),
-                            }
-                        }
-                    }
-                    self.fail_ops(op.into_iter().collect(), e);
-                }
-            }
-            CallKind::CreateKey { key } => {
-                if ok {
-                    self.read_key(key, None, false);
-                } else {
-                    let e = self.map_error(&call.req, &resp, false, &key);
-                    self.log(
-                        Level::Error,
-                        format!("cannot create Vault transit key {key:?}: {e}"),
-                    );
-                }
-            }
-            CallKind::Rotate { key, op } => {
-                if ok {
-                    // Vault answers a rotate with the key's configuration; an older one answers
-                    // 204, and the key is read.
-                    match vault::parse_key(&resp.body) {
-                        Ok(info) => {
-                            let key_version = self.learn_key(&key, &info);
-                            self.replies
-                                .push_back((op, Ok(Reply::Rotated { key_version })));
-                        }
-                        Err(_) => self.read_key(key, Some(op), true),
-                    }
-                } else {
-                    let e = self.map_error(&call.req, &resp, false, &key);
-                    self.fail_ops(vec![op], e);
-                }
-            }
-            CallKind::Lookup => {
-                self.auth_busy = false;
-                if ok {
-                    match vault::parse_lookup(&resp.body) {
-                        Ok((ttl, renewable)) => {
-                            let tok = self.token.as_ref().map(|t| t.token.clone());
-                            if let Some(tok) = tok {
-                                let first = self.token.as_ref().is_some_and(|t| !t.verified);
-                                self.set_token(tok, ttl, renewable);
-                                if first {
-                                    self.log(
-                                        Level::Info,
-                                        format!(
-                                            "Vault token accepted: ttl {}, renewable {renewable}",
-                                            if ttl == 0 {
-                                                "none".to_string()
-                                            } else {
-                                                format!("{ttl}s")
-                                            }
-                                        ),
-                                    );
-                                }
-                                if ttl > 0 && !renewable && first {
-                                    self.no_longer_renewable("it is not renewable");
-                                }
-                            }
-                        }
-                        Err(why) => self.log(Level::Error, format!("Vault token lookup: {why}")),
-                    }
-                } else if resp.status == 403 {
-                    self.log(Level::Error, "VAULT TOKEN REJECTED: auth/token/lookup-self answered permission denied (token invalid, expired or revoked); readiness fails".into());
-                    self.token = None;
-                } else {
-                    self.auth_retry_at = Some(self.now.mono + RETRY_AFTER);
-                }
-            }
-            CallKind::Renew => {
-                self.auth_busy = false;
-                if ok {
-                    match vault::parse_auth(&resp.body) {
-                        Ok(g)
-                            if g.lease_secs == 0
-                                && self.token.as_ref().is_some_and(|t| t.expires.is_some()) =>
-                        {
-                            // A renewal that grants no time (the max TTL is used up) is not a
-                            // token that never expires: it still ends when it did.
-                            self.no_longer_renewable("its max TTL is reached");
-                        }
-                        Ok(g) => {
-                            let prev = self.token.as_ref().and_then(|t| t.expires);
-                            self.set_token(g.token, g.lease_secs, g.renewable);
-                            let new = self.token.as_ref().and_then(|t| t.expires);
-                            if g.lease_secs > 0
-                                && (g.lease_secs <= self.cfg.renew_before.as_secs() || new <= prev)
-                            {
-                                self.no_longer_renewable("its max TTL is reached");
-                            }
-                        }
-                        Err(why) => self.no_longer_renewable(&why),
-                    }
-                } else if resp.status == 503 || resp.status == 429 {
-                    if let Some(t) = self.token.as_mut() {
-                        t.renew_at = Some(self.now.mono + RETRY_AFTER);
-                    }
-                } else {
-                    let why = vault::errors(&resp.body);
-                    self.no_longer_renewable(&why);
-                }
-            }
-            CallKind::ImdsToken => {
-                if ok {
-                    match vault::parse_imds_token(&resp.body) {
-                        Ok((jwt, _)) => {
-                            self.push_call(
-                                vault::imds_instance(),
-                                CallKind::ImdsInstance { jwt },
-                                Target::Imds,
-                                true,
+                                ),
                             );
                         }
-                        Err(why) => self.auth_failed(&why),
+                        if ttl > 0 && !renewable && first {
+                            self.no_longer_renewable("it is not renewable");
+                        }
                     }
-                } else {
-                    let why = format!("IMDS token request answered {}", resp.status);
-                    self.auth_failed(&why);
                 }
+                Err(why) => self.log(Level::Error, format!("Vault token lookup: {why}")),
             }
-            CallKind::ImdsInstance { jwt } => {
-                let meta = if ok {
-                    vault::parse_imds_instance(&resp.body)
-                } else {
-                    Err(format!("IMDS instance request answered {}", resp.status))
-                };
-                match (meta, &self.cfg.auth) {
-                    (Ok(meta), VaultAuthConfig::Azure(a)) => {
-                        let req = vault::azure_login(&a.path, &a.role, jwt.expose(), &meta);
-                        self.push_call(req, CallKind::Login, Target::Vault, true);
-                    }
-                    (Err(why), _) => self.auth_failed(&why),
-                    _ => {}
+        } else if resp.status == 403 {
+            self.log(Level::Error, "VAULT TOKEN REJECTED: auth/token/lookup-self answered permission denied (token invalid, expired or revoked); readiness fails".into());
+            self.token = None;
+        } else {
+            self.auth_retry_at = Some(self.now.mono + RETRY_AFTER);
+        }
+    }
+
+    /// Vault answered the token's renewal.
+    fn renewed(&mut self, resp: &HttpResponse, ok: bool) {
+        self.auth_busy = false;
+        if ok {
+            match vault::parse_auth(&resp.body) {
+                Ok(g)
+                    if g.lease_secs == 0
+                        && self.token.as_ref().is_some_and(|t| t.expires.is_some()) =>
+                {
+                    // A renewal that grants no time (the max TTL is used up) is not a
+                    // token that never expires: it still ends when it did.
+                    self.no_longer_renewable("its max TTL is reached");
                 }
+                Ok(g) => {
+                    let prev = self.token.as_ref().and_then(|t| t.expires);
+                    self.set_token(g.token, g.lease_secs, g.renewable);
+                    let new = self.token.as_ref().and_then(|t| t.expires);
+                    if g.lease_secs > 0
+                        && (g.lease_secs <= self.cfg.renew_before.as_secs() || new <= prev)
+                    {
+                        self.no_longer_renewable("its max TTL is reached");
+                    }
+                }
+                Err(why) => self.no_longer_renewable(&why),
             }
-            CallKind::Login => {
-                self.auth_busy = false;
-                let grant = if ok {
-                    vault::parse_auth(&resp.body)
-                } else {
-                    Err(format!("{} {}", resp.status, vault::errors(&resp.body)))
-                };
-                match grant {
-                    Ok(g) => {
-                        let lease = g.lease_secs;
-                        self.set_token(g.token, lease, g.renewable);
-                        self.log(
-                            Level::Info,
-                            format!(
-                                "logged in to Vault with Azure managed identity: lease {lease}s"
-                            ),
-                        );
-                    }
-                    Err(why) => {
-                        self.auth_busy = true;
-                        self.auth_failed(&format!("Vault login refused: {why}"));
-                    }
+        } else if resp.status == 503 || resp.status == 429 {
+            if let Some(t) = self.token.as_mut() {
+                t.renew_at = Some(self.now.mono + RETRY_AFTER);
+            }
+        } else {
+            let why = vault::errors(&resp.body);
+            self.no_longer_renewable(&why);
+        }
+    }
+
+    /// The Azure IMDS answered the managed-identity token request.
+    fn imds_token_answered(&mut self, resp: &HttpResponse, ok: bool) {
+        if ok {
+            match vault::parse_imds_token(&resp.body) {
+                Ok((jwt, _)) => {
+                    self.push_call(
+                        vault::imds_instance(),
+                        CallKind::ImdsInstance { jwt },
+                        Target::Imds,
+                        true,
+                    );
                 }
+                Err(why) => self.auth_failed(&why),
+            }
+        } else {
+            let why = format!("IMDS token request answered {}", resp.status);
+            self.auth_failed(&why);
+        }
+    }
+
+    /// The Azure IMDS answered the instance metadata request.
+    fn imds_instance_answered(&mut self, resp: &HttpResponse, ok: bool, jwt: Secret<String>) {
+        let meta = if ok {
+            vault::parse_imds_instance(&resp.body)
+        } else {
+            Err(format!("IMDS instance request answered {}", resp.status))
+        };
+        match (meta, &self.cfg.auth) {
+            (Ok(meta), VaultAuthConfig::Azure(a)) => {
+                let req = vault::azure_login(&a.path, &a.role, jwt.expose(), &meta);
+                self.push_call(req, CallKind::Login, Target::Vault, true);
+            }
+            (Err(why), _) => self.auth_failed(&why),
+            _ => {}
+        }
+    }
+
+    /// Vault answered the Azure login.
+    fn logged_in(&mut self, resp: &HttpResponse, ok: bool) {
+        self.auth_busy = false;
+        let grant = if ok {
+            vault::parse_auth(&resp.body)
+        } else {
+            Err(format!("{} {}", resp.status, vault::errors(&resp.body)))
+        };
+        match grant {
+            Ok(g) => {
+                let lease = g.lease_secs;
+                self.set_token(g.token, lease, g.renewable);
+                self.log(
+                    Level::Info,
+                    format!("logged in to Vault with Azure managed identity: lease {lease}s"),
+                );
+            }
+            Err(why) => {
+                self.auth_busy = true;
+                self.auth_failed(&format!("Vault login refused: {why}"));
             }
         }
     }
@@ -1757,15 +1828,7 @@ impl VaultBackend {
             }
             CallKind::ReadKey { key, op: None, .. } => {
                 self.reading.retain(|k| *k != key);
-                let fresh = std::mem::take(&mut self.fresh);
-                for (u, w) in fresh {
-                    match w {
-                        Work::Encrypt(op, w) if w.key == key => {
-                            self.replies.push_back((op, Err(e.clone())))
-                        }
-                        w => self.fresh.push_back((u, w)),
-                    }
-                }
+                self.fail_held_encrypts(&key, &e);
             }
             CallKind::CreateKey { .. } => {}
             kind => self.fail_ops(kind.ops(), e),
