@@ -2,7 +2,9 @@
 //!
 //! The broker [`Backend::submit`]s an [`Op`] under an [`OpId`] and later collects the
 //! [`Reply`] from [`Backend::poll_reply`]. The soft backend answers at once; network backends
-//! (KMIP, Vault) answer after the shell has carried their bytes.
+//! (KMIP, Vault) answer after the shell has carried their bytes. Every backend implements
+//! `KeyBackend`, whose default `submit` lowers each [`Op`] onto four primitives, so Generate
+//! and Rewrap are built the same way everywhere.
 pub mod kmip;
 pub(crate) mod pool;
 pub mod soft;
@@ -484,6 +486,7 @@ pub(crate) trait KeyBackend: fmt::Debug {
     /// Starts an operation: lowers `op` onto the primitives.
     fn submit(&mut self, now: Now, id: OpId, op: Op, rng: &mut Drbg) {
         self.clock(now);
+        let rewrap = matches!(op, Op::Rewrap { .. });
         match op {
             Op::Encrypt {
                 key,
@@ -520,30 +523,20 @@ pub(crate) trait KeyBackend: fmt::Debug {
                 key,
                 envelope,
                 context,
-            } => self.decrypt(
-                id,
-                Unwrap {
-                    key,
-                    envelope,
-                    context,
-                    rewrap: false,
-                },
-                rng,
-            ),
-            Op::Rewrap {
+            }
+            | Op::Rewrap {
                 key,
                 envelope,
                 context,
-            } => self.decrypt(
-                id,
-                Unwrap {
+            } => {
+                let unwrap = Unwrap {
                     key,
                     envelope,
                     context,
-                    rewrap: true,
-                },
-                rng,
-            ),
+                    rewrap,
+                };
+                self.decrypt(id, unwrap, rng)
+            }
             Op::Rotate { key } => self.rotate(id, key, rng),
             Op::Describe { key } => self.describe(id, key, rng),
         }
