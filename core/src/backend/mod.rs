@@ -2,7 +2,9 @@
 //!
 //! The broker [`Backend::submit`]s an [`Op`] under an [`OpId`] and later collects the
 //! [`Reply`] from [`Backend::poll_reply`]. The soft backend answers at once; network backends
-//! (KMIP, Vault) answer after the shell has carried their bytes.
+//! (KMIP, Vault) answer after the shell has carried their bytes. Every backend implements
+//! `KeyBackend`, whose default `submit` lowers each [`Op`] onto four primitives, so Generate
+//! and Rewrap are built the same way everywhere.
 pub mod kmip;
 pub(crate) mod pool;
 pub mod soft;
@@ -297,105 +299,294 @@ pub enum Backend {
 }
 
 impl Backend {
+    fn inner(&mut self) -> &mut dyn KeyBackend {
+        match self {
+            Backend::Soft(s) => s,
+            Backend::Kmip(k) => k.as_mut(),
+            Backend::Vault(v) => v.as_mut(),
+        }
+    }
+    fn inner_ref(&self) -> &dyn KeyBackend {
+        match self {
+            Backend::Soft(s) => s,
+            Backend::Kmip(k) => k.as_ref(),
+            Backend::Vault(v) => v.as_ref(),
+        }
+    }
     /// Which kind of backend this is.
     pub fn kind(&self) -> BackendKind {
-        match self {
-            Backend::Soft(_) => BackendKind::Soft,
-            Backend::Kmip(_) => BackendKind::Kmip,
-            Backend::Vault(_) => BackendKind::Vault,
-        }
+        self.inner_ref().kind()
     }
     /// Starts an operation; its reply comes from [`Backend::poll_reply`].
     pub fn submit(&mut self, now: Now, id: OpId, op: Op, rng: &mut Drbg) {
-        match self {
-            Backend::Soft(s) => s.submit(now, id, op, rng),
-            Backend::Kmip(k) => k.submit(now, id, op, rng),
-            Backend::Vault(v) => v.submit(now, id, op, rng),
-        }
+        self.inner().submit(now, id, op, rng)
     }
     /// The next finished operation.
     pub fn poll_reply(&mut self) -> Option<(OpId, Result<Reply, BackendError>)> {
-        match self {
-            Backend::Soft(s) => s.replies.pop_front(),
-            Backend::Kmip(k) => k.replies.pop_front(),
-            Backend::Vault(v) => v.poll_reply(),
-        }
+        self.inner().poll_reply()
     }
     /// The next thing the shell must do for the backend.
     pub fn poll_output(&mut self) -> Option<BackendOutput> {
-        match self {
-            Backend::Soft(s) => s.outputs.pop_front(),
-            Backend::Kmip(k) => k.outputs.pop_front(),
-            Backend::Vault(v) => v.poll_output(),
-        }
+        self.inner().poll_output()
     }
     /// The shell finished (or failed) the soft-key file write `id`.
     pub fn persisted(&mut self, id: PersistId, result: Result<(), String>, rng: &mut Drbg) {
-        if let Backend::Soft(s) = self {
-            s.persisted(id, result, rng);
-        }
+        self.inner().persisted(id, result, rng)
     }
     /// Each remote endpoint's health, for `/metrics` (empty for the soft backend).
     pub fn endpoints(&self) -> Vec<EndpointStatus> {
-        match self {
-            Backend::Soft(_) => Vec::new(),
-            Backend::Kmip(k) => k.endpoints(),
-            Backend::Vault(v) => v.endpoints(),
-        }
+        self.inner_ref().endpoints()
     }
     /// Time left on the Vault token (`None`: no token, a token that never expires, or not Vault).
     pub fn token_expires_in(&self) -> Option<Duration> {
-        match self {
-            Backend::Vault(v) => v.token_expires_in(),
-            _ => None,
-        }
+        self.inner_ref().token_expires_in()
     }
     /// Whether the backend can serve requests (for /readyz).
     pub fn is_ready(&self) -> bool {
-        match self {
-            Backend::Soft(_) => true,
-            Backend::Kmip(k) => k.is_ready(),
-            Backend::Vault(v) => v.is_ready(),
-        }
+        self.inner_ref().is_ready()
     }
     /// Starts background work (connections, key lookup); called once when the broker starts.
     pub fn start(&mut self, now: Now, rng: &mut Drbg) {
-        match self {
-            Backend::Soft(_) => {
-                let _ = (now, rng);
-            }
-            Backend::Kmip(k) => k.start(now, rng),
-            Backend::Vault(v) => v.start(now),
-        }
+        self.inner().start(now, rng)
     }
     /// Feeds an event on one of the backend's links.
     pub fn handle_net(&mut self, now: Now, event: NetEvent, rng: &mut Drbg) {
-        match self {
-            Backend::Soft(_) => {
-                let _ = (now, event, rng);
-            }
-            Backend::Kmip(k) => k.handle_net(now, event, rng),
-            Backend::Vault(v) => v.handle_net(now, event),
-        }
+        self.inner().handle_net(now, event, rng)
     }
     /// Lets deadlines up to `now` fire (request timeouts, reconnects, token renewal).
     pub fn handle_timeout(&mut self, now: Now, rng: &mut Drbg) {
-        match self {
-            Backend::Soft(_) => {
-                let _ = (now, rng);
-            }
-            Backend::Kmip(k) => k.handle_timeout(now, rng),
-            Backend::Vault(v) => v.handle_timeout(now),
-        }
+        self.inner().handle_timeout(now, rng)
     }
     /// When the backend next needs [`Backend::handle_timeout`].
     pub fn poll_timeout(&self) -> Option<crate::time::Instant> {
-        match self {
-            Backend::Soft(_) => None,
-            Backend::Kmip(k) => k.poll_timeout(),
-            Backend::Vault(v) => v.poll_timeout(),
+        self.inner_ref().poll_timeout()
+    }
+}
+
+/// An encrypt as a backend carries it out: an [`Op::Encrypt`], a [`Op::Generate`] once its data
+/// key is drawn, or the second half of a [`Op::Rewrap`].
+#[derive(Debug)]
+pub(crate) struct Wrap {
+    /// Backend key name.
+    pub key: String,
+    /// Data to wrap.
+    pub plaintext: Secret<Vec<u8>>,
+    /// Context the ciphertext is bound to.
+    pub context: Vec<u8>,
+    /// A Generate: the answer carries the plaintext too.
+    pub generated: bool,
+}
+
+/// The answer to a finished [`Wrap`]: the token, with the data key when it was a Generate.
+pub(crate) fn wrapped(
+    generated: Option<Secret<Vec<u8>>>,
+    token: String,
+    key_version: u32,
+) -> Reply {
+    match generated {
+        Some(plaintext) => Reply::Generated {
+            plaintext,
+            token,
+            key_version,
+        },
+        None => Reply::Ciphertext { token, key_version },
+    }
+}
+
+/// A decrypt as a backend carries it out: an [`Op::Decrypt`], or the first half of an
+/// [`Op::Rewrap`].
+#[derive(Debug)]
+pub(crate) struct Unwrap {
+    /// Backend key name.
+    pub key: String,
+    /// The parsed token.
+    pub envelope: Envelope,
+    /// Context presented.
+    pub context: Vec<u8>,
+    /// A Rewrap: the plaintext is wrapped again under the latest version.
+    pub rewrap: bool,
+}
+
+impl Unwrap {
+    /// Refuses a token made by another backend kind or under another key.
+    pub fn check_envelope(&self, kind: BackendKind) -> Result<(), BackendError> {
+        if self.envelope.backend != kind || self.envelope.key_name != self.key {
+            return Err(bad_ciphertext());
+        }
+        Ok(())
+    }
+
+    /// What the decrypted `plaintext` leads to (see [`unwrapped`]); takes the key and context.
+    pub fn then(&mut self, plaintext: Secret<Vec<u8>>) -> Result<Reply, Wrap> {
+        let (key, context) = (
+            std::mem::take(&mut self.key),
+            std::mem::take(&mut self.context),
+        );
+        unwrapped(key, context, self.rewrap, plaintext)
+    }
+}
+
+/// What a finished decrypt leads to: the answer, or (a Rewrap) the encrypt of `plaintext` under
+/// `key`'s latest version with the same `context`.
+pub(crate) fn unwrapped(
+    key: String,
+    context: Vec<u8>,
+    rewrap: bool,
+    plaintext: Secret<Vec<u8>>,
+) -> Result<Reply, Wrap> {
+    if rewrap {
+        Err(Wrap {
+            key,
+            plaintext,
+            context,
+            generated: false,
+        })
+    } else {
+        Ok(Reply::Plaintext(plaintext))
+    }
+}
+
+/// Refusal of a ciphertext that does not decrypt (400); the same words whatever the cause.
+pub(crate) fn bad_ciphertext() -> BackendError {
+    BackendError::BadCiphertext(
+        "ciphertext does not authenticate under this key and context".into(),
+    )
+}
+
+/// The shell has not seeded the DRBG yet (503).
+pub(crate) fn no_entropy() -> BackendError {
+    BackendError::Unavailable {
+        reason: "no entropy supplied by the shell".into(),
+        retry_after: Duration::from_secs(1),
+    }
+}
+
+/// What each backend implements: four primitives and its queues. The default [`KeyBackend::submit`]
+/// lowers every [`Op`] onto them, so a Generate is a drawn data key + [`KeyBackend::encrypt`] and a
+/// Rewrap is [`KeyBackend::decrypt`] whose [`Unwrap::then`] is an encrypt, in every backend; the
+/// driving methods default to a backend with nothing in the background (soft).
+pub(crate) trait KeyBackend: fmt::Debug {
+    /// Which kind of backend this is.
+    fn kind(&self) -> BackendKind;
+    /// Takes the time of a submitted operation.
+    fn clock(&mut self, now: Now);
+    /// Finished operations, oldest first.
+    fn replies(&mut self) -> &mut ReplyQueue;
+    /// Wraps `wrap.plaintext` under the key's latest version; the reply comes later.
+    fn encrypt(&mut self, id: OpId, wrap: Wrap, rng: &mut Drbg);
+    /// Unwraps a token (then wraps again, for a Rewrap); the reply comes later.
+    fn decrypt(&mut self, id: OpId, unwrap: Unwrap, rng: &mut Drbg);
+    /// Makes a new version of `key`.
+    fn rotate(&mut self, id: OpId, key: String, rng: &mut Drbg);
+    /// Describes `key`'s versions.
+    fn describe(&mut self, id: OpId, key: String, rng: &mut Drbg);
+    /// The next thing the shell must do for the backend.
+    fn poll_output(&mut self) -> Option<BackendOutput>;
+
+    /// Starts an operation: lowers `op` onto the primitives.
+    fn submit(&mut self, now: Now, id: OpId, op: Op, rng: &mut Drbg) {
+        self.clock(now);
+        let rewrap = matches!(op, Op::Rewrap { .. });
+        match op {
+            Op::Encrypt {
+                key,
+                plaintext,
+                context,
+            } => self.encrypt(
+                id,
+                Wrap {
+                    key,
+                    plaintext,
+                    context,
+                    generated: false,
+                },
+                rng,
+            ),
+            Op::Generate {
+                key,
+                bytes,
+                context,
+            } => match data_key(bytes, rng) {
+                Ok(plaintext) => self.encrypt(
+                    id,
+                    Wrap {
+                        key,
+                        plaintext,
+                        context,
+                        generated: true,
+                    },
+                    rng,
+                ),
+                Err(e) => self.replies().push_back((id, Err(e))),
+            },
+            Op::Decrypt {
+                key,
+                envelope,
+                context,
+            }
+            | Op::Rewrap {
+                key,
+                envelope,
+                context,
+            } => {
+                let unwrap = Unwrap {
+                    key,
+                    envelope,
+                    context,
+                    rewrap,
+                };
+                self.decrypt(id, unwrap, rng)
+            }
+            Op::Rotate { key } => self.rotate(id, key, rng),
+            Op::Describe { key } => self.describe(id, key, rng),
         }
     }
+    /// The next finished operation.
+    fn poll_reply(&mut self) -> Option<(OpId, Result<Reply, BackendError>)> {
+        self.replies().pop_front()
+    }
+    /// Starts background work (connections, key lookup).
+    fn start(&mut self, now: Now, rng: &mut Drbg) {
+        let _ = (now, rng);
+    }
+    /// Feeds an event on one of the backend's links.
+    fn handle_net(&mut self, now: Now, event: NetEvent, rng: &mut Drbg) {
+        let _ = (now, event, rng);
+    }
+    /// Lets deadlines up to `now` fire.
+    fn handle_timeout(&mut self, now: Now, rng: &mut Drbg) {
+        let _ = (now, rng);
+    }
+    /// When the backend next needs [`KeyBackend::handle_timeout`].
+    fn poll_timeout(&self) -> Option<crate::time::Instant> {
+        None
+    }
+    /// The shell finished (or failed) the soft-key file write `id`.
+    fn persisted(&mut self, id: PersistId, result: Result<(), String>, rng: &mut Drbg) {
+        let _ = (id, result, rng);
+    }
+    /// Each remote endpoint's health.
+    fn endpoints(&self) -> Vec<EndpointStatus> {
+        Vec::new()
+    }
+    /// Time left on the backend's credential, when it expires.
+    fn token_expires_in(&self) -> Option<Duration> {
+        None
+    }
+    /// Whether the backend can serve requests.
+    fn is_ready(&self) -> bool {
+        true
+    }
+}
+
+/// A Generate's data key: `bytes` random bytes, drawn before the encrypt is started.
+fn data_key(bytes: usize, rng: &mut Drbg) -> Result<Secret<Vec<u8>>, BackendError> {
+    check_generate_bytes(bytes)?;
+    let mut dk = Secret::new(vec![0u8; bytes]);
+    if !rng.fill(dk.expose_mut()) {
+        return Err(no_entropy());
+    }
+    Ok(dk)
 }
 
 /// Queue type shared by backends.

@@ -4,7 +4,10 @@
 //! `{"format":"keybroker-soft-keys/1","kdf":"pbkdf2-sha256","iterations":N,"salt":b64,
 //! "nonce":b64,"sealed":b64}`; `sealed` is AES-256-GCM (key from PBKDF2 of the passphrase)
 //! over `{"keys":{"name":[b64 key v1, v2, …]}}`.
-use super::{BackendError, BackendOutput, Op, OpId, Persist, PersistId, Reply, ReplyQueue};
+#[cfg(test)]
+use super::Op;
+use super::{bad_ciphertext, no_entropy, wrapped, KeyBackend, Unwrap, Wrap};
+use super::{BackendError, BackendOutput, OpId, Persist, PersistId, Reply, ReplyQueue};
 use crate::drbg::Drbg;
 use crate::envelope::{BackendKind, Envelope};
 use crate::secret::Secret;
@@ -12,7 +15,7 @@ use crate::time::Now;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
+use base64::Engine as _;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
@@ -315,15 +318,6 @@ impl SoftBackend {
         }
     }
 
-    pub(crate) fn submit(&mut self, _now: Now, id: OpId, op: Op, rng: &mut Drbg) {
-        if let Op::Rotate { key } = op {
-            self.queued.push_back((id, key));
-            return self.next_rotation(rng);
-        }
-        let result = self.run(op, rng);
-        self.replies.push_back((id, result));
-    }
-
     /// Starts the next queued rotation unless one is being written. The new version is used
     /// only once its file is durable; until then encrypts keep the previous latest version.
     fn next_rotation(&mut self, rng: &mut Drbg) {
@@ -354,82 +348,32 @@ impl SoftBackend {
         }
     }
 
-    /// The shell wrote (or failed to write) the file of persist job `id`.
-    pub(crate) fn persisted(&mut self, id: PersistId, result: Result<(), String>, rng: &mut Drbg) {
-        if !matches!(&self.pending, Some((_, pid, _, _)) if *pid == id) {
-            return;
-        }
-        let (op, _, next, key_version) = self.pending.take().expect("matched");
-        let reply = match result {
-            Ok(()) => {
-                self.keys = next;
-                Ok(Reply::Rotated { key_version })
-            }
-            Err(why) => Err(BackendError::NotPersisted(why)),
-        };
-        self.replies.push_back((op, reply));
-        self.next_rotation(rng);
-    }
-
+    /// Runs one operation at once, as the engine does for everything but a rotation.
+    #[cfg(test)]
     fn run(&mut self, op: Op, rng: &mut Drbg) -> Result<Reply, BackendError> {
-        match op {
-            Op::Encrypt {
-                key,
-                plaintext,
-                context,
-            } => {
-                let (token, key_version) = self.encrypt(&key, plaintext.expose(), &context, rng)?;
-                Ok(Reply::Ciphertext { token, key_version })
-            }
-            Op::Decrypt {
-                key,
-                envelope,
-                context,
-            } => Ok(Reply::Plaintext(self.decrypt(&key, &envelope, &context)?)),
-            Op::Generate {
-                key,
-                bytes,
-                context,
-            } => {
-                super::check_generate_bytes(bytes)?;
-                let mut dk = Secret::new(vec![0u8; bytes]);
-                if !rng.fill(dk.expose_mut()) {
-                    return Err(no_entropy());
-                }
-                let (token, key_version) = self.encrypt(&key, dk.expose(), &context, rng)?;
-                Ok(Reply::Generated {
-                    plaintext: dk,
-                    token,
-                    key_version,
-                })
-            }
-            Op::Rewrap {
-                key,
-                envelope,
-                context,
-            } => {
-                let plain = self.decrypt(&key, &envelope, &context)?;
-                let (token, key_version) = self.encrypt(&key, plain.expose(), &context, rng)?;
-                Ok(Reply::Ciphertext { token, key_version })
-            }
-            Op::Rotate { key } => Err(BackendError::BadRequest(format!(
-                "rotation of {key:?} goes through the persist queue"
-            ))),
-            Op::Describe { key } => {
-                let latest = self
-                    .keys
-                    .latest(&key)
-                    .ok_or(BackendError::UnknownKey(key))?;
-                Ok(Reply::Described {
-                    backend: BackendKind::Soft,
-                    latest_version: latest,
-                    versions: (1..=latest).collect(),
-                })
-            }
-        }
+        KeyBackend::submit(self, Now::default(), 0, op, rng);
+        self.replies.pop_back().expect("answered at once").1
     }
 
-    fn encrypt(
+    /// Encrypts now (the soft backend has nothing to wait for).
+    fn wrap(&self, w: Wrap, rng: &mut Drbg) -> Result<Reply, BackendError> {
+        let (token, key_version) = self.seal(&w.key, w.plaintext.expose(), &w.context, rng)?;
+        Ok(wrapped(
+            w.generated.then_some(w.plaintext),
+            token,
+            key_version,
+        ))
+    }
+
+    /// Decrypts now, and for a rewrap encrypts again.
+    fn unwrap(&self, mut u: Unwrap, rng: &mut Drbg) -> Result<Reply, BackendError> {
+        u.check_envelope(BackendKind::Soft)?;
+        let plain = self.open(&u.key, &u.envelope, &u.context)?;
+        u.then(plain).or_else(|w| self.wrap(w, rng))
+    }
+
+    /// AES-256-GCM under the key's latest version: the token and that version.
+    fn seal(
         &self,
         key: &str,
         plaintext: &[u8],
@@ -473,20 +417,14 @@ impl SoftBackend {
         Ok((env.encode(), version))
     }
 
-    fn decrypt(
+    /// Opens a soft token whose kind and key name were checked.
+    fn open(
         &self,
         key: &str,
         env: &Envelope,
         context: &[u8],
     ) -> Result<Secret<Vec<u8>>, BackendError> {
-        let bad = || {
-            BackendError::BadCiphertext(
-                "ciphertext does not authenticate under this key and context".into(),
-            )
-        };
-        if env.backend != BackendKind::Soft || env.key_name != key {
-            return Err(bad());
-        }
+        let bad = bad_ciphertext;
         let k = self.keys.key(key, env.key_version).ok_or_else(bad)?;
         if env.reference.len() < IV_LEN + TAG_LEN {
             return Err(bad());
@@ -506,10 +444,55 @@ impl SoftBackend {
     }
 }
 
-fn no_entropy() -> BackendError {
-    BackendError::Unavailable {
-        reason: "no entropy supplied by the shell".into(),
-        retry_after: std::time::Duration::from_secs(1),
+impl KeyBackend for SoftBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Soft
+    }
+    fn clock(&mut self, _now: Now) {}
+    fn replies(&mut self) -> &mut ReplyQueue {
+        &mut self.replies
+    }
+    fn encrypt(&mut self, id: OpId, wrap: Wrap, rng: &mut Drbg) {
+        let result = self.wrap(wrap, rng);
+        self.replies.push_back((id, result));
+    }
+    fn decrypt(&mut self, id: OpId, unwrap: Unwrap, rng: &mut Drbg) {
+        let result = self.unwrap(unwrap, rng);
+        self.replies.push_back((id, result));
+    }
+    fn rotate(&mut self, id: OpId, key: String, rng: &mut Drbg) {
+        self.queued.push_back((id, key));
+        self.next_rotation(rng);
+    }
+    fn describe(&mut self, id: OpId, key: String, _rng: &mut Drbg) {
+        let result = match self.keys.latest(&key) {
+            Some(latest) => Ok(Reply::Described {
+                backend: BackendKind::Soft,
+                latest_version: latest,
+                versions: (1..=latest).collect(),
+            }),
+            None => Err(BackendError::UnknownKey(key)),
+        };
+        self.replies.push_back((id, result));
+    }
+    fn poll_output(&mut self) -> Option<BackendOutput> {
+        self.outputs.pop_front()
+    }
+    /// The shell wrote (or failed to write) the file of persist job `id`.
+    fn persisted(&mut self, id: PersistId, result: Result<(), String>, rng: &mut Drbg) {
+        if !matches!(&self.pending, Some((_, pid, _, _)) if *pid == id) {
+            return;
+        }
+        let (op, _, next, key_version) = self.pending.take().expect("matched");
+        let reply = match result {
+            Ok(()) => {
+                self.keys = next;
+                Ok(Reply::Rotated { key_version })
+            }
+            Err(why) => Err(BackendError::NotPersisted(why)),
+        };
+        self.replies.push_back((op, reply));
+        self.next_rotation(rng);
     }
 }
 
