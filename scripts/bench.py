@@ -17,8 +17,8 @@ ONLY = [x for x in os.environ.get("BENCH_ONLY", "").split(",") if x]
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 OUT = os.path.join(ROOT, "target", "bench")
 LOGS = os.path.join(OUT, "logs")
-KB = os.path.join(ROOT, "target", "release", "keybroker")
-LITE = os.path.join(ROOT, "target", "release", "keybroker-lite")
+KB = os.path.join(ROOT, "target", "dist", "keybroker")
+LITE = os.path.join(ROOT, "target", "dist", "keybroker-lite")
 VENV_PY = os.path.join(ROOT, ".venv", "bin", "python")
 PLAINTEXT_B64 = "aGVsbG8ga2V5YnJva2Vy"  # "hello keybroker"
 
