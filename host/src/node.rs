@@ -180,6 +180,9 @@ pub struct ListenerLimits {
     pub handshake_timeout: std::time::Duration,
     /// `keybroker.http.write-timeout`.
     pub write_timeout: std::time::Duration,
+    /// Executor threads for a runtime that has them: `keybroker.threads`, or when it is 0,
+    /// one fewer than the cores (at least 1, at most 4).
+    pub threads: usize,
 }
 
 /// Loads `properties_path` and everything it names; errors are one line for the operator.
@@ -280,6 +283,13 @@ pub fn prepare_with(
         admin_max_connections: st.admin_max_connections,
         handshake_timeout: st.handshake_timeout,
         write_timeout: st.write_timeout,
+        threads: match st.threads {
+            0 => std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .saturating_sub(1)
+                .clamp(1, 4),
+            n => n.min(64),
+        },
     };
     let mut broker = Broker::new(
         now_since(epoch),

@@ -92,6 +92,7 @@ pub struct Server {
     host: Arc<Shared>,
     client: TcpListener,
     admin: TcpListener,
+    threads: usize,
 }
 
 impl Server {
@@ -103,6 +104,7 @@ impl Server {
         let admin = smol::block_on(TcpListener::bind(p.admin_listen.as_str()))
             .map_err(|e| format!("keybroker.admin.listen {}: {e}", p.admin_listen))?;
         Ok(Server {
+            threads: p.limits.threads,
             host: Host::new(Smol::default(), p),
             client,
             admin,
@@ -125,13 +127,10 @@ impl Server {
     /// Serves until `stop` yields, then drains in-flight requests (at most `grace`).
     pub fn run(self, stop: Receiver<()>, grace: Duration) {
         let ex = Arc::new(smol::Executor::new());
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .min(4);
+        log("info", &format!("{} executor thread(s)", self.threads));
         let (done_tx, done_rx) = unbounded::<()>();
         let mut workers = Vec::new();
-        for _ in 1..threads {
+        for _ in 1..self.threads {
             let ex = ex.clone();
             let done_rx = done_rx.clone();
             workers.push(std::thread::spawn(move || {
@@ -142,6 +141,7 @@ impl Server {
             host,
             client,
             admin,
+            ..
         } = self;
         let _ = host.runtime().executor.set(ex.clone());
         host.start();

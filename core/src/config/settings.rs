@@ -258,6 +258,9 @@ pub struct Settings {
     pub overload_connections: usize,
     /// `keybroker.admin.max-connections`: admin-listener sockets, counted apart.
     pub admin_max_connections: usize,
+    /// `keybroker.threads`: executor threads of the production server (0: one fewer than
+    /// the cores, at least 1, at most 4).
+    pub threads: usize,
 }
 
 /// A non-fatal remark about the configuration.
@@ -359,6 +362,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "keybroker.tls.cipher-suites",
     "keybroker.http.overload-connections",
     "keybroker.admin.max-connections",
+    "keybroker.threads",
 ];
 
 const SECRET_KEYS: &[&str] = &["kms.keystore.password", "keybroker.hsm.kmip.password"];
@@ -875,6 +879,7 @@ impl Settings {
                 16,
                 "a whole number",
             )?,
+            threads: l.parse("keybroker.threads", 0, "a whole number (0: automatic)")?,
             admin_max_connections: match l.parse(
                 "keybroker.admin.max-connections",
                 16usize,
@@ -1065,6 +1070,24 @@ mod tests {
             Some("keybroker-master")
         );
         assert_eq!(s.resolve_key("other"), None);
+        assert_eq!(s.threads, 0, "automatic");
+    }
+
+    #[test]
+    fn threads_are_a_whole_number() {
+        let base = [
+            ("kms.keystore.file", "ks"),
+            ("kms.keystore.password", "pw"),
+            ("kms.hsm.protocol", "soft"),
+        ];
+        let with = |v: &'static str| {
+            let mut p = base.to_vec();
+            p.push(("keybroker.threads", v));
+            Settings::from_properties(&props(&p))
+        };
+        assert_eq!(with("3").unwrap().0.threads, 3);
+        let e = with("two").unwrap_err();
+        assert_eq!((e.key.as_str(), e.line), ("keybroker.threads", Some(4)));
     }
 
     #[test]
