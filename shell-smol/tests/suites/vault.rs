@@ -564,7 +564,7 @@ fn raft_cluster_failover_when_the_active_node_is_killed() {
     let watch = cluster.watch_for_active(Duration::from_secs(6));
     std::thread::sleep(Duration::from_secs(6));
     // How long OpenBao itself took to have an active node again (raft election, then the new
-    // leader taking the HA lock): the floor under keybroker's gap.
+    // leader taking the HA lock), printed beside keybroker's gap.
     let own = watch.join().unwrap();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut seen: Vec<Seen> = Vec::new();
@@ -617,7 +617,7 @@ fn raft_cluster_failover_when_the_active_node_is_killed() {
         after.len()
     );
     // OpenBao's standbys keep serving transit while the survivors elect a new leader (seen:
-    // 3.7 s to a new active node, under 10 ms without a 200), so the budget is keybroker's own.
+    // 3.6-4.5 s to a new active node, 5-28 ms without a 200), so the budget is keybroker's own.
     assert!(
         gap <= Duration::from_secs(2),
         "no answer for {gap:?} after the kill (OpenBao's own time to a new active node: \
