@@ -1,31 +1,35 @@
-//! The one driver: a [`Host`] owns the broker and carries out its outputs; a server's runtime
-//! supplies only how bytes reach a connection or a link, how a link is started and where slow
-//! work runs ([`Runtime`]).
+//! The one driver: a [`Host`] owns the node's shared [`Endpoint`] and carries out its
+//! outputs; each connection's task or thread owns that connection's state machine through a
+//! [`Served`]; a server's runtime supplies only how values reach a connection or a link, how
+//! a link is started and where slow work runs ([`Runtime`]).
 //!
-//! Every thread or task of a server feeds what happened through a `Host` method (which calls
-//! [`Host::drive`]); `drive` hands the input to the broker and drains `poll_output` under the
-//! broker's lock, routing each output at once (the drain rule). Routing never blocks: bytes go
-//! to the owning connection's or link's channel, the soft-key file is sealed and written on
-//! [`Runtime::spawn_blocking`], and its outcome comes back as `Input::Persisted`.
+//! A connection's HTTP parsing, authorization, bodies, answers and audit lines run on its own
+//! task or thread without any shared lock; it takes the endpoint's lock once per request
+//! ([`Served::poll_action`] hands its work over and gets back what is already known, such as a soft
+//! backend's answer). Every other thread or task (links, the timer) feeds what happened
+//! through a `Host` method, which drains the endpoint's `poll_output` under its lock and routes
+//! each output at once (the drain rule). Routing never blocks: a connection's outcomes go to
+//! its channel, bytes to a link's, the soft-key file is sealed and written on
+//! [`Runtime::spawn_blocking`], and its outcome comes back to [`Endpoint::persisted`].
 //!
 //! The policy both servers share lives here too: admission against the listeners' limits
 //! ([`Host::admit`]), the accept-error backoff, the timer (broker deadlines, keystore watch,
 //! DRBG reseed: [`Ticker`]), reload and shutdown.
 use crate::node::{log, log_as, now_since, Effects, LinkTls, Prepared};
 use keybroker_core::backend::{LinkId, LinkSecurity, NetEvent};
-use keybroker_core::{
-    Broker, ConnId, ConnOutput, Effect, Input, LinkOutput, Listener, Now, Output,
-};
+use keybroker_core::conn::{ConnEvent, Connection, ToConn, Work};
+use keybroker_core::endpoint::{Endpoint, Output};
+use keybroker_core::{ConnId, Effect, LinkOutput, Listener, Now};
 use rustls::pki_types::ServerName;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// What the driver hands a connection or a link: bytes to write, or the order to close.
+/// What the driver hands a link: bytes to write, or the order to close.
 #[derive(Debug)]
 pub enum Msg {
-    /// Write these bytes (for a connection: report them with [`Host::written`]).
+    /// Write these bytes.
     Data(Vec<u8>),
     /// Close once what came before is written.
     Close,
@@ -99,20 +103,20 @@ impl LinkRequest {
     }
 }
 
-/// What differs between the servers: how bytes reach a connection or a link, how a link is
-/// started, where slow work runs. Every method is called with the broker's lock held, so none
-/// may block or call back into the [`Host`] synchronously.
+/// What differs between the servers: how values reach a connection or a link, how a link is
+/// started, where slow work runs. Every method is called with the endpoint's lock held, so
+/// none may block or call back into the [`Host`] synchronously.
 pub trait Runtime: Send + Sync + Sized + 'static {
-    /// The sending half of a connection's channel (plus whatever wakes its reader).
+    /// The sending half of a connection's channel.
     type ConnTx: Send + 'static;
     /// The sending half of a link's channel.
     type LinkTx: Send + 'static;
     /// The receiving half of a link's channel, handed to the link's task or thread.
     type LinkRx: Send + 'static;
 
-    /// Hands `msg` to a connection; `false` if its queue is full (a broken invariant: the
-    /// broker hands out one `Send` per connection until it is reported written).
-    fn to_conn(&self, tx: &Self::ConnTx, msg: Msg) -> bool;
+    /// Hands `msg` to a connection's task or thread (unbounded: what can come is bounded by
+    /// the connection's own pipeline limits); `false` if it is gone.
+    fn to_conn(&self, tx: &Self::ConnTx, msg: ToConn) -> bool;
     /// Hands `msg` to a link.
     fn to_link(&self, tx: &Self::LinkTx, msg: Msg);
     /// A new link channel.
@@ -159,10 +163,10 @@ struct Counter {
     max: usize,
 }
 
-/// The broker and everything that routes its outputs, shared by every task or thread.
+/// The endpoint and everything that routes its outputs, shared by every task or thread.
 pub struct Host<R: Runtime> {
     rt: R,
-    broker: Mutex<Broker>,
+    endpoint: Mutex<Endpoint>,
     conns: Mutex<HashMap<ConnId, R::ConnTx>>,
     links: Mutex<HashMap<LinkId, R::LinkTx>>,
     epoch: std::time::Instant,
@@ -196,7 +200,7 @@ impl<R: Runtime> Host<R> {
         let (write_timeout, handshake_timeout) = (st.write_timeout, st.handshake_timeout);
         Arc::new(Host {
             rt,
-            broker: Mutex::new(p.broker),
+            endpoint: Mutex::new(p.endpoint),
             conns: Mutex::new(HashMap::new()),
             links: Mutex::new(HashMap::new()),
             epoch: p.epoch,
@@ -222,78 +226,73 @@ impl<R: Runtime> Host<R> {
         now_since(self.epoch)
     }
 
-    /// Carries out what the broker asked for when it started (backend and cache links);
+    /// Carries out what the endpoint asked for when it started (backend and cache links);
     /// call once the runtime can spawn links.
     pub fn start(self: &Arc<Self>) {
-        let mut b = self.broker.lock().expect("broker");
-        while let Some(out) = b.poll_output() {
-            self.route(out);
-        }
+        self.drive(|_| ());
     }
 
-    /// Feeds one input and carries out every output, in order, under the broker lock; audit
-    /// lines are sealed and written after the lock is released.
+    /// Runs `feed` on the endpoint and carries out every output, in order, under its lock;
+    /// audit lines are sealed and written after the lock is released.
     ///
-    /// Sealing (HMAC) and the file write are kept out of the one lock every connection waits
-    /// for. The chain's sequence number is given when a line is sealed,
-    /// so lines of concurrent requests may reach the file in another order than the broker
-    /// made them, still chained and verifiable; an answer may leave a moment before its line.
-    pub fn drive(self: &Arc<Self>, input: Input<'_>) {
-        self.drive_then(input, |_| ());
+    /// Sealing (HMAC) and the file write are kept out of the one lock every request takes.
+    /// The chain's sequence number is given when a line is sealed, so lines of concurrent
+    /// requests may reach the file in another order than they were made, still chained and
+    /// verifiable; an answer may leave a moment before its line.
+    pub fn drive<T>(self: &Arc<Self>, feed: impl FnOnce(&mut Endpoint) -> T) -> T {
+        self.drive_for(None, feed).0
     }
 
-    /// [`Host::drive`], then `look` at the broker before its lock is released (one lock
-    /// round trip where a connection's task would otherwise take it twice).
-    fn drive_then<T>(self: &Arc<Self>, input: Input<'_>, look: impl FnOnce(&Broker) -> T) -> T {
+    /// [`Host::drive`]; what the endpoint has for connection `mine` is returned instead of
+    /// sent to its channel (its own task is the caller).
+    fn drive_for<T>(
+        self: &Arc<Self>,
+        mine: Option<ConnId>,
+        feed: impl FnOnce(&mut Endpoint) -> T,
+    ) -> (T, Vec<ToConn>) {
         let now = self.now();
         let mut audit = Vec::new();
+        let mut own = Vec::new();
         let seen = {
-            let mut b = self.broker.lock().expect("broker lock");
-            b.handle_input(now, input);
-            while let Some(out) = b.poll_output() {
+            let mut ep = self.endpoint.lock().expect("endpoint lock");
+            ep.set_now(now);
+            let seen = feed(&mut ep);
+            while let Some(out) = ep.poll_output() {
                 match out {
+                    Output::Conn(id, msg) if Some(id) == mine => own.push(msg),
+                    Output::Conn(id, msg) => {
+                        if let Some(tx) = self.conns.lock().expect("conns").get(&id) {
+                            self.rt.to_conn(tx, msg);
+                        }
+                    }
+                    Output::Link(out) => self.route_link(out),
                     Output::Local(Effect::Audit(line)) => audit.push(line),
-                    out => self.route(out),
+                    Output::Local(e) => self.local(e),
                 }
             }
-            look(&b)
+            seen
         };
         for line in audit {
             self.effects.audit(&line);
         }
-        seen
+        (seen, own)
     }
 
-    fn route(self: &Arc<Self>, out: Output) {
-        match out {
-            Output::Conn(out) => self.route_conn(out),
-            Output::Link(out) => self.route_link(out),
-            Output::Local(Effect::PersistSoftKeys(p)) => {
+    fn local(self: &Arc<Self>, e: Effect) {
+        match e {
+            Effect::PersistSoftKeys(p) => {
                 let me = self.clone();
                 self.rt.spawn_blocking(Box::new(move || {
                     let result = me.effects.persist(&p);
-                    me.drive(Input::Persisted { id: p.id, result });
+                    me.drive(|ep| ep.persisted(p.id, result));
                 }));
             }
-            Output::Local(Effect::Audit(line)) => self.effects.audit(&line),
-            Output::Local(Effect::Log {
+            Effect::Audit(line) => self.effects.audit(&line),
+            Effect::Log {
                 component,
                 level,
                 message,
-            }) => log_as(component, level.as_str(), &message),
-        }
-    }
-
-    fn route_conn(&self, out: ConnOutput) {
-        let (conn, msg) = match out {
-            ConnOutput::Send { conn, bytes } => (conn, Msg::Data(bytes)),
-            ConnOutput::Close { conn } => (conn, Msg::Close),
-        };
-        if let Some(tx) = self.conns.lock().expect("conns").get(&conn) {
-            let close = matches!(msg, Msg::Close);
-            if !self.rt.to_conn(tx, msg) && !close {
-                log("error", &format!("connection {conn}: write queue full"));
-            }
+            } => log_as(component, level.as_str(), &message),
         }
     }
 
@@ -336,60 +335,44 @@ impl<R: Runtime> Host<R> {
         }
     }
 
-    /// Registers a connection that finished its handshake and tells the broker.
-    pub fn open_conn(self: &Arc<Self>, tx: R::ConnTx, listener: Listener) -> ConnId {
+    /// Registers a connection that finished its handshake: the endpoint decides who the
+    /// client is, and the caller's task or thread drives the connection through the
+    /// returned [`Served`].
+    pub fn open_conn(self: &Arc<Self>, tx: R::ConnTx, listener: Listener) -> Served<R> {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         self.conns.lock().expect("conns").insert(id, tx);
-        self.drive(Input::Accepted { conn: id, listener });
-        id
-    }
-
-    /// Bytes read from a connection (after TLS); answers whether the broker reads from
-    /// `conn` now, as [`Host::read_state`] would.
-    pub fn received(self: &Arc<Self>, conn: ConnId, bytes: &[u8]) -> bool {
-        self.drive_then(Input::Received { conn, bytes }, |b| b.wants_read(conn))
-    }
-
-    /// `bytes` of a [`Msg::Data`] reached the connection's socket; answers whether the broker
-    /// reads from `conn` now.
-    pub fn written(self: &Arc<Self>, conn: ConnId, bytes: usize) -> bool {
-        self.drive_then(Input::Written { conn, bytes }, |b| b.wants_read(conn))
-    }
-
-    /// The peer went away or a read or write failed.
-    pub fn closed(self: &Arc<Self>, conn: ConnId) {
-        self.drive(Input::Closed { conn });
-    }
-
-    /// The connection's task or thread ends: forget its channel.
-    pub fn forget(&self, conn: ConnId) {
-        self.conns.lock().expect("conns").remove(&conn);
-    }
-
-    /// Whether the broker reads from `conn` now, and whether it has requests in flight there
-    /// (whose answers may come from another thread).
-    pub fn read_state(&self, conn: ConnId) -> (bool, bool) {
-        let b = self.broker.lock().expect("broker");
-        (b.wants_read(conn), b.in_flight(conn) > 0)
+        let (conn, own) = self.drive_for(Some(id), |ep| ep.accept(id, listener));
+        let mut served = Served {
+            host: self.clone(),
+            id,
+            conn,
+            work: Vec::new(),
+        };
+        for msg in own {
+            served.deliver(msg);
+        }
+        served
     }
 
     /// A link is connected (TCP, and TLS if asked).
     pub fn link_connected(self: &Arc<Self>, link: LinkId) {
-        self.drive(Input::Net(NetEvent::Connected { link }));
+        self.drive(|ep| ep.handle_net(NetEvent::Connected { link }));
     }
 
     /// Bytes from a link.
     pub fn link_received(self: &Arc<Self>, link: LinkId, bytes: &[u8]) {
-        self.drive(Input::Net(NetEvent::Received {
-            link,
-            bytes: bytes.to_vec(),
-        }));
+        self.drive(|ep| {
+            ep.handle_net(NetEvent::Received {
+                link,
+                bytes: bytes.to_vec(),
+            })
+        });
     }
 
     /// A link failed or its peer closed it (not after [`Msg::Close`]: that needs no report).
     pub fn link_closed(self: &Arc<Self>, link: LinkId, reason: String) {
         self.links.lock().expect("links").remove(&link);
-        self.drive(Input::Net(NetEvent::Closed { link, reason }));
+        self.drive(|ep| ep.handle_net(NetEvent::Closed { link, reason }));
     }
 
     /// Counts an accepted socket against its listener's limit.
@@ -421,7 +404,7 @@ impl<R: Runtime> Host<R> {
 
     /// The 503 answer for a socket over the limit.
     pub fn overload_answer(&self) -> Vec<u8> {
-        self.broker.lock().expect("broker").overload_answer()
+        self.endpoint.lock().expect("endpoint").overload_answer()
     }
 
     /// `keybroker.http.write-timeout`: a client that does not read loses its connection.
@@ -442,8 +425,11 @@ impl<R: Runtime> Host<R> {
     /// Re-reads the configuration and keystore; on any error the old one keeps serving.
     /// Every open connection's identity is re-checked against the new keystore; a new server
     /// certificate is served from the next handshake on.
-    pub fn reload(&self) {
-        if let Some(cfg) = self.effects.reload(&self.broker) {
+    pub fn reload(self: &Arc<Self>) {
+        if let Some(cfg) = self
+            .effects
+            .reload(|ks| self.drive(|ep| ep.set_keystore(ks)))
+        {
             *self.server_tls.lock().expect("tls") = cfg;
         }
     }
@@ -451,12 +437,12 @@ impl<R: Runtime> Host<R> {
     /// Stops taking new work: in-flight requests finish, then every connection closes.
     pub fn shutdown(self: &Arc<Self>) {
         log("info", "shutting down: finishing in-flight requests");
-        self.drive(Input::Shutdown);
+        self.drive(Endpoint::shutdown);
     }
 
     /// Whether shutdown has finished every connection.
     pub fn is_drained(&self) -> bool {
-        self.broker.lock().expect("broker").is_drained()
+        self.endpoint.lock().expect("endpoint").is_drained()
     }
 
     /// The timer policy, for the server's one timer task or thread.
@@ -485,21 +471,21 @@ pub struct Ticker<R: Runtime> {
 }
 
 impl<R: Runtime> Ticker<R> {
-    /// How long to sleep before the next tick: until the broker's next deadline, at most
-    /// 250 ms.
+    /// How long to sleep before the next tick: until the endpoint's next deadline, at most
+    /// 250 ms (connections keep their own deadlines).
     pub fn wait(&self) -> Duration {
-        let b = self.host.broker.lock().expect("broker");
+        let ep = self.host.endpoint.lock().expect("endpoint");
         let now = self.host.now().mono;
-        b.poll_timeout()
+        ep.poll_timeout()
             .map(|t| t.saturating_since(now))
             .unwrap_or(MAX_WAIT)
             .min(MAX_WAIT)
     }
 
-    /// Fires the broker's deadlines; every 2 s reloads if the keystore file changed; every
-    /// 10 min reseeds the broker's DRBG from the OS.
+    /// Fires the endpoint's deadlines; every 2 s reloads if the keystore file changed; every
+    /// 10 min reseeds the endpoint's DRBG from the OS.
     pub fn tick(&mut self) {
-        self.host.drive(Input::Timeout);
+        self.host.drive(Endpoint::handle_timeout);
         if self.last_watch.elapsed() > WATCH_EVERY {
             if self.host.effects.keystore_changed() {
                 self.host.reload();
@@ -509,7 +495,7 @@ impl<R: Runtime> Ticker<R> {
         if self.last_reseed.elapsed() > RESEED_EVERY {
             let mut seed = [0u8; 32];
             crate::tls::random(&mut seed);
-            self.host.drive(Input::Entropy(&seed));
+            self.host.drive(|ep| ep.reseed(&seed));
             self.last_reseed = std::time::Instant::now();
         }
     }
@@ -562,5 +548,109 @@ pub fn client_listener(conn: &rustls::ServerConnection) -> Listener {
             .peer_certificates()
             .and_then(|c| c.first())
             .map(|c| c.as_ref().to_vec()),
+    }
+}
+
+/// What a connection's task or thread must do next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Write these bytes (within `keybroker.http.write-timeout`), then report
+    /// [`Served::written`].
+    Send(Vec<u8>),
+    /// Close the connection (what came before is written).
+    Close,
+}
+
+/// One connection as its own task or thread drives it: its state machine, without any shared
+/// lock, and the way to the endpoint. Dropping it tells the endpoint the connection is gone.
+pub struct Served<R: Runtime> {
+    host: Arc<Host<R>>,
+    id: ConnId,
+    conn: Connection,
+    /// Requests parsed and not yet handed to the endpoint.
+    work: Vec<Work>,
+}
+
+impl<R: Runtime> Served<R> {
+    /// The connection's id.
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// Bytes read from the connection (after TLS).
+    pub fn received(&mut self, bytes: &[u8]) {
+        self.conn.received(self.host.now(), bytes);
+    }
+
+    /// `bytes` of the last [`Action::Send`] reached the socket.
+    pub fn written(&mut self, bytes: usize) {
+        self.conn.written(self.host.now(), bytes);
+    }
+
+    /// Something the endpoint sent on the connection's channel.
+    pub fn deliver(&mut self, msg: ToConn) {
+        self.conn.deliver(self.host.now(), msg);
+    }
+
+    /// Lets the connection's deadlines up to now fire (harmless when none is due).
+    pub fn handle_timeout(&mut self) {
+        self.conn.handle_timeout(self.host.now());
+    }
+
+    /// Whether to read more bytes (at most [`keybroker_core::READ_CHUNK`]) now.
+    pub fn wants_read(&self) -> bool {
+        self.conn.wants_read()
+    }
+
+    /// Requests read and not yet answered (their outcomes may arrive on the channel).
+    pub fn in_flight(&self) -> usize {
+        self.conn.in_flight()
+    }
+
+    /// When [`Served::handle_timeout`] is next due.
+    pub fn deadline(&self) -> Option<std::time::Instant> {
+        self.conn
+            .poll_timeout()
+            .map(|t| self.host.epoch + t.since_epoch())
+    }
+
+    /// The next write or close, or `None` when there is nothing to do until the next event.
+    /// Requests parsed meanwhile go to the endpoint in one lock round trip, and what it
+    /// already knows (a soft backend's answer, an admin page) comes back in the same trip.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        loop {
+            match self.conn.poll_output() {
+                Some(ConnEvent::Send(bytes)) => return Some(Action::Send(bytes)),
+                Some(ConnEvent::Close) => return Some(Action::Close),
+                Some(ConnEvent::Submit(w)) => self.work.push(w),
+                Some(ConnEvent::Audit(line)) => self.host.effects.audit(&line),
+                Some(ConnEvent::Log {
+                    component,
+                    level,
+                    message,
+                }) => log_as(component, level.as_str(), &message),
+                None if self.work.is_empty() => return None,
+                None => {
+                    let work = std::mem::take(&mut self.work);
+                    let id = self.id;
+                    let ((), own) = self.host.drive_for(Some(id), |ep| {
+                        for w in work {
+                            ep.submit(id, w);
+                        }
+                    });
+                    for msg in own {
+                        self.deliver(msg);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<R: Runtime> Drop for Served<R> {
+    fn drop(&mut self) {
+        self.host.conns.lock().expect("conns").remove(&self.id);
+        let id = self.id;
+        self.host.drive(|ep| ep.closed(id));
     }
 }

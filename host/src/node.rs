@@ -5,8 +5,10 @@
 //! only code a shell owns is how it moves bytes and time.
 use crate::files;
 use crate::tls;
+use keybroker_core::config::keystore::Keystore;
 use keybroker_core::config::load::{self, NodeConfig};
-use keybroker_core::{Broker, Now};
+use keybroker_core::endpoint::Endpoint;
+use keybroker_core::Now;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -87,10 +89,10 @@ impl Effects {
         }
     }
 
-    /// Re-reads the configuration and keystore into `broker`; on any error the old one keeps
-    /// serving. Returns the new TLS server configuration for the shell to use from the next
-    /// handshake on (open connections keep theirs).
-    pub fn reload(&self, broker: &Mutex<Broker>) -> Option<Arc<rustls::ServerConfig>> {
+    /// Re-reads the configuration and keystore and hands the keystore to `apply`; on any
+    /// error the old one keeps serving. Returns the new TLS server configuration for the
+    /// shell to use from the next handshake on (open connections keep theirs).
+    pub fn reload(&self, apply: impl FnOnce(&Keystore)) -> Option<Arc<rustls::ServerConfig>> {
         if let Some(a) = &self.audit {
             a.reopen();
         }
@@ -112,7 +114,7 @@ impl Effects {
         match result {
             Ok((cfg, tls_cfg)) => {
                 let n = cfg.keystore.entries.len();
-                broker.lock().expect("broker").set_keystore(&cfg.keystore);
+                apply(&cfg.keystore);
                 self.expiry.update(&cfg);
                 log_as(
                     "keystore",
@@ -149,8 +151,8 @@ impl Effects {
 
 /// A loaded node, ready for a shell to bind its listeners and serve.
 pub struct Prepared {
-    /// The broker, seeded and started (its first outputs wait to be drained).
-    pub broker: Broker,
+    /// The node's shared half, seeded and started (its first outputs wait to be drained).
+    pub endpoint: Endpoint,
     /// TLS server configuration for the client listener.
     pub server_tls: Arc<rustls::ServerConfig>,
     /// TLS client configurations for backend links.
@@ -291,14 +293,14 @@ pub fn prepare_with(
             n => n.min(64),
         },
     };
-    let mut broker = Broker::new(
+    let mut endpoint = Endpoint::new(
         now_since(epoch),
         cfg.settings.broker(),
         &cfg.keystore,
         backend,
         &seed2,
     );
-    broker.set_tls_provider(crate::tls::PROVIDER);
+    endpoint.set_tls_provider(crate::tls::PROVIDER);
     if cfg!(feature = "fips") && !tls::fips() {
         return Err(format!(
             "this build's TLS provider ({}) is not in FIPS mode; refusing to serve",
@@ -315,7 +317,7 @@ pub fn prepare_with(
         ),
     );
     Ok(Prepared {
-        broker,
+        endpoint,
         server_tls,
         link_tls,
         effects: Effects {

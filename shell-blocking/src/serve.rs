@@ -3,54 +3,45 @@
 //! rustls `StreamOwned` for TLS.
 //!
 //! Every accepted socket is counted from accept (TLS handshake included) by
-//! [`Host::admit`]. Carrying out an output never blocks: bytes go to the owning thread's
-//! bounded channel (the broker hands out one `Send` per connection until it is reported with
-//! [`Host::written`]).
+//! [`Host::admit`]. Each connection thread drives its own connection
+//! ([`keybroker_host::driver::Served`]): parsing, answers and deadlines run on it, and it
+//! takes the endpoint's lock once per request.
 //!
-//! A connection thread blocks in `read`. Answers that come from another thread (a backend
-//! reply, a timeout, shutdown) reach it in two ways: `Close` also shuts the socket's read
-//! half, which wakes the read; while the broker has requests in flight on the connection the
-//! thread reads with a short timeout and checks its channel.
+//! A connection thread blocks in `read`. What comes from another thread (a backend reply,
+//! shutdown, a keystore reload) waits on its channel: while requests are in flight the thread
+//! reads with a 5 ms timeout and looks at the channel after each; otherwise every 250 ms,
+//! which also bounds how late an idle or header deadline fires.
 use keybroker_core::backend::LinkId;
-use keybroker_core::{ConnId, Listener};
+use keybroker_core::conn::ToConn;
+use keybroker_core::Listener;
 use keybroker_host::driver::{
-    client_listener, AcceptBackoff, Admission, Host, LinkRequest, Msg, Runtime, Side,
+    client_listener, AcceptBackoff, Action, Admission, Host, LinkRequest, Msg, Runtime, Side,
 };
 use keybroker_host::node::{self, log};
 use rustls::{ClientConnection, ServerConfig, ServerConnection, StreamOwned};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender, TryRecvError};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long a busy connection or a link reads before it looks at its channel again.
 const POLL: Duration = Duration::from_millis(5);
+/// How long an idle connection reads before it looks at its channel and deadlines again.
+const IDLE_POLL: Duration = Duration::from_millis(250);
 /// Stack of a connection thread: rustls and the parser need little.
 const CONN_STACK: usize = 256 * 1024;
-
-/// A connection's channel and a second handle on its socket, to wake the reading thread.
-pub struct ConnTx {
-    tx: SyncSender<Msg>,
-    sock: TcpStream,
-}
 
 /// The std-threads side of the driver.
 pub struct Threads;
 
 impl Runtime for Threads {
-    type ConnTx = ConnTx;
+    type ConnTx = Sender<ToConn>;
     type LinkTx = Sender<Msg>;
     type LinkRx = Receiver<Msg>;
 
-    fn to_conn(&self, to: &ConnTx, msg: Msg) -> bool {
-        let close = matches!(msg, Msg::Close);
-        let sent = to.tx.try_send(msg).is_ok();
-        if close {
-            // Wakes a blocked read; a blocked write ends at the socket's write timeout.
-            let _ = to.sock.shutdown(Shutdown::Read);
-        }
-        sent
+    fn to_conn(&self, to: &Sender<ToConn>, msg: ToConn) -> bool {
+        to.send(msg).is_ok()
     }
 
     fn to_link(&self, tx: &Sender<Msg>, msg: Msg) {
@@ -300,114 +291,75 @@ fn connection(host: &Arc<Shared>, tcp: TcpStream, tls: Option<Arc<ServerConfig>>
     }
 }
 
-enum Flow {
-    Go,
-    /// Bytes were written (the broker may have more, or may want to read again).
-    Wrote,
-    /// The broker closed the connection (bytes written).
-    Done,
-    /// Writing failed: the peer is gone.
-    Broken,
-}
-
-/// Writes what the broker queued for this connection, reporting each write.
-fn drain_conn<S: Write>(
-    host: &Arc<Shared>,
-    id: ConnId,
-    stream: &mut S,
-    rx: &Receiver<Msg>,
-) -> Flow {
-    let mut wrote = false;
-    loop {
-        match rx.try_recv() {
-            Ok(m) => match write_conn(host, id, stream, m) {
-                Flow::Go | Flow::Wrote => wrote = true,
-                other => return other,
-            },
-            Err(TryRecvError::Empty) => break,
-            Err(TryRecvError::Disconnected) => return Flow::Done,
-        }
-    }
-    if wrote {
-        Flow::Wrote
-    } else {
-        Flow::Go
-    }
-}
-
-fn write_conn<S: Write>(host: &Arc<Shared>, id: ConnId, stream: &mut S, m: Msg) -> Flow {
-    match m {
-        Msg::Data(bytes) => match stream.write_all(&bytes).and_then(|_| stream.flush()) {
-            Ok(()) => {
-                host.written(id, bytes.len());
-                Flow::Wrote
-            }
-            Err(_) => Flow::Broken,
-        },
-        Msg::Close => {
-            let _ = stream.flush();
-            Flow::Done
-        }
-    }
-}
-
 fn serve_conn<S: Read + Write>(
     host: &Arc<Shared>,
     listener: Listener,
     stream: &mut S,
-    wake: TcpStream,
+    sock: TcpStream,
 ) {
-    // One Send and one Close at most are ever queued (the broker waits for `Written`).
-    let (tx, rx) = sync_channel(4);
-    let Ok(sock) = wake.try_clone() else { return };
-    let id = host.open_conn(ConnTx { tx, sock }, listener);
+    let (tx, rx) = channel();
+    let mut conn = host.open_conn(tx, listener);
     let mut buf = vec![0u8; keybroker_core::READ_CHUNK];
-    let gone = loop {
-        // Ask the broker first, then write: outputs are queued under the broker lock, so an
-        // answer that completed before this look is in the channel by now, and one that
-        // completes after it finds `busy` set (the read below polls). Writing first would
-        // let a backend reply slip in between and leave the thread blocked in `read` with
-        // the answer queued (the client waits forever).
-        let (wants, busy) = host.read_state(id);
-        match drain_conn(host, id, stream, &rx) {
-            Flow::Go => {}
-            Flow::Wrote => continue, // look again: writing may have freed room to read
-            Flow::Done => break false,
-            Flow::Broken => break true,
-        }
-        if !wants {
-            // Held back (pipeline full, memory bound, closing): wait for the broker.
-            match rx.recv_timeout(Duration::from_millis(250)) {
-                Ok(m) => match write_conn(host, id, stream, m) {
-                    Flow::Go | Flow::Wrote => continue,
-                    Flow::Done => break false,
-                    Flow::Broken => break true,
-                },
-                Err(_) => continue,
+    let mut read_timeout = None;
+    loop {
+        loop {
+            match rx.try_recv() {
+                Ok(m) => conn.deliver(m),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return,
             }
         }
-        let _ = wake.set_read_timeout(if busy { Some(POLL) } else { None });
-        match stream.read(&mut buf) {
-            Ok(0) => {
-                // Our own Close (read half shut) or the peer went away.
-                match drain_conn(host, id, stream, &rx) {
-                    Flow::Done => break false,
-                    _ => break true,
+        while let Some(action) = conn.poll_action() {
+            match action {
+                // The socket's write timeout (keybroker.http.write-timeout) bounds a write.
+                Action::Send(bytes) => {
+                    match stream.write_all(&bytes).and_then(|_| stream.flush()) {
+                        Ok(()) => conn.written(bytes.len()),
+                        Err(_) => return,
+                    }
+                }
+                Action::Close => {
+                    let _ = stream.flush();
+                    return;
                 }
             }
-            Ok(n) => {
-                host.received(id, &buf[..n]);
-            }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(_) => match drain_conn(host, id, stream, &rx) {
-                Flow::Done => break false,
-                _ => break true,
-            },
         }
-    };
-    host.forget(id);
-    if gone {
-        host.closed(id);
+        if conn.deadline().is_some_and(|d| d <= Instant::now()) {
+            conn.handle_timeout();
+            continue;
+        }
+        if !conn.wants_read() {
+            // Held back (pipeline full, memory bound, closing): wait for the endpoint.
+            match rx.recv_timeout(IDLE_POLL) {
+                Ok(m) => conn.deliver(m),
+                Err(RecvTimeoutError::Timeout) => conn.handle_timeout(),
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            continue;
+        }
+        let wait = if conn.in_flight() > 0 {
+            POLL
+        } else {
+            IDLE_POLL
+        };
+        if read_timeout != Some(wait) {
+            let _ = sock.set_read_timeout(Some(wait));
+            read_timeout = Some(wait);
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                // What the endpoint sent first (a keystore reload) applies before the bytes.
+                while let Ok(m) = rx.try_recv() {
+                    conn.deliver(m);
+                }
+                conn.received(&buf[..n]);
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                conn.handle_timeout()
+            }
+            Err(_) => return,
+        }
     }
 }
 
@@ -447,6 +399,15 @@ fn link_thread(host: &Arc<Shared>, req: LinkRequest, rx: Receiver<Msg>) {
 }
 
 /// Writes everything queued for a link; `Done` once the broker closed it.
+/// What writing a link's queue left it as.
+enum Flow {
+    Go,
+    /// Closed at the backend's request.
+    Done,
+    /// Writing failed.
+    Broken,
+}
+
 fn drain_link<S: Write>(stream: &mut S, rx: &Receiver<Msg>) -> Flow {
     let mut wrote = false;
     loop {
@@ -478,7 +439,7 @@ fn pump_link<S: Read + Write>(
     let mut buf = vec![0u8; 16 * 1024];
     let reason = loop {
         match drain_link(stream, rx) {
-            Flow::Go | Flow::Wrote => {}
+            Flow::Go => {}
             Flow::Done => return, // closed at the backend's request: no event
             Flow::Broken => break "write failed".to_string(),
         }

@@ -3,17 +3,18 @@
 //!
 //! Every accepted socket is counted from accept (TLS handshake included) by
 //! [`Host::admit`]; the admin listener has its own accept task and limit. A connection task
-//! writes before it reads, writes one [`Msg::Data`] at a time (within
-//! `keybroker.http.write-timeout`) and reports it with [`Host::written`], so its queue never
-//! holds more than one answer chunk.
+//! drives its own connection ([`keybroker_host::driver::Served`]): it writes before it reads, one answer chunk at a time
+//! (within `keybroker.http.write-timeout`), and keeps the connection's deadlines on one timer
+//! of its own.
 use futures_rustls::TlsAcceptor;
 use keybroker_core::backend::LinkId;
+use keybroker_core::conn::ToConn;
 use keybroker_core::Listener;
 use keybroker_host::driver::{
-    client_listener, AcceptBackoff, Admission, Host, LinkRequest, Msg, Runtime, Side,
+    client_listener, AcceptBackoff, Action, Admission, Host, LinkRequest, Msg, Runtime, Side,
 };
 use keybroker_host::node;
-use smol::channel::{bounded, unbounded, Receiver, Sender, TryRecvError};
+use smol::channel::{unbounded, Receiver, Sender};
 use smol::future::FutureExt;
 use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use smol::net::{TcpListener, TcpStream};
@@ -40,11 +41,11 @@ impl Smol {
 }
 
 impl Runtime for Smol {
-    type ConnTx = Sender<Msg>;
+    type ConnTx = Sender<ToConn>;
     type LinkTx = Sender<Msg>;
     type LinkRx = Receiver<Msg>;
 
-    fn to_conn(&self, tx: &Sender<Msg>, msg: Msg) -> bool {
+    fn to_conn(&self, tx: &Sender<ToConn>, msg: ToConn) -> bool {
         tx.try_send(msg).is_ok()
     }
 
@@ -210,9 +211,10 @@ async fn link_task(host: Arc<Shared>, req: LinkRequest, rx: Receiver<Msg>) {
     }
 }
 
-enum Event {
+enum Event<M> {
     Read(std::io::Result<usize>),
-    Msg(Option<Msg>),
+    Msg(Option<M>),
+    Due,
 }
 
 async fn pump_link<S: AsyncRead + AsyncWrite + Unpin>(
@@ -243,6 +245,7 @@ async fn pump_link<S: AsyncRead + AsyncWrite + Unpin>(
                 let _ = stream.close().await;
                 return; // closed at the backend's request: no event
             }
+            Event::Due => {}
         }
     };
     host.link_closed(link, reason);
@@ -343,63 +346,79 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
     listener: Listener,
     mut stream: S,
 ) {
-    // One Send and one Close at most are ever queued (the broker waits for `Written`).
-    let (tx, rx) = bounded(4);
-    let id = host.open_conn(tx, listener);
+    let (tx, rx) = unbounded();
+    let mut conn = host.open_conn(tx, listener);
     let mut buf = vec![0u8; keybroker_core::READ_CHUNK];
     let write_timeout = host.write_timeout();
-    // Whether the broker reads from this connection: it changes only on this connection's
-    // own input (bytes read, an answer written, which every completion ends in), and each of
-    // those answers it under the same lock, so it is not asked again per loop.
-    let mut wants = host.read_state(id).0;
+    // The connection's deadlines on one timer, armed lazily: a deadline that moves later
+    // (every answer moves the idle one) leaves the timer where it is, and an early wake-up
+    // finds nothing due and re-arms. Arming wakes the reactor thread, so it is done about
+    // once per idle timeout instead of once per request.
+    let mut timer = Timer::never();
+    let mut armed: Option<std::time::Instant> = None;
     loop {
-        // Write before reading: whatever is queued goes out first.
-        let ev = match rx.try_recv() {
-            Ok(m) => Event::Msg(Some(m)),
-            Err(TryRecvError::Closed) => Event::Msg(None),
-            Err(TryRecvError::Empty) if wants => {
-                async { Event::Read(stream.read(&mut buf).await) }
-                    .or(async { Event::Msg(rx.recv().await.ok()) })
-                    .await
-            }
-            Err(TryRecvError::Empty) => Event::Msg(rx.recv().await.ok()),
-        };
-        match ev {
-            Event::Read(Ok(0)) | Event::Read(Err(_)) => {
-                host.closed(id);
-                break;
-            }
-            Event::Read(Ok(n)) => wants = host.received(id, &buf[..n]),
-            Event::Msg(None) => break,
-            Event::Msg(Some(Msg::Data(bytes))) => {
-                // A client that does not read loses its connection at the write timeout. The
-                // timer is armed only if the socket does not take the answer at once: arming
-                // one wakes the reactor thread (async-io notifies it on every timer insert),
-                // which cost a syscall and a context switch per answer.
-                let mut write = Box::pin(async {
-                    stream.write_all(&bytes).await?;
-                    stream.flush().await
-                });
-                let written = match smol::future::poll_once(&mut write).await {
-                    Some(done) => Some(done),
-                    None => within(write_timeout, write).await,
-                };
-                match written {
-                    Some(Ok(())) => wants = host.written(id, bytes.len()),
-                    Some(Err(_)) | None => {
-                        host.closed(id);
-                        break;
+        while let Ok(m) = rx.try_recv() {
+            conn.deliver(m);
+        }
+        // Write before reading: whatever is ready goes out first.
+        while let Some(action) = conn.poll_action() {
+            match action {
+                Action::Send(bytes) => {
+                    // A client that does not read loses its connection at the write timeout.
+                    // The timer is armed only if the socket does not take the answer at once.
+                    let mut write = Box::pin(async {
+                        stream.write_all(&bytes).await?;
+                        stream.flush().await
+                    });
+                    let written = match smol::future::poll_once(&mut write).await {
+                        Some(done) => Some(done),
+                        None => within(write_timeout, write).await,
+                    };
+                    match written {
+                        Some(Ok(())) => conn.written(bytes.len()),
+                        Some(Err(_)) | None => return,
                     }
                 }
+                Action::Close => {
+                    let _ = stream.flush().await;
+                    let _ = stream.close().await;
+                    return;
+                }
             }
-            Event::Msg(Some(Msg::Close)) => {
-                let _ = stream.flush().await;
-                let _ = stream.close().await;
-                break;
+        }
+        if let Some(due) = conn.deadline() {
+            if armed.is_none_or(|a| due < a) {
+                timer.set_at(due);
+                armed = Some(due);
+            }
+        }
+        let ready = async { Event::Msg(rx.recv().await.ok()) }.or(async {
+            (&mut timer).await;
+            Event::Due
+        });
+        let ev = if conn.wants_read() {
+            async { Event::Read(stream.read(&mut buf).await) }
+                .or(ready)
+                .await
+        } else {
+            ready.await
+        };
+        match ev {
+            Event::Read(Ok(0)) | Event::Read(Err(_)) | Event::Msg(None) => return,
+            Event::Read(Ok(n)) => {
+                // What the endpoint sent first (a keystore reload) applies before the bytes.
+                while let Ok(m) = rx.try_recv() {
+                    conn.deliver(m);
+                }
+                conn.received(&buf[..n]);
+            }
+            Event::Msg(Some(m)) => conn.deliver(m),
+            Event::Due => {
+                armed = None;
+                conn.handle_timeout();
             }
         }
     }
-    host.forget(id);
 }
 
 /// A node without listeners, for commands that drive the broker in-process (`rewrap`): its
@@ -450,28 +469,33 @@ impl Embedded {
         within: Duration,
         complete: impl Fn(&[u8]) -> bool,
     ) -> Option<Vec<u8>> {
-        let (tx, rx) = bounded(4);
-        let id = self.host.open_conn(tx, listener);
-        self.host.received(id, request);
+        let (tx, rx) = unbounded();
+        let mut conn = self.host.open_conn(tx, listener);
+        conn.received(request);
         let deadline = std::time::Instant::now() + within;
         let mut answer = Vec::new();
         let done = smol::block_on(async {
             loop {
+                while let Some(action) = conn.poll_action() {
+                    match action {
+                        Action::Send(bytes) => {
+                            conn.written(bytes.len());
+                            answer.extend_from_slice(&bytes);
+                        }
+                        Action::Close => return complete(&answer),
+                    }
+                }
                 if complete(&answer) {
                     return true;
                 }
                 let left = deadline.saturating_duration_since(std::time::Instant::now());
                 match self::within(left, rx.recv()).await {
-                    Some(Ok(Msg::Data(bytes))) => {
-                        self.host.written(id, bytes.len());
-                        answer.extend_from_slice(&bytes);
-                    }
+                    Some(Ok(m)) => conn.deliver(m),
                     _ => return false,
                 }
             }
         });
-        self.host.closed(id);
-        self.host.forget(id);
+        drop(conn);
         done.then_some(answer)
     }
 }
