@@ -13,6 +13,7 @@
 //! [`Connection::handle_timeout`] once [`Connection::poll_timeout`] has passed.
 use crate::api::{self, ApiError, Body, Item};
 use crate::authz::{self, Client, Denied, Operation};
+use crate::backend::soft::SoftJob;
 use crate::backend::{BackendError, Op, Reply};
 use crate::config::BrokerSettings;
 use crate::drbg::Drbg;
@@ -99,6 +100,16 @@ pub enum ToConn {
         idx: usize,
         /// The outcome.
         result: Result<Reply, BackendError>,
+    },
+    /// One soft-backend operation of request `seq`, prepared by the endpoint for this
+    /// connection to run (AES-256-GCM off the endpoint's lock).
+    Run {
+        /// The request.
+        seq: u64,
+        /// Its batch index.
+        idx: usize,
+        /// The prepared operation.
+        job: SoftJob,
     },
     /// The answer to admin request `seq` (without request id and connection headers).
     Admin {
@@ -449,6 +460,7 @@ impl Connection {
         }
         match msg {
             ToConn::Done { seq, idx, result } => self.complete(seq, idx, result),
+            ToConn::Run { seq, idx, job } => self.complete(seq, idx, job.run()),
             ToConn::Admin { seq, mut response } => {
                 let Some(slot) = self.slot_mut(seq) else {
                     return;

@@ -661,6 +661,18 @@ impl Endpoint {
                     _ => {}
                 }
             }
+            while let Some((op_id, job)) = self.backend.poll_job() {
+                progressed = true;
+                if self.cache_keys.contains_key(&op_id) {
+                    // Its answer is to be cached: run here, where the cache is.
+                    self.immediate.push_back((op_id, job.run()));
+                } else if let Some((conn, seq, idx)) = self.ops.remove(&op_id) {
+                    if self.conns.contains_key(&conn) {
+                        self.outputs
+                            .push_back(Output::Conn(conn, ToConn::Run { seq, idx, job }));
+                    }
+                }
+            }
             while let Some((op_id, result)) = self
                 .immediate
                 .pop_front()
@@ -704,6 +716,11 @@ impl Endpoint {
             context,
         } = &op
         {
+            if !self.cache.stores() {
+                // Nothing is ever cached: a miss, without hashing the token.
+                self.cache.stats.misses += 1;
+                return self.backend.submit(self.now, op_id, op, &mut self.rng);
+            }
             let ck = cache::cache_key(key, &envelope.encode(), context);
             match self.cache.lookup(self.now, op_id, ck) {
                 Lookup::Hit(p) => {

@@ -55,7 +55,10 @@ impl Shell {
         let mut rng = Drbg::new();
         rng.reseed(&[7; 32]);
         let keys = SoftKeys::generate(&["keybroker-master"], &mut rng).unwrap();
-        let backend = Backend::Soft(SoftBackend::new(keys, Secret::new(b"pw".to_vec())));
+        let backend = Backend::Soft(Box::new(SoftBackend::new(
+            keys,
+            Secret::new(b"pw".to_vec()),
+        )));
         let start = Now {
             mono: Instant::from_epoch(Duration::from_secs(1)),
             unix_secs: 1_800_000_001,

@@ -481,10 +481,10 @@ pub(crate) const KEYS: [&str; 2] = ["keybroker-master", "other"];
 
 fn backend_for(sc: &Scenario, keys: &Option<SoftKeys>, peers: &peers::Peers) -> Backend {
     match sc.backend {
-        BackendChoice::Soft => Backend::Soft(SoftBackend::new(
+        BackendChoice::Soft => Backend::Soft(Box::new(SoftBackend::new(
             keys.clone().expect("soft keys"),
             Secret::new(b"sim".to_vec()),
-        )),
+        ))),
         BackendChoice::Kmip => Backend::Kmip(Box::new(KmipBackend::new(KmipConfig {
             endpoints: peers
                 .kmip_endpoints()

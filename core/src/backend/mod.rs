@@ -291,7 +291,7 @@ pub struct EndpointStatus {
 #[derive(Debug)]
 pub enum Backend {
     /// Software keys (dev/test).
-    Soft(soft::SoftBackend),
+    Soft(Box<soft::SoftBackend>),
     /// A KMIP HSM (`kmip1`).
     Kmip(Box<kmip::KmipBackend>),
     /// Vault / OpenBao transit.
@@ -301,14 +301,14 @@ pub enum Backend {
 impl Backend {
     fn inner(&mut self) -> &mut dyn KeyBackend {
         match self {
-            Backend::Soft(s) => s,
+            Backend::Soft(s) => s.as_mut(),
             Backend::Kmip(k) => k.as_mut(),
             Backend::Vault(v) => v.as_mut(),
         }
     }
     fn inner_ref(&self) -> &dyn KeyBackend {
         match self {
-            Backend::Soft(s) => s,
+            Backend::Soft(s) => s.as_ref(),
             Backend::Kmip(k) => k.as_ref(),
             Backend::Vault(v) => v.as_ref(),
         }
@@ -324,6 +324,13 @@ impl Backend {
     /// The next finished operation.
     pub fn poll_reply(&mut self) -> Option<(OpId, Result<Reply, BackendError>)> {
         self.inner().poll_reply()
+    }
+    /// The next soft-backend encrypt or decrypt to run, by whoever asked for it.
+    pub fn poll_job(&mut self) -> Option<(OpId, soft::SoftJob)> {
+        match self {
+            Backend::Soft(s) => s.jobs.pop_front(),
+            _ => None,
+        }
     }
     /// The next thing the shell must do for the backend.
     pub fn poll_output(&mut self) -> Option<BackendOutput> {

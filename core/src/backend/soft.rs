@@ -302,6 +302,137 @@ pub struct SoftBackend {
     /// Rotations waiting for the one being written.
     queued: VecDeque<(OpId, String)>,
     next_persist: PersistId,
+    /// Encrypts and decrypts prepared for whoever runs them.
+    pub(crate) jobs: VecDeque<(OpId, SoftJob)>,
+}
+
+/// The key, version and IV one AES-256-GCM seal uses, chosen under the endpoint's lock.
+struct SealPrep {
+    key: String,
+    version: u32,
+    master: Secret<Vec<u8>>,
+    iv: [u8; IV_LEN],
+}
+
+impl SealPrep {
+    /// The token of `plaintext` bound to `context`.
+    fn seal(&self, plaintext: &[u8], context: &[u8]) -> Result<String, BackendError> {
+        // The simulator's test that it has teeth builds core with this planted bug.
+        let context: &[u8] = if cfg!(feature = "planted-bug-ignore-context") {
+            &[]
+        } else {
+            context
+        };
+        let aad = Envelope::aad(BackendKind::Soft, &self.key, self.version, context);
+        let cipher = Aes256Gcm::new_from_slice(self.master.expose()).expect("32-byte key");
+        let ct = cipher
+            .encrypt(
+                Nonce::from_slice(&self.iv),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| BackendError::BadRequest("plaintext too large".into()))?;
+        let mut reference = self.iv.to_vec();
+        reference.extend_from_slice(&ct);
+        let env = Envelope {
+            backend: BackendKind::Soft,
+            key_name: self.key.clone(),
+            key_version: self.version,
+            reference,
+        };
+        Ok(env.encode())
+    }
+}
+
+enum Step {
+    Seal {
+        prep: SealPrep,
+        plaintext: Secret<Vec<u8>>,
+        context: Vec<u8>,
+        generated: bool,
+    },
+    Open {
+        envelope: Envelope,
+        context: Vec<u8>,
+        master: Secret<Vec<u8>>,
+        /// A rewrap: the seal that follows.
+        rewrap: Option<SealPrep>,
+    },
+}
+
+/// One soft-backend encrypt or decrypt, prepared under the endpoint's lock (key version
+/// chosen, key copied, IVs drawn from its DRBG, so a run stays deterministic) and run by the
+/// connection that asked, on its own task: AES-256-GCM needs nothing shared. Its `Debug` shows
+/// no key material.
+pub struct SoftJob {
+    step: Step,
+}
+
+impl fmt::Debug for SoftJob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.step {
+            Step::Seal { .. } => "SoftJob(seal)",
+            Step::Open { rewrap: None, .. } => "SoftJob(open)",
+            Step::Open { .. } => "SoftJob(open, seal)",
+        })
+    }
+}
+
+impl SoftJob {
+    /// The operation's answer.
+    pub fn run(self) -> Result<Reply, BackendError> {
+        match self.step {
+            Step::Seal {
+                prep,
+                plaintext,
+                context,
+                generated,
+            } => {
+                let token = prep.seal(plaintext.expose(), &context)?;
+                Ok(wrapped(generated.then_some(plaintext), token, prep.version))
+            }
+            Step::Open {
+                envelope,
+                context,
+                master,
+                rewrap,
+            } => {
+                let plain = open_with(&master, &envelope, &context)?;
+                match rewrap {
+                    None => Ok(Reply::Plaintext(plain)),
+                    Some(prep) => Ok(Reply::Ciphertext {
+                        token: prep.seal(plain.expose(), &context)?,
+                        key_version: prep.version,
+                    }),
+                }
+            }
+        }
+    }
+}
+
+/// Opens a soft token whose kind and key name were checked, under its version's `master` key.
+fn open_with(
+    master: &Secret<Vec<u8>>,
+    env: &Envelope,
+    context: &[u8],
+) -> Result<Secret<Vec<u8>>, BackendError> {
+    if env.reference.len() < IV_LEN + TAG_LEN {
+        return Err(bad_ciphertext());
+    }
+    let (iv, ct) = env.reference.split_at(IV_LEN);
+    let context: &[u8] = if cfg!(feature = "planted-bug-ignore-context") {
+        &[]
+    } else {
+        context
+    };
+    let aad = Envelope::aad(BackendKind::Soft, &env.key_name, env.key_version, context);
+    let cipher = Aes256Gcm::new_from_slice(master.expose()).expect("32-byte key");
+    cipher
+        .decrypt(Nonce::from_slice(iv), Payload { msg: ct, aad: &aad })
+        .map(Secret::new)
+        .map_err(|_| bad_ciphertext())
 }
 
 impl SoftBackend {
@@ -315,6 +446,7 @@ impl SoftBackend {
             pending: None,
             queued: VecDeque::new(),
             next_persist: 1,
+            jobs: VecDeque::new(),
         }
     }
 
@@ -352,95 +484,64 @@ impl SoftBackend {
     #[cfg(test)]
     fn run(&mut self, op: Op, rng: &mut Drbg) -> Result<Reply, BackendError> {
         KeyBackend::submit(self, Now::default(), 0, op, rng);
-        self.replies.pop_back().expect("answered at once").1
+        match self.jobs.pop_back() {
+            Some((_, job)) => job.run(),
+            None => self.replies.pop_back().expect("answered at once").1,
+        }
     }
 
-    /// Encrypts now (the soft backend has nothing to wait for).
-    fn wrap(&self, w: Wrap, rng: &mut Drbg) -> Result<Reply, BackendError> {
-        let (token, key_version) = self.seal(&w.key, w.plaintext.expose(), &w.context, rng)?;
-        Ok(wrapped(
-            w.generated.then_some(w.plaintext),
-            token,
-            key_version,
-        ))
-    }
-
-    /// Decrypts now, and for a rewrap encrypts again.
-    fn unwrap(&self, mut u: Unwrap, rng: &mut Drbg) -> Result<Reply, BackendError> {
-        u.check_envelope(BackendKind::Soft)?;
-        let plain = self.open(&u.key, &u.envelope, &u.context)?;
-        u.then(plain).or_else(|w| self.wrap(w, rng))
-    }
-
-    /// AES-256-GCM under the key's latest version: the token and that version.
-    fn seal(
-        &self,
-        key: &str,
-        plaintext: &[u8],
-        context: &[u8],
-        rng: &mut Drbg,
-    ) -> Result<(String, u32), BackendError> {
+    /// The key, version and IV a seal under `key`'s latest version uses.
+    fn prep_seal(&self, key: &str, rng: &mut Drbg) -> Result<SealPrep, BackendError> {
         let version = self
             .keys
             .latest(key)
             .ok_or_else(|| BackendError::UnknownKey(key.to_owned()))?;
-        let k = self.keys.key(key, version).expect("latest exists");
+        let master = self.keys.key(key, version).expect("latest exists").clone();
         let mut iv = [0u8; IV_LEN];
         if !rng.fill(&mut iv) {
             return Err(no_entropy());
         }
-        // The simulator's test that it has teeth builds core with this planted bug.
-        let context: &[u8] = if cfg!(feature = "planted-bug-ignore-context") {
-            &[]
-        } else {
-            context
-        };
-        let aad = Envelope::aad(BackendKind::Soft, key, version, context);
-        let cipher = Aes256Gcm::new_from_slice(k.expose()).expect("32-byte key");
-        let ct = cipher
-            .encrypt(
-                Nonce::from_slice(&iv),
-                Payload {
-                    msg: plaintext,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| BackendError::BadRequest("plaintext too large".into()))?;
-        let mut reference = iv.to_vec();
-        reference.extend_from_slice(&ct);
-        let env = Envelope {
-            backend: BackendKind::Soft,
-            key_name: key.to_owned(),
-            key_version: version,
-            reference,
-        };
-        Ok((env.encode(), version))
+        Ok(SealPrep {
+            key: key.to_owned(),
+            version,
+            master,
+            iv,
+        })
     }
 
-    /// Opens a soft token whose kind and key name were checked.
-    fn open(
-        &self,
-        key: &str,
-        env: &Envelope,
-        context: &[u8],
-    ) -> Result<Secret<Vec<u8>>, BackendError> {
-        let bad = bad_ciphertext;
-        let k = self.keys.key(key, env.key_version).ok_or_else(bad)?;
-        if env.reference.len() < IV_LEN + TAG_LEN {
-            return Err(bad());
-        }
-        let (iv, ct) = env.reference.split_at(IV_LEN);
-        let context: &[u8] = if cfg!(feature = "planted-bug-ignore-context") {
-            &[]
+    /// An encrypt, ready to run.
+    fn prepare_wrap(&self, w: Wrap, rng: &mut Drbg) -> Result<SoftJob, BackendError> {
+        Ok(SoftJob {
+            step: Step::Seal {
+                prep: self.prep_seal(&w.key, rng)?,
+                plaintext: w.plaintext,
+                context: w.context,
+                generated: w.generated,
+            },
+        })
+    }
+
+    /// A decrypt (and for a rewrap the encrypt after it), ready to run.
+    fn prepare_unwrap(&self, u: Unwrap, rng: &mut Drbg) -> Result<SoftJob, BackendError> {
+        u.check_envelope(BackendKind::Soft)?;
+        let master = self
+            .keys
+            .key(&u.key, u.envelope.key_version)
+            .ok_or_else(bad_ciphertext)?
+            .clone();
+        let rewrap = if u.rewrap {
+            Some(self.prep_seal(&u.key, rng)?)
         } else {
-            context
+            None
         };
-        let aad = Envelope::aad(BackendKind::Soft, key, env.key_version, context);
-        let cipher = Aes256Gcm::new_from_slice(k.expose()).expect("32-byte key");
-        cipher
-            .decrypt(Nonce::from_slice(iv), Payload { msg: ct, aad: &aad })
-            .map(Secret::new)
-            .map_err(|_| bad())
+        Ok(SoftJob {
+            step: Step::Open {
+                envelope: u.envelope,
+                context: u.context,
+                master,
+                rewrap,
+            },
+        })
     }
 }
 
@@ -453,12 +554,16 @@ impl KeyBackend for SoftBackend {
         &mut self.replies
     }
     fn encrypt(&mut self, id: OpId, wrap: Wrap, rng: &mut Drbg) {
-        let result = self.wrap(wrap, rng);
-        self.replies.push_back((id, result));
+        match self.prepare_wrap(wrap, rng) {
+            Ok(job) => self.jobs.push_back((id, job)),
+            Err(e) => self.replies.push_back((id, Err(e))),
+        }
     }
     fn decrypt(&mut self, id: OpId, unwrap: Unwrap, rng: &mut Drbg) {
-        let result = self.unwrap(unwrap, rng);
-        self.replies.push_back((id, result));
+        match self.prepare_unwrap(unwrap, rng) {
+            Ok(job) => self.jobs.push_back((id, job)),
+            Err(e) => self.replies.push_back((id, Err(e))),
+        }
     }
     fn rotate(&mut self, id: OpId, key: String, rng: &mut Drbg) {
         self.queued.push_back((id, key));

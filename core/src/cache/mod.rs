@@ -256,6 +256,12 @@ impl Cache {
         let _ = now;
     }
 
+    /// Whether anything is ever cached (a local cache with room, or Redis); otherwise every
+    /// lookup is a miss.
+    pub fn stores(&self) -> bool {
+        self.redis.is_some() || self.cfg.max_entries > 0
+    }
+
     /// Looks up a decrypt result; `lookup` identifies a distributed lookup's event.
     pub fn lookup(&mut self, now: Now, lookup: u64, key: CacheKey) -> Lookup {
         let t = now.mono;

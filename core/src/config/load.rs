@@ -212,7 +212,7 @@ pub fn backend(
                     } else {
                         None
                     };
-                    Ok((Backend::Soft(SoftBackend::new(keys, pass)), write))
+                    Ok((Backend::Soft(Box::new(SoftBackend::new(keys, pass))), write))
                 }
                 Err(_) => {
                     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -222,7 +222,7 @@ pub fn backend(
                         .seal(pass.expose(), rng)
                         .map_err(|e| LoadError(e.to_string()))?;
                     Ok((
-                        Backend::Soft(SoftBackend::new(keys, pass)),
+                        Backend::Soft(Box::new(SoftBackend::new(keys, pass))),
                         Some((path, file)),
                     ))
                 }
