@@ -7,10 +7,10 @@
 //! ([`keybroker_host::driver::Served`]): parsing, answers and deadlines run on it, and it
 //! takes the endpoint's lock once per request.
 //!
-//! A connection thread blocks in `read`. What comes from another thread (a backend reply,
-//! shutdown, a keystore reload) waits on its channel: while requests are in flight the thread
-//! reads with a 5 ms timeout and looks at the channel after each; otherwise every 250 ms,
-//! which also bounds how late an idle or header deadline fires.
+//! A connection thread blocks in `read` until its next deadline. What comes from another thread
+//! (a backend reply, shutdown, a keystore reload) waits on its channel: while requests are in
+//! flight the thread reads with a 5 ms timeout and looks at the channel after each; otherwise
+//! at least once a second (and before it takes any bytes read, so a reload applies first).
 use keybroker_core::backend::LinkId;
 use keybroker_core::conn::ToConn;
 use keybroker_core::Listener;
@@ -27,8 +27,9 @@ use std::time::{Duration, Instant};
 
 /// How long a busy connection or a link reads before it looks at its channel again.
 const POLL: Duration = Duration::from_millis(5);
-/// How long an idle connection reads before it looks at its channel and deadlines again.
-const IDLE_POLL: Duration = Duration::from_millis(250);
+/// How long an idle connection reads (at most) before it looks at its channel again: it bounds
+/// how late an idle connection learns of a shutdown, at one wake-up a second per connection.
+const IDLE_POLL: Duration = Duration::from_secs(1);
 /// Stack of a connection thread: rustls and the parser need little.
 const CONN_STACK: usize = 256 * 1024;
 
@@ -311,11 +312,20 @@ fn serve_conn<S: Read + Write>(
         }
         while let Some(action) = conn.poll_action() {
             match action {
-                // The socket's write timeout (keybroker.http.write-timeout) bounds a write.
                 Action::Send(bytes) => {
-                    match stream.write_all(&bytes).and_then(|_| stream.flush()) {
-                        Ok(()) => conn.written(bytes.len()),
-                        Err(_) => return,
+                    if stream
+                        .write_all(&bytes)
+                        .and_then(|_| stream.flush())
+                        .is_err()
+                    {
+                        return;
+                    }
+                    // The socket's write timeout ends a write that stalls; one that trickles
+                    // on past the connection's write deadline closes it here.
+                    if conn.deadline().is_some_and(|d| d <= Instant::now()) {
+                        conn.handle_timeout();
+                    } else {
+                        conn.written(bytes.len());
                     }
                 }
                 Action::Close => {
@@ -340,7 +350,9 @@ fn serve_conn<S: Read + Write>(
         let wait = if conn.in_flight() > 0 {
             POLL
         } else {
-            IDLE_POLL
+            conn.deadline()
+                .map_or(IDLE_POLL, |d| d.saturating_duration_since(Instant::now()))
+                .clamp(Duration::from_millis(1), IDLE_POLL)
         };
         if read_timeout != Some(wait) {
             let _ = sock.set_read_timeout(Some(wait));

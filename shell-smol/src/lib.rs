@@ -4,6 +4,7 @@
 
 pub mod client_cli;
 pub mod demo;
+pub mod embedded;
 pub mod rewrap;
 pub mod serve;
 

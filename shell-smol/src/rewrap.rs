@@ -14,7 +14,7 @@
 //! interruption is dropped and redone. Each batch's lines are appended with one write and
 //! synced before the next batch, so the output never holds a partial line that a later run
 //! would trust.
-use crate::serve::Embedded;
+use crate::embedded::Embedded;
 use keybroker_core::authz::Role;
 use keybroker_core::config::keystore::EntryKind;
 use keybroker_core::envelope::Envelope;

@@ -33,6 +33,11 @@ pub struct Smol {
 }
 
 impl Smol {
+    /// Runs every task of this runtime on `ex`.
+    pub(crate) fn set_executor(&self, ex: Arc<smol::Executor<'static>>) {
+        let _ = self.executor.set(ex);
+    }
+
     fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) -> Result<(), String> {
         let ex = self.executor.get().ok_or("the executor is not running")?;
         ex.spawn(task).detach();
@@ -86,7 +91,8 @@ impl Runtime for Smol {
     }
 }
 
-type Shared = Host<Smol>;
+/// The driver on smol.
+pub(crate) type Shared = Host<Smol>;
 
 /// A configured but not yet started server.
 pub struct Server {
@@ -144,7 +150,7 @@ impl Server {
             admin,
             ..
         } = self;
-        let _ = host.runtime().executor.set(ex.clone());
+        host.runtime().set_executor(ex.clone());
         host.start();
         smol::block_on(ex.run(async {
             let timer = ex.spawn(timer_task(host.clone()));
@@ -168,7 +174,7 @@ impl Server {
 }
 
 /// `fut`, or `None` once `after` has passed.
-async fn within<T>(after: Duration, fut: impl Future<Output = T>) -> Option<T> {
+pub(crate) async fn within<T>(after: Duration, fut: impl Future<Output = T>) -> Option<T> {
     async { Some(fut.await) }
         .or(async {
             Timer::after(after).await;
@@ -251,7 +257,8 @@ async fn pump_link<S: AsyncRead + AsyncWrite + Unpin>(
     host.link_closed(link, reason);
 }
 
-async fn timer_task(host: Arc<Shared>) {
+/// The host's timer policy on a smol timer.
+pub(crate) async fn timer_task(host: Arc<Shared>) {
     let mut ticker = host.ticker();
     loop {
         Timer::after(ticker.wait()).await;
@@ -417,94 +424,6 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
                 armed = None;
                 conn.handle_timeout();
             }
-        }
-    }
-}
-
-/// A node without listeners, for commands that drive the broker in-process (`rewrap`): its
-/// backend links, cache and timers run on an executor thread; requests go in as connections
-/// presenting a keystore certificate.
-pub struct Embedded {
-    host: Arc<Shared>,
-    stop: Sender<()>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Embedded {
-    /// Loads `properties_path` as `serve` does and starts the backend, without binding. Its
-    /// audit lines go to `keybroker.audit.file` + `audit_suffix`: a chain of its own, so a
-    /// node serving beside it keeps an unbroken one.
-    pub fn start(properties_path: &str, audit_suffix: &str) -> Result<Embedded, String> {
-        let prepared = node::prepare_with(properties_path, |cfg| {
-            if let Some(f) = cfg.settings.audit_file.as_mut() {
-                f.push_str(audit_suffix);
-            }
-        })?;
-        let host = Host::new(Smol::default(), prepared);
-        let ex = Arc::new(smol::Executor::new());
-        let _ = host.runtime().executor.set(ex.clone());
-        let (stop, stopped) = unbounded::<()>();
-        let h = host.clone();
-        let thread = std::thread::spawn(move || {
-            smol::block_on(ex.run(async {
-                let _timer = ex.spawn(timer_task(h.clone()));
-                let _ = stopped.recv().await;
-            }))
-        });
-        host.start();
-        Ok(Embedded {
-            host,
-            stop,
-            thread: Some(thread),
-        })
-    }
-
-    /// Sends one HTTP request on a connection of `listener` (for a client: the certificate it
-    /// presented) and returns the answer's bytes once `complete` says they hold all of it;
-    /// `None` if the connection closed first or `within` passed.
-    pub fn request(
-        &self,
-        listener: Listener,
-        request: &[u8],
-        within: Duration,
-        complete: impl Fn(&[u8]) -> bool,
-    ) -> Option<Vec<u8>> {
-        let (tx, rx) = unbounded();
-        let mut conn = self.host.open_conn(tx, listener);
-        conn.received(request);
-        let deadline = std::time::Instant::now() + within;
-        let mut answer = Vec::new();
-        let done = smol::block_on(async {
-            loop {
-                while let Some(action) = conn.poll_action() {
-                    match action {
-                        Action::Send(bytes) => {
-                            conn.written(bytes.len());
-                            answer.extend_from_slice(&bytes);
-                        }
-                        Action::Close => return complete(&answer),
-                    }
-                }
-                if complete(&answer) {
-                    return true;
-                }
-                let left = deadline.saturating_duration_since(std::time::Instant::now());
-                match self::within(left, rx.recv()).await {
-                    Some(Ok(m)) => conn.deliver(m),
-                    _ => return false,
-                }
-            }
-        });
-        drop(conn);
-        done.then_some(answer)
-    }
-}
-
-impl Drop for Embedded {
-    fn drop(&mut self) {
-        let _ = self.stop.try_send(());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
         }
     }
 }
