@@ -60,7 +60,7 @@ pub enum Output {
 pub enum LinkOutput {
     /// Open a link (TCP + TLS as `security` says).
     Connect {
-        /// Link id, chosen by the broker.
+        /// Link id, chosen by the endpoint.
         link: LinkId,
         /// Host name or IP literal.
         host: String,
