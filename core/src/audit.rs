@@ -94,7 +94,7 @@ impl AuditChain {
         self.state
     }
 
-    /// Seals one record (a JSON object, as [`crate::Output::Audit`] carries) into a line
+    /// Seals one record (a JSON object, as [`crate::Effect::Audit`] carries) into a line
     /// (without newline): `seq` and `time` (RFC 3339, from the shell) first, then the
     /// record's fields but its `ts`, then the MAC. A record that is not a JSON object is
     /// kept whole under `"record"`.

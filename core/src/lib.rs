@@ -2,7 +2,9 @@
 //!
 //! Nothing in this crate touches a socket, a file, a clock or an entropy source: shells feed
 //! bytes, time ([`Now`]) and random bytes in through [`Broker::handle_input`] and carry out
-//! what [`Broker::poll_output`] asks. See [`broker`] for the drain rule.
+//! what [`Broker::poll_output`] asks. See [`broker`] for the drain rule. A server drives the
+//! two halves behind `Broker` itself: a [`conn::Connection`] per connection on its own task,
+//! and the shared [`endpoint::Endpoint`] behind one lock.
 #![forbid(unsafe_code)]
 
 pub mod api;

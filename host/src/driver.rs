@@ -126,7 +126,7 @@ pub trait Runtime: Send + Sync + Sized + 'static {
     /// arrives on `rx`, stop on [`Msg::Close`] or when `rx` is closed.
     fn spawn_link(host: &Arc<Host<Self>>, req: LinkRequest, rx: Self::LinkRx)
         -> Result<(), String>;
-    /// Runs `job` off the broker's lock (it may block on files).
+    /// Runs `job` off the endpoint's lock (it may block on files).
     fn spawn_blocking(&self, job: Box<dyn FnOnce() + Send + 'static>);
 }
 

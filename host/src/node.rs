@@ -69,7 +69,7 @@ pub struct Effects {
 }
 
 impl Effects {
-    /// Seals and writes a soft-key file durably; run it off the broker's lock, then feed the
+    /// Seals and writes a soft-key file durably; run it off the endpoint's lock, then feed the
     /// result back as `Input::Persisted`.
     pub fn persist(&self, p: &keybroker_core::backend::Persist) -> Result<(), String> {
         let bytes = p.job.seal();

@@ -270,7 +270,7 @@ pub type PersistId = u64;
 pub struct Persist {
     /// Report this id back.
     pub id: PersistId,
-    /// What to seal (slow: run it off the broker's lock).
+    /// What to seal (slow: run it off the endpoint's lock).
     pub job: soft::SealJob,
 }
 

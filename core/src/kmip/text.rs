@@ -14,7 +14,7 @@
 //!
 //! - `INDENT` is two spaces per enclosing Structure; a Structure's children follow it on the
 //!   next lines, indented one level deeper. Exactly one top-level item.
-//! - `TAG` is the tag's name from [`tags`](super::tags) (`RequestMessage`) or, for tags without
+//! - `TAG` is the tag's name from [`tags`] (`RequestMessage`) or, for tags without
 //!   a name, `0x` and six upper-case hex digits (`0x540001`). The parser accepts the hex form for
 //!   named tags too.
 //! - `TYPE` is one of `Structure Integer LongInteger BigInteger Enumeration Boolean TextString
