@@ -162,22 +162,22 @@ struct AnswerMeta<'a> {
 }
 
 /// The fields of one answer's audit record.
-pub(crate) struct AuditLine<'a> {
-    pub(crate) ts: i64,
-    pub(crate) request_id: &'a str,
-    pub(crate) op: &'a str,
-    pub(crate) status: u16,
-    pub(crate) latency_ms: f64,
-    pub(crate) who: Option<&'a Client>,
-    pub(crate) key: &'a str,
-    pub(crate) key_version: Option<&'a Value>,
-    pub(crate) error: Option<&'a Value>,
+struct AuditLine<'a> {
+    ts: i64,
+    request_id: &'a str,
+    op: &'a str,
+    status: u16,
+    latency_ms: f64,
+    who: Option<&'a Client>,
+    key: &'a str,
+    key_version: Option<&'a Value>,
+    error: Option<&'a Value>,
 }
 
 impl AuditLine<'_> {
     /// The record as one JSON object, its keys in alphabetical order (as a `serde_json` map
     /// writes them), written straight into one string.
-    pub(crate) fn to_json(&self) -> String {
+    fn to_json(&self) -> String {
         fn field(out: &mut Vec<u8>, name: &str, value: &impl serde::Serialize) {
             out.push(if out.is_empty() { b'{' } else { b',' });
             out.push(b'"');
@@ -238,8 +238,21 @@ struct Slot {
     state: SlotState,
 }
 
-/// The request-id prefix and counter fallback when the DRBG is not seeded.
-const HEX: &[u8; 16] = b"0123456789abcdef";
+/// A new request id: 16 hex digits from `rng`, or from `counter` while `rng` is unseeded.
+pub(crate) fn request_id(rng: &mut Drbg, counter: &mut u64) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut r = [0u8; 8];
+    if !rng.fill(&mut r) {
+        *counter += 1;
+        r = counter.to_be_bytes();
+    }
+    let mut id = String::with_capacity(16);
+    for b in r {
+        id.push(char::from(HEX[usize::from(b >> 4)]));
+        id.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    id
+}
 
 /// One connection. See the module docs for the drain rule.
 pub struct Connection {
@@ -358,11 +371,7 @@ impl Connection {
     }
 
     fn set_now(&mut self, now: Now) {
-        if now.mono > self.now.mono {
-            self.now = now;
-        } else {
-            self.now.unix_secs = now.unix_secs;
-        }
+        self.now.advance(now);
     }
 
     /// The next thing to do for this connection, or `None`.
@@ -626,17 +635,7 @@ impl Connection {
                 return String::from_utf8_lossy(g).into_owned();
             }
         }
-        let mut r = [0u8; 8];
-        if !self.rng.fill(&mut r) {
-            self.request_counter += 1;
-            r = self.request_counter.to_be_bytes();
-        }
-        let mut id = String::with_capacity(16);
-        for b in r {
-            id.push(char::from(HEX[usize::from(b >> 4)]));
-            id.push(char::from(HEX[usize::from(b & 15)]));
-        }
-        id
+        request_id(&mut self.rng, &mut self.request_counter)
     }
 
     fn handle_request(&mut self, req: Request, len: usize, started: Instant, last: bool) {

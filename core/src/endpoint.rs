@@ -287,11 +287,7 @@ impl Endpoint {
 
     /// Moves the clock to `now` (time never goes backwards); call before feeding anything.
     pub fn set_now(&mut self, now: Now) {
-        if now.mono > self.now.mono || self.now == Now::default() {
-            self.now = now;
-        } else {
-            self.now.unix_secs = now.unix_secs;
-        }
+        self.now.advance(now);
     }
 
     /// The clock as last set.
@@ -514,7 +510,7 @@ impl Endpoint {
     /// A complete `503 overloaded` answer with `Retry-After` and `Connection: close`, for a
     /// shell to write on a connection it cannot take (over `keybroker.http.max-connections`).
     pub fn overload_answer(&mut self) -> Vec<u8> {
-        let rid = self.new_request_id();
+        let rid = crate::conn::request_id(&mut self.rng, &mut self.request_counter);
         let e = ApiError {
             retry_after: Some(std::time::Duration::from_secs(1)),
             ..ApiError::new(
@@ -543,15 +539,6 @@ impl Endpoint {
             &mut out,
         );
         out
-    }
-
-    fn new_request_id(&mut self) -> String {
-        let mut r = [0u8; 8];
-        if !self.rng.fill(&mut r) {
-            self.request_counter += 1;
-            r = self.request_counter.to_be_bytes();
-        }
-        r.iter().map(|b| format!("{b:02x}")).collect()
     }
 
     fn admin(&self, req: &Request) -> Response {
@@ -716,25 +703,24 @@ impl Endpoint {
             context,
         } = &op
         {
-            if !self.cache.stores() {
-                // Nothing is ever cached: a miss, without hashing the token.
-                self.cache.stats.misses += 1;
-                return self.backend.submit(self.now, op_id, op, &mut self.rng);
-            }
-            let ck = cache::cache_key(key, &envelope.encode(), context);
-            match self.cache.lookup(self.now, op_id, ck) {
-                Lookup::Hit(p) => {
+            let mut ck = None;
+            let found = self.cache.lookup(self.now, op_id, || {
+                *ck.insert(cache::cache_key(key, &envelope.encode(), context))
+            });
+            match (found, ck) {
+                (Lookup::Hit(p), _) => {
                     self.immediate.push_back((op_id, Ok(Reply::Plaintext(p))));
                     return;
                 }
-                Lookup::Miss => {
+                (Lookup::Miss, Some(ck)) => {
                     self.cache_keys.insert(op_id, ck);
                 }
-                Lookup::Pending => {
+                (Lookup::Pending, Some(ck)) => {
                     self.cache_keys.insert(op_id, ck);
                     self.deferred.insert(op_id, op);
                     return;
                 }
+                _ => {}
             }
         }
         self.backend.submit(self.now, op_id, op, &mut self.rng);

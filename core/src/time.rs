@@ -45,3 +45,14 @@ pub struct Now {
     /// Wall-clock seconds since the Unix epoch, for certificate validity and logs.
     pub unix_secs: i64,
 }
+
+impl Now {
+    /// Moves to `now`: the monotonic part never goes back, the wall clock follows as given.
+    pub fn advance(&mut self, now: Now) {
+        if now.mono > self.mono || *self == Now::default() {
+            *self = now;
+        } else {
+            self.unix_secs = now.unix_secs;
+        }
+    }
+}

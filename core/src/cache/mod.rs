@@ -163,8 +163,11 @@ impl std::fmt::Debug for Cache {
 pub enum Lookup {
     /// Answered now.
     Hit(Secret<Vec<u8>>),
-    /// Not cached: go to the backend.
+    /// Not cached: go to the backend, then store the answer.
     Miss,
+    /// This cache stores nothing (no room, no Redis): go to the backend; the key was not
+    /// computed.
+    Off,
     /// Asked Redis; the answer comes as [`CacheEvent::Looked`].
     Pending,
 }
@@ -256,14 +259,15 @@ impl Cache {
         let _ = now;
     }
 
-    /// Whether anything is ever cached (a local cache with room, or Redis); otherwise every
-    /// lookup is a miss.
-    pub fn stores(&self) -> bool {
-        self.redis.is_some() || self.cfg.max_entries > 0
-    }
-
-    /// Looks up a decrypt result; `lookup` identifies a distributed lookup's event.
-    pub fn lookup(&mut self, now: Now, lookup: u64, key: CacheKey) -> Lookup {
+    /// Looks up a decrypt result under the key `key` computes (only when anything can be
+    /// cached: hashing a token is the lookup's main cost); `lookup` identifies a distributed
+    /// lookup's event. Every lookup that is not a hit counts as a miss.
+    pub fn lookup(&mut self, now: Now, lookup: u64, key: impl FnOnce() -> CacheKey) -> Lookup {
+        if self.redis.is_none() && self.cfg.max_entries == 0 {
+            self.stats.misses += 1;
+            return Lookup::Off;
+        }
+        let key = key();
         let t = now.mono;
         if let Some((v, exp)) = self.local.get(&key) {
             if *exp > t {

@@ -49,18 +49,18 @@ fn local_cache_hits_expires_and_is_bounded() {
         cache_key("k", "b", b""),
         cache_key("k", "d", b""),
     );
-    assert!(matches!(c.lookup(now(0), 1, a), Lookup::Miss));
+    assert!(matches!(c.lookup(now(0), 1, || a), Lookup::Miss));
     c.store(now(0), a, &secret(b"A"));
-    assert!(matches!(c.lookup(now(1), 2, a), Lookup::Hit(p) if p.expose() == b"A"));
+    assert!(matches!(c.lookup(now(1), 2, || a), Lookup::Hit(p) if p.expose() == b"A"));
     c.store(now(2), b, &secret(b"B"));
     c.store(now(3), d, &secret(b"D"));
     assert!(
-        matches!(c.lookup(now(4), 3, a), Lookup::Miss),
+        matches!(c.lookup(now(4), 3, || a), Lookup::Miss),
         "evicted: max 2 entries"
     );
-    assert!(matches!(c.lookup(now(4), 4, d), Lookup::Hit(_)));
+    assert!(matches!(c.lookup(now(4), 4, || d), Lookup::Hit(_)));
     assert!(
-        matches!(c.lookup(now(20_000), 5, d), Lookup::Miss),
+        matches!(c.lookup(now(20_000), 5, || d), Lookup::Miss),
         "expired after ttl"
     );
     assert_eq!(c.stats.hits, 2);
@@ -132,7 +132,7 @@ fn connected(pw_db: bool) -> (Cache, LinkId) {
 fn distributed_hit_miss_and_store_through_redis() {
     let (mut c, link) = connected(true);
     let k = cache_key("k", "kb1:t", b"");
-    assert!(matches!(c.lookup(now(10), 7, k), Lookup::Pending));
+    assert!(matches!(c.lookup(now(10), 7, || k), Lookup::Pending));
     let out = outputs(&mut c);
     let BackendOutput::Send { bytes, .. } = &out[0] else {
         panic!()
@@ -166,7 +166,7 @@ fn distributed_hit_miss_and_store_through_redis() {
         },
     );
 
-    assert!(matches!(c.lookup(now(14), 8, k), Lookup::Pending));
+    assert!(matches!(c.lookup(now(14), 8, || k), Lookup::Pending));
     let mut reply = format!("${}\r\n", sealed.len()).into_bytes();
     reply.extend_from_slice(&sealed);
     reply.extend_from_slice(b"\r\n");
@@ -196,7 +196,7 @@ fn distributed_hit_miss_and_store_through_redis() {
 fn slow_redis_is_a_miss_and_a_dead_one_is_retried() {
     let (mut c, link) = connected(false);
     let k = cache_key("k", "kb1:t", b"");
-    assert!(matches!(c.lookup(now(10), 1, k), Lookup::Pending));
+    assert!(matches!(c.lookup(now(10), 1, || k), Lookup::Pending));
     assert_eq!(c.poll_timeout(), Some(now(110).mono));
     c.handle_timeout(now(111));
     assert!(matches!(c.poll_event(), Some(CacheEvent::Looked(1, None))));
@@ -215,7 +215,7 @@ fn slow_redis_is_a_miss_and_a_dead_one_is_retried() {
         "a single slow answer is not worth a warning"
     );
 
-    assert!(matches!(c.lookup(now(200), 2, k), Lookup::Pending));
+    assert!(matches!(c.lookup(now(200), 2, || k), Lookup::Pending));
     c.handle_net(
         now(201),
         NetEvent::Closed {
@@ -227,7 +227,7 @@ fn slow_redis_is_a_miss_and_a_dead_one_is_retried() {
     assert!(c.poll_warning().unwrap().contains("Redis connection lost"));
     let _ = outputs(&mut c);
     assert!(
-        matches!(c.lookup(now(202), 3, k), Lookup::Miss),
+        matches!(c.lookup(now(202), 3, || k), Lookup::Miss),
         "while down: straight to the backend"
     );
     // Reconnects follow the backends' breaker: 1 s after the first failure, then 2 s.
