@@ -13,7 +13,7 @@
 //! [`Runtime::spawn_blocking`], and its outcome comes back to [`Endpoint::persisted`].
 //!
 //! The policy both servers share lives here too: admission against the listeners' limits
-//! ([`Host::admit`]), the accept-error backoff, the timer (broker deadlines, keystore watch,
+//! ([`Host::admit`]), the accept-error backoff, the timer (endpoint deadlines, keystore watch,
 //! DRBG reseed: [`Ticker`]), reload and shutdown.
 use crate::node::{log, log_as, now_since, Effects, LinkTls, Prepared};
 use keybroker_core::backend::{LinkId, LinkSecurity, NetEvent};

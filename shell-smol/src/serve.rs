@@ -3,9 +3,9 @@
 //!
 //! Every accepted socket is counted from accept (TLS handshake included) by
 //! [`Host::admit`]; the admin listener has its own accept task and limit. A connection task
-//! drives its own connection ([`keybroker_host::driver::Served`]): it writes before it reads, one answer chunk at a time
-//! (within `keybroker.http.write-timeout`), and keeps the connection's deadlines on one timer
-//! of its own.
+//! drives its own connection ([`keybroker_host::driver::Served`]): it writes before it
+//! reads, one answer chunk at a time (within `keybroker.http.write-timeout`), and keeps the
+//! connection's deadlines on one timer of its own.
 use futures_rustls::TlsAcceptor;
 use keybroker_core::backend::LinkId;
 use keybroker_core::conn::ToConn;
