@@ -23,7 +23,7 @@ use crate::metrics::Metrics;
 use crate::time::{Instant, Now};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// Most requests one connection may have in flight (pipelined) before it stops reading.
 pub const MAX_PIPELINE: usize = 32;
@@ -50,7 +50,15 @@ const SMALL_WRITE: usize = 256;
 
 /// The counters every connection and the endpoint add to (`/metrics`); a short lock of its
 /// own, never held across anything else.
-pub type SharedMetrics = Arc<Mutex<Metrics>>;
+#[derive(Clone, Debug, Default)]
+pub struct SharedMetrics(Arc<Mutex<Metrics>>);
+
+impl SharedMetrics {
+    /// The counters, locked (a panic elsewhere leaves them readable).
+    pub fn lock(&self) -> MutexGuard<'_, Metrics> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 /// What a request of `len` bytes with `items` items may hold until answered: itself and an
 /// upper bound of its answer.
@@ -384,11 +392,6 @@ impl Connection {
         self.deadline
     }
 
-    /// Whether `Close` was handed out.
-    pub fn is_closed(&self) -> bool {
-        self.closed
-    }
-
     /// Requests read and not yet answered; while above zero an answer can come from the
     /// endpoint at any time.
     pub fn in_flight(&self) -> usize {
@@ -440,20 +443,18 @@ impl Connection {
         self.in_shell -= bytes;
         self.written_total += bytes as u64;
         self.last_activity = now;
-        let mut done = Vec::new();
+        // The answers whose last byte is now written are timed (one lock for all of them).
+        let mut tally = None;
         while let Some(&(end, op, started)) = self.timing.front() {
             if end > self.written_total {
                 break;
             }
             self.timing.pop_front();
-            done.push((op, now.saturating_since(started).as_secs_f64()));
+            tally
+                .get_or_insert_with(|| self.metrics.lock())
+                .observe(op, now.saturating_since(started).as_secs_f64());
         }
-        if !done.is_empty() {
-            let mut m = self.metrics.lock().unwrap_or_else(|p| p.into_inner());
-            for (op, secs) in done {
-                m.observe(op, secs);
-            }
-        }
+        drop(tally);
         if self.in_shell == 0 {
             self.write_since = None;
             self.pump_send();
@@ -485,10 +486,7 @@ impl Connection {
                 }
                 let mut out = Vec::new();
                 http::write_response(&response, &mut out);
-                self.metrics
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .record("admin", response.status);
+                self.metrics.lock().record("admin", response.status);
                 self.set_ready(seq, out);
             }
             ToConn::Client(client) => {
@@ -515,10 +513,7 @@ impl Connection {
             return;
         }
         self.deadline = None;
-        self.metrics
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .timeouts += 1;
+        self.metrics.lock().timeouts += 1;
         if self.write_since.is_some() {
             self.log(
                 "http",
@@ -879,10 +874,7 @@ impl Connection {
             key_version: body.get("key_version"),
             error: (status != 200).then(|| &body["error"]["code"]),
         };
-        self.metrics
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .record(op_name, status);
+        self.metrics.lock().record(op_name, status);
         self.outputs.push_back(ConnEvent::Audit(line.to_json()));
         let body = serde_json::to_vec(&body).expect("json");
         let mut out = Vec::with_capacity(192 + body.len());

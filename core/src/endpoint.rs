@@ -279,10 +279,7 @@ impl Endpoint {
 
     /// Names the shell's TLS implementation for `/metrics` (`keybroker_build_info`).
     pub fn set_tls_provider(&mut self, provider: &'static str) {
-        self.metrics
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .tls_provider = provider;
+        self.metrics.lock().tls_provider = provider;
     }
 
     /// Moves the clock to `now` (time never goes backwards); call before feeding anything.
@@ -341,11 +338,6 @@ impl Endpoint {
         &self.settings
     }
 
-    /// The counters behind `/metrics`.
-    pub fn metrics(&self) -> &SharedMetrics {
-        &self.metrics
-    }
-
     /// Whether every connection is gone after [`Endpoint::shutdown`].
     pub fn is_drained(&self) -> bool {
         self.draining && self.conns.is_empty()
@@ -394,7 +386,7 @@ impl Endpoint {
             seed[..8].copy_from_slice(&self.request_counter.to_be_bytes());
         }
         {
-            let mut m = self.metrics.lock().unwrap_or_else(|p| p.into_inner());
+            let mut m = self.metrics.lock();
             m.connections_accepted += 1;
             m.connections_open = self.conns.len() as u64;
         }
@@ -416,10 +408,7 @@ impl Endpoint {
     /// flight are dropped.
     pub fn closed(&mut self, conn: ConnId) {
         self.conns.remove(&conn);
-        self.metrics
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .connections_open = self.conns.len() as u64;
+        self.metrics.lock().connections_open = self.conns.len() as u64;
     }
 
     /// Takes one request's work from connection `conn`.
@@ -519,10 +508,7 @@ impl Endpoint {
                 "too many connections; retry after the delay in Retry-After",
             )
         };
-        self.metrics
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .record("overload", 503);
+        self.metrics.lock().record("overload", 503);
         let mut out = Vec::with_capacity(320);
         http::write_response(
             &Response {
@@ -568,17 +554,14 @@ impl Endpoint {
                 let endpoints = self.backend.endpoints();
                 let mut r = text(
                     200,
-                    self.metrics
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .render(&crate::metrics::Snapshot {
-                            backend: self.backend.kind().name(),
-                            backend_ready: self.backend.is_ready(),
-                            endpoints: &endpoints,
-                            token_expires_in: self.backend.token_expires_in(),
-                            cert_expiry: &self.cert_expiry,
-                            cache: &self.cache.stats,
-                        }),
+                    self.metrics.lock().render(&crate::metrics::Snapshot {
+                        backend: self.backend.kind().name(),
+                        backend_ready: self.backend.is_ready(),
+                        endpoints: &endpoints,
+                        token_expires_in: self.backend.token_expires_in(),
+                        cert_expiry: &self.cert_expiry,
+                        cache: &self.cache.stats,
+                    }),
                 );
                 r.headers[0].1 = "text/plain; version=0.0.4".into();
                 r

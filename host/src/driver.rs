@@ -240,19 +240,19 @@ impl<R: Runtime> Host<R> {
     /// requests may reach the file in another order than they were made, still chained and
     /// verifiable; an answer may leave a moment before its line.
     pub fn drive<T>(self: &Arc<Self>, feed: impl FnOnce(&mut Endpoint) -> T) -> T {
-        self.drive_for(None, feed).0
+        self.drive_for(None, &mut Vec::new(), feed)
     }
 
-    /// [`Host::drive`]; what the endpoint has for connection `mine` is returned instead of
-    /// sent to its channel (its own task is the caller).
+    /// [`Host::drive`]; what the endpoint has for connection `mine` goes to `own` instead of
+    /// its channel (its own task is the caller).
     fn drive_for<T>(
         self: &Arc<Self>,
         mine: Option<ConnId>,
+        own: &mut Vec<ToConn>,
         feed: impl FnOnce(&mut Endpoint) -> T,
-    ) -> (T, Vec<ToConn>) {
+    ) -> T {
         let now = self.now();
         let mut audit = Vec::new();
-        let mut own = Vec::new();
         let seen = {
             let mut ep = self.endpoint.lock().expect("endpoint lock");
             ep.set_now(now);
@@ -275,7 +275,7 @@ impl<R: Runtime> Host<R> {
         for line in audit {
             self.effects.audit(&line);
         }
-        (seen, own)
+        seen
     }
 
     fn local(self: &Arc<Self>, e: Effect) {
@@ -341,16 +341,16 @@ impl<R: Runtime> Host<R> {
     pub fn open_conn(self: &Arc<Self>, tx: R::ConnTx, listener: Listener) -> Served<R> {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         self.conns.lock().expect("conns").insert(id, tx);
-        let (conn, own) = self.drive_for(Some(id), |ep| ep.accept(id, listener));
+        let mut own = Vec::new();
+        let conn = self.drive_for(Some(id), &mut own, |ep| ep.accept(id, listener));
         let mut served = Served {
             host: self.clone(),
             id,
             conn,
             work: Vec::new(),
+            own,
         };
-        for msg in own {
-            served.deliver(msg);
-        }
+        served.deliver_own();
         served
     }
 
@@ -567,16 +567,13 @@ pub struct Served<R: Runtime> {
     host: Arc<Host<R>>,
     id: ConnId,
     conn: Connection,
-    /// Requests parsed and not yet handed to the endpoint.
+    /// Requests parsed and not yet handed to the endpoint (kept for its capacity).
     work: Vec<Work>,
+    /// What the endpoint answered in the last lock round trip (kept for its capacity).
+    own: Vec<ToConn>,
 }
 
 impl<R: Runtime> Served<R> {
-    /// The connection's id.
-    pub fn id(&self) -> ConnId {
-        self.id
-    }
-
     /// Bytes read from the connection (after TLS).
     pub fn received(&mut self, bytes: &[u8]) {
         self.conn.received(self.host.now(), bytes);
@@ -590,6 +587,14 @@ impl<R: Runtime> Served<R> {
     /// Something the endpoint sent on the connection's channel.
     pub fn deliver(&mut self, msg: ToConn) {
         self.conn.deliver(self.host.now(), msg);
+    }
+
+    /// Delivers what the endpoint answered in the last lock round trip, in order.
+    fn deliver_own(&mut self) {
+        let now = self.host.now();
+        for msg in self.own.drain(..) {
+            self.conn.deliver(now, msg);
+        }
     }
 
     /// Lets the connection's deadlines up to now fire (harmless when none is due).
@@ -631,16 +636,14 @@ impl<R: Runtime> Served<R> {
                 }) => log_as(component, level.as_str(), &message),
                 None if self.work.is_empty() => return None,
                 None => {
-                    let work = std::mem::take(&mut self.work);
                     let id = self.id;
-                    let ((), own) = self.host.drive_for(Some(id), |ep| {
-                        for w in work {
+                    let work = &mut self.work;
+                    self.host.drive_for(Some(id), &mut self.own, |ep| {
+                        for w in work.drain(..) {
                             ep.submit(id, w);
                         }
                     });
-                    for msg in own {
-                        self.deliver(msg);
-                    }
+                    self.deliver_own();
                 }
             }
         }
